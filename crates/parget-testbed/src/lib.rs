@@ -1,0 +1,1 @@
+//! parget-testbed
