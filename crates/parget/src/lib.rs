@@ -1,6 +1,52 @@
 //! parget: a download engine.
-pub mod input;
-pub mod naming;
-pub mod retry;
-pub mod verify;
+//!
+//! parget fetches many files at once and verifies size and digests while
+//! the bytes stream. Bytes go to `NAME.part` and are renamed to `NAME` only
+//! after every check passed, so a destination path never holds partial or
+//! wrong bytes. Failed attempts are retried with backoff and resumed from
+//! the bytes already written when the server allows it.
+//!
+//! ```no_run
+//! use parget::{Downloader, Request};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), parget::Error> {
+//! let downloader = Downloader::builder().concurrency(16).build()?;
+//! let request = Request::new("https://example.com/file.iso", "file.iso")?
+//!     .with_digest("sha256=ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".parse().unwrap());
+//! let report = downloader.download(request).await;
+//! match report.error() {
+//!     None => println!("{} bytes in {:?}", report.bytes(), report.elapsed()),
+//!     Some(e) if e.is_digest_mismatch() => eprintln!("corrupt: {e}"),
+//!     Some(e) => eprintln!("failed: {e}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Modules: [`input`] reads URL lists (plain, aria2, apt `--print-uris`);
+//! [`naming`] makes safe file names; [`verify`] holds digests; [`retry`] the
+//! retry policy; [`transport`] the http/https/file transports and the trait
+//! for new schemes; [`blocking`] a synchronous facade.
+
+pub mod blocking;
+mod config;
+mod download;
+mod engine;
+mod error;
+pub mod event;
 pub(crate) mod header;
+pub mod input;
+mod limit;
+pub mod naming;
+mod report;
+mod request;
+pub mod retry;
+mod sink;
+pub mod transport;
+pub mod verify;
+
+pub use engine::{Downloader, DownloaderBuilder};
+pub use error::{Error, ErrorKind};
+pub use event::{DownloadProgress, Reporter, Totals};
+pub use report::{Outcome, Report};
+pub use request::Request;
+pub use verify::{Algorithm, Digest};

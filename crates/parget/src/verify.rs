@@ -83,7 +83,8 @@ impl FromStr for Algorithm {
     type Err = ParseDigestError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Algorithm::from_name(s).ok_or_else(|| ParseDigestError(format!("unknown digest algorithm `{s}`")))
+        Algorithm::from_name(s)
+            .ok_or_else(|| ParseDigestError(format!("unknown digest algorithm `{s}`")))
     }
 }
 
@@ -110,8 +111,11 @@ impl Digest {
 
     /// Parses a hexadecimal value (either case) for `algorithm`.
     pub fn from_hex(algorithm: Algorithm, hex_value: &str) -> Result<Digest, ParseDigestError> {
-        let value = hex::decode(hex_value.trim())
-            .map_err(|_| ParseDigestError(format!("`{hex_value}` is not a hexadecimal {algorithm} digest")))?;
+        let value = hex::decode(hex_value.trim()).map_err(|_| {
+            ParseDigestError(format!(
+                "`{hex_value}` is not a hexadecimal {algorithm} digest"
+            ))
+        })?;
         Digest::new(algorithm, value)
     }
 
@@ -285,7 +289,11 @@ mod tests {
             ),
         ];
         for (algorithm, hex_value) in cases {
-            assert_eq!(digest_of(algorithm, b"abc").to_hex(), hex_value, "{algorithm}");
+            assert_eq!(
+                digest_of(algorithm, b"abc").to_hex(),
+                hex_value,
+                "{algorithm}"
+            );
         }
     }
 
@@ -318,6 +326,9 @@ mod tests {
         assert!("sha256=abcd".parse::<Digest>().is_err(), "short value");
         assert!("crc32=abcd".parse::<Digest>().is_err(), "unknown algorithm");
         assert!("sha256".parse::<Digest>().is_err(), "no value");
-        assert!(format!("md5={hex_value}").parse::<Digest>().is_err(), "length of another algorithm");
+        assert!(
+            format!("md5={hex_value}").parse::<Digest>().is_err(),
+            "length of another algorithm"
+        );
     }
 }

@@ -1,0 +1,46 @@
+//! Engine settings, filled by [`crate::DownloaderBuilder`].
+
+use std::time::Duration;
+
+use crate::retry::RetryPolicy;
+
+/// Every engine setting. Defaults are documented on the builder's setters.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub concurrency: usize,
+    pub max_per_host: usize,
+    pub retry: RetryPolicy,
+    pub connect_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub lowest_speed: Option<LowestSpeed>,
+    pub max_redirects: usize,
+    pub resume_partial: bool,
+    pub allow_overwrite: bool,
+    pub fsync: bool,
+    pub user_agent: String,
+}
+
+/// The lowest acceptable transfer rate, measured over a window.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LowestSpeed {
+    pub bytes_per_second: u64,
+    pub window: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            concurrency: 16,
+            max_per_host: 8,
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            lowest_speed: None,
+            max_redirects: 10,
+            resume_partial: false,
+            allow_overwrite: false,
+            fsync: false,
+            user_agent: concat!("parget/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}

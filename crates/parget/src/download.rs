@@ -1,0 +1,668 @@
+//! One download, from request to report: destination checks, attempts with
+//! retries and resume, streaming into the sink, verification, rename.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+use crate::config::LowestSpeed;
+use crate::engine::Shared;
+use crate::error::{Error, ErrorKind};
+use crate::event::DownloadProgress;
+use crate::report::{Outcome, Report};
+use crate::request::Request;
+use crate::retry::RetryDecision;
+use crate::sink::{self, Control, PartSink, CONTROL_VERSION, FLUSH_SIZE};
+use crate::transport::{OpenRequest, Transport, Validator};
+use crate::verify::{Algorithm, Digest};
+
+/// Runs one download to its end and reports it.
+pub(crate) async fn run(shared: Arc<Shared>, request: Request) -> Report {
+    let started = Instant::now();
+    let url = request.url().as_str().to_owned();
+    let mut run = Run {
+        shared: &shared,
+        request: &request,
+        attempts: 0,
+        progress: None,
+    };
+    let result = run.download().await;
+    let attempts = run.attempts;
+    let (outcome, bytes, digests) = match result {
+        Ok(Done::Downloaded { bytes, digests }) => (Outcome::Downloaded, bytes, digests),
+        Ok(Done::Skipped { bytes, digests }) => (Outcome::Skipped, bytes, digests),
+        Err(e) => (Outcome::Failed(e.with_url(&url)), 0, Vec::new()),
+    };
+    if run.progress.is_some() {
+        shared.totals.ended(!matches!(outcome, Outcome::Failed(_)));
+    }
+    let report = Report {
+        url,
+        destination: request.destination().to_owned(),
+        outcome,
+        bytes,
+        digests,
+        elapsed: started.elapsed(),
+        attempts,
+    };
+    shared.reporter.finished(&report);
+    report
+}
+
+enum Done {
+    Downloaded { bytes: u64, digests: Vec<Digest> },
+    Skipped { bytes: u64, digests: Vec<Digest> },
+}
+
+struct Run<'a> {
+    shared: &'a Shared,
+    request: &'a Request,
+    attempts: u32,
+    progress: Option<Arc<DownloadProgress>>,
+}
+
+/// Where the bytes of the current download stand.
+struct Transfer {
+    /// Bytes of the file handed to the sink, contiguous from byte 0.
+    offset: u64,
+    /// The validators the bytes in the sink came with.
+    validator: Option<Validator>,
+    /// The resource size, once announced.
+    total: Option<u64>,
+    /// True when the server can continue from `offset` (Range and a validator).
+    resumable: bool,
+    /// The sink, opened at the first flush (small bodies never open one).
+    sink: Option<PartSink>,
+    /// Bytes received but not yet handed to the sink.
+    buffer: BytesMut,
+    /// Bytes kept from an earlier run, to be hashed when the sink opens.
+    kept: u64,
+}
+
+/// How an attempt ended.
+enum AttemptEnd {
+    /// The whole body arrived.
+    Complete,
+}
+
+impl Run<'_> {
+    async fn download(&mut self) -> Result<Done, Error> {
+        let request = self.request;
+        let shared = self.shared;
+        let transport = shared.transport_for(request.url())?;
+        shared.claim(request.destination())?;
+        let algorithms: Vec<Algorithm> = request.digests().iter().map(Digest::algorithm).collect();
+
+        if let Some(done) = self.check_existing(&algorithms).await? {
+            return Ok(done);
+        }
+
+        let _host = shared
+            .hosts
+            .acquire(&crate::limit::host_key(request.url()))
+            .await;
+        let progress = Arc::new(DownloadProgress::new(
+            request.url().as_str().to_owned(),
+            request.destination().to_owned(),
+        ));
+        self.progress = Some(progress.clone());
+        shared.totals.started();
+        shared.reporter.started(&progress);
+
+        let mut transfer = self.prepare_resume().await?;
+        progress.set_received(transfer.offset);
+        let result = self
+            .attempt_until_done(&*transport, &mut transfer, &progress, &algorithms)
+            .await;
+        match result {
+            Ok(AttemptEnd::Complete) => self.finish(transfer, algorithms).await,
+            Err(e) => {
+                if let Some(sink) = transfer.sink.take() {
+                    sink.close().await;
+                }
+                if e.is_validation() {
+                    sink::discard(request.destination().to_owned()).await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// A destination that exists: skipped when it matches what was
+    /// expected, refused when nothing was expected (unless overwriting is
+    /// allowed), replaced when it is known wrong.
+    async fn check_existing(&self, algorithms: &[Algorithm]) -> Result<Option<Done>, Error> {
+        let request = self.request;
+        let expectations = request.has_expectations();
+        let hash_with = if expectations {
+            algorithms.to_vec()
+        } else {
+            Vec::new()
+        };
+        let Some(existing) =
+            sink::inspect_existing(request.destination().to_owned(), hash_with).await?
+        else {
+            return Ok(None);
+        };
+        if !expectations {
+            return if self.shared.config.allow_overwrite {
+                Ok(None)
+            } else {
+                Err(Error::new(
+                    ErrorKind::DestinationExists(request.destination().to_owned()),
+                    None,
+                ))
+            };
+        }
+        let size_ok = request.expected_size().is_none_or(|n| n == existing.len);
+        let digests_ok = request
+            .digests()
+            .iter()
+            .all(|d| existing.digests.contains(d));
+        Ok((size_ok && digests_ok).then_some(Done::Skipped {
+            bytes: existing.len,
+            digests: existing.digests,
+        }))
+    }
+
+    /// With `--continue`, picks up an earlier run's `.part` file when its
+    /// control file says it belongs to this URL.
+    async fn prepare_resume(&self) -> Result<Transfer, Error> {
+        let mut transfer = Transfer {
+            offset: 0,
+            validator: None,
+            total: None,
+            resumable: false,
+            sink: None,
+            buffer: BytesMut::new(),
+            kept: 0,
+        };
+        if !self.shared.config.resume_partial {
+            return Ok(transfer);
+        }
+        let Some(found) = sink::inspect_part(self.request.destination().to_owned()).await? else {
+            return Ok(transfer);
+        };
+        let Some(control) = found.control else {
+            // Bytes without a record of where they came from cannot be
+            // validated: start over rather than risk splicing.
+            return Ok(transfer);
+        };
+        let url = self.request.url().as_str();
+        if control.version != CONTROL_VERSION || control.url != url {
+            return Err(Error::new(
+                ErrorKind::ResumeRefused(format!(
+                    "{} belongs to {} (control file version {}), not to this URL; remove it or choose another output",
+                    sink::part_path(self.request.destination()).display(),
+                    control.url,
+                    control.version
+                )),
+                None,
+            ));
+        }
+        let fits = control.total.is_none_or(|total| found.part_len <= total)
+            && self
+                .request
+                .expected_size()
+                .is_none_or(|n| found.part_len <= n)
+            && control.validator.if_range().is_some();
+        if fits {
+            transfer.offset = found.part_len;
+            transfer.kept = found.part_len;
+            transfer.total = control.total;
+            transfer.validator = Some(control.validator);
+            transfer.resumable = true;
+        }
+        Ok(transfer)
+    }
+
+    async fn attempt_until_done(
+        &mut self,
+        transport: &dyn Transport,
+        transfer: &mut Transfer,
+        progress: &DownloadProgress,
+        algorithms: &[Algorithm],
+    ) -> Result<AttemptEnd, Error> {
+        let shared = self.shared;
+        let mut retries = 0;
+        loop {
+            self.attempts += 1;
+            progress.set_attempts(self.attempts);
+            let attempt = self.attempt(transport, transfer, progress, algorithms);
+            let error = tokio::select! {
+                result = attempt => match result {
+                    Ok(end) => return Ok(end),
+                    Err(e) => e,
+                },
+                () = shared.cancelled() => Error::new(ErrorKind::Cancelled, None),
+            };
+            if error.is_cancelled() {
+                self.flush(transfer, algorithms).await?;
+                return Err(error);
+            }
+            if error.is_retryable() && transfer.resumable {
+                // Keep what arrived: the next attempt continues after it.
+                self.flush(transfer, algorithms).await?;
+            }
+            let decision = shared.config.retry.decide(
+                retries,
+                error.is_retryable(),
+                error.retry_after(),
+                fastrand::f64(),
+            );
+            let RetryDecision::RetryAfter(delay) = decision else {
+                return Err(error);
+            };
+            shared.reporter.retrying(progress, &error, delay);
+            retries += 1;
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shared.cancelled() => return Err(Error::new(ErrorKind::Cancelled, None)),
+            }
+        }
+    }
+
+    /// One request: open at the current offset and stream the body.
+    async fn attempt(
+        &self,
+        transport: &dyn Transport,
+        transfer: &mut Transfer,
+        progress: &DownloadProgress,
+        algorithms: &[Algorithm],
+    ) -> Result<AttemptEnd, Error> {
+        let config = &self.shared.config;
+        let url = self.request.url();
+        // Bytes buffered but not flushed belong to a failed attempt whose
+        // server could not resume: they are dropped with the restart below.
+        let want = if transfer.resumable {
+            transfer.offset + transfer.buffer.len() as u64
+        } else {
+            0
+        };
+        if !transfer.resumable {
+            transfer.buffer.clear();
+        }
+        let open = transport.open(OpenRequest {
+            url,
+            offset: want,
+            validator: transfer.validator.as_ref().filter(|_| want > 0),
+        });
+        let opened = tokio::time::timeout(config.idle_timeout, open)
+            .await
+            .map_err(|_| Error::new(ErrorKind::IdleTimeout(config.idle_timeout), None))??;
+
+        if opened.offset != want || want == 0 {
+            // Served from byte 0: whatever is on disk is another version
+            // or a lost cause; never splice.
+            transfer.buffer.clear();
+            if let Some(sink) = transfer.sink.as_mut() {
+                sink.restart(control_for(url.as_str(), opened.total, &opened.validator))
+                    .await?;
+            }
+            transfer.offset = 0;
+            transfer.kept = 0;
+            progress.set_received(0);
+        }
+        transfer.validator = Some(opened.validator.clone());
+        transfer.resumable = opened.ranges && opened.validator.if_range().is_some();
+        transfer.total = opened.total.or(opened.body_len.map(|n| opened.offset + n));
+        progress.set_total(transfer.total);
+        if let (Some(expected), Some(total)) = (self.request.expected_size(), transfer.total) {
+            if expected != total {
+                return Err(Error::new(
+                    ErrorKind::SizeMismatch {
+                        expected,
+                        actual: total,
+                    },
+                    None,
+                ));
+            }
+        }
+        if transfer.buffer.capacity() == 0 {
+            // Small bodies get a buffer of their size; large ones one flush unit.
+            let hint = transfer
+                .total
+                .unwrap_or(FLUSH_SIZE as u64)
+                .min(FLUSH_SIZE as u64);
+            transfer.buffer.reserve(hint as usize);
+        }
+        self.stream_body(
+            opened.body,
+            opened.offset,
+            opened.body_len,
+            transfer,
+            progress,
+            algorithms,
+        )
+        .await
+    }
+
+    async fn stream_body(
+        &self,
+        mut body: crate::transport::BodyStream,
+        start: u64,
+        body_len: Option<u64>,
+        transfer: &mut Transfer,
+        progress: &DownloadProgress,
+        algorithms: &[Algorithm],
+    ) -> Result<AttemptEnd, Error> {
+        let config = &self.shared.config;
+        let expected_size = self.request.expected_size();
+        let mut received: u64 = 0;
+        let mut speed = SpeedCheck::new(config.lowest_speed, Instant::now());
+        let mut last_data = Instant::now();
+        loop {
+            let deadline = speed
+                .deadline()
+                .map_or(last_data + config.idle_timeout, |d| {
+                    d.min(last_data + config.idle_timeout)
+                });
+            let next = tokio::time::timeout_at(deadline, body.next()).await;
+            let now = Instant::now();
+            let chunk = match next {
+                Err(_) => {
+                    speed.check(now)?;
+                    if now >= last_data + config.idle_timeout {
+                        return Err(Error::new(
+                            ErrorKind::IdleTimeout(config.idle_timeout),
+                            None,
+                        ));
+                    }
+                    continue;
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+                Ok(Some(Err(e))) => return Err(e),
+                Ok(None) => break,
+            };
+            last_data = now;
+            let n = chunk.len() as u64;
+            received += n;
+            if body_len.is_some_and(|len| received > len) {
+                return Err(Error::new(
+                    ErrorKind::Protocol(format!(
+                        "body longer than its announced {} bytes",
+                        body_len.unwrap_or(0)
+                    )),
+                    None,
+                ));
+            }
+            let file_len = start + received;
+            if let Some(expected) = expected_size {
+                // Stop an endless or oversized body at once, not at its end.
+                if file_len > expected {
+                    return Err(Error::new(
+                        ErrorKind::SizeMismatch {
+                            expected,
+                            actual: file_len,
+                        },
+                        None,
+                    ));
+                }
+            }
+            transfer.buffer.extend_from_slice(&chunk);
+            progress.add_received(n);
+            self.shared.totals.add_received(n);
+            speed.record(n);
+            speed.check(now)?;
+            if transfer.buffer.len() >= FLUSH_SIZE {
+                self.flush(transfer, algorithms).await?;
+            }
+        }
+        if let Some(len) = body_len {
+            if received < len {
+                return Err(Error::new(
+                    ErrorKind::Truncated {
+                        expected: len,
+                        received,
+                    },
+                    None,
+                ));
+            }
+        }
+        Ok(AttemptEnd::Complete)
+    }
+
+    /// Hands the buffered bytes to the sink, opening it first if needed.
+    async fn flush(&self, transfer: &mut Transfer, algorithms: &[Algorithm]) -> Result<(), Error> {
+        if transfer.buffer.is_empty() {
+            return Ok(());
+        }
+        if transfer.sink.is_none() {
+            let destination = self.request.destination();
+            let validator = transfer.validator.clone().unwrap_or_default();
+            let control = control_for(self.request.url().as_str(), transfer.total, &validator);
+            transfer.sink = Some(
+                PartSink::open(
+                    sink::part_path(destination),
+                    sink::control_path(destination),
+                    control,
+                    transfer.kept.min(transfer.offset),
+                    algorithms.to_vec(),
+                )
+                .await?,
+            );
+        }
+        let bytes = transfer.buffer.split().freeze();
+        transfer.offset += bytes.len() as u64;
+        if let Some(sink) = transfer.sink.as_mut() {
+            sink.write(bytes).await?;
+        }
+        if transfer.buffer.capacity() < FLUSH_SIZE {
+            transfer.buffer.reserve(FLUSH_SIZE);
+        }
+        Ok(())
+    }
+
+    /// Verifies the complete file and renames it into place.
+    async fn finish(
+        &self,
+        mut transfer: Transfer,
+        algorithms: Vec<Algorithm>,
+    ) -> Result<Done, Error> {
+        let destination = self.request.destination().to_owned();
+        let fsync = self.shared.config.fsync;
+        if transfer.sink.is_none() && transfer.kept == 0 {
+            let bytes: Bytes = transfer.buffer.split().freeze();
+            let digests = sink::hash_bytes(bytes.clone(), algorithms).await?;
+            self.verify(bytes.len() as u64, &digests)?;
+            let len = bytes.len() as u64;
+            sink::write_small(destination, bytes, fsync).await?;
+            return Ok(Done::Downloaded {
+                bytes: len,
+                digests,
+            });
+        }
+        self.flush(&mut transfer, &algorithms).await?;
+        let sink = match transfer.sink.take() {
+            Some(sink) => sink,
+            // Resumed with nothing left to fetch: open the kept bytes to
+            // hash and check them.
+            None => {
+                let destination = self.request.destination();
+                let validator = transfer.validator.clone().unwrap_or_default();
+                PartSink::open(
+                    sink::part_path(destination),
+                    sink::control_path(destination),
+                    control_for(self.request.url().as_str(), transfer.total, &validator),
+                    transfer.kept,
+                    algorithms.clone(),
+                )
+                .await?
+            }
+        };
+        let (file, len, digests) = sink.finish().await?;
+        if let Err(e) = self.verify(len, &digests) {
+            sink::discard(destination).await;
+            return Err(e);
+        }
+        sink::commit(file, destination, fsync).await?;
+        Ok(Done::Downloaded {
+            bytes: len,
+            digests,
+        })
+    }
+
+    fn verify(&self, len: u64, digests: &[Digest]) -> Result<(), Error> {
+        if let Some(expected) = self.request.expected_size() {
+            if expected != len {
+                return Err(Error::new(
+                    ErrorKind::SizeMismatch {
+                        expected,
+                        actual: len,
+                    },
+                    None,
+                ));
+            }
+        }
+        for expected in self.request.digests() {
+            let actual = digests
+                .iter()
+                .find(|d| d.algorithm() == expected.algorithm());
+            match actual {
+                Some(actual) if actual == expected => {}
+                Some(actual) => {
+                    return Err(Error::new(
+                        ErrorKind::DigestMismatch {
+                            expected: expected.clone(),
+                            actual: actual.clone(),
+                        },
+                        None,
+                    ))
+                }
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::Protocol(format!(
+                            "no {} digest was computed",
+                            expected.algorithm()
+                        )),
+                        None,
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn control_for(url: &str, total: Option<u64>, validator: &Validator) -> Control {
+    Control {
+        version: CONTROL_VERSION,
+        url: url.to_owned(),
+        total,
+        validator: validator.clone(),
+    }
+}
+
+/// A stable key for a destination path: `a/./b` and `a//b` are one path.
+pub(crate) fn destination_key(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect()
+}
+
+/// The lowest-speed-limit check: the rate over each window must reach the
+/// limit, so a server trickling bytes cannot hold a slot forever.
+struct SpeedCheck {
+    limit: Option<LowestSpeed>,
+    window_start: Instant,
+    bytes: u64,
+}
+
+impl SpeedCheck {
+    fn new(limit: Option<LowestSpeed>, now: Instant) -> SpeedCheck {
+        SpeedCheck {
+            limit,
+            window_start: now,
+            bytes: 0,
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.limit.map(|l| self.window_start + l.window)
+    }
+
+    fn record(&mut self, n: u64) {
+        self.bytes += n;
+    }
+
+    fn check(&mut self, now: Instant) -> Result<(), Error> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        let elapsed = now.duration_since(self.window_start);
+        if elapsed < limit.window {
+            return Ok(());
+        }
+        let rate = rate(self.bytes, elapsed);
+        if rate < limit.bytes_per_second {
+            return Err(Error::new(
+                ErrorKind::TooSlow {
+                    limit: limit.bytes_per_second,
+                    rate,
+                },
+                None,
+            ));
+        }
+        self.window_start = now;
+        self.bytes = 0;
+        Ok(())
+    }
+}
+
+fn rate(bytes: u64, elapsed: Duration) -> u64 {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 {
+        return u64::MAX;
+    }
+    (bytes as f64 / secs) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destination_key_folds_dot_components() {
+        assert_eq!(
+            destination_key(Path::new("a/./b")),
+            destination_key(Path::new("a/b"))
+        );
+        assert_eq!(
+            destination_key(Path::new("./a//b")),
+            destination_key(Path::new("a/b"))
+        );
+        assert_ne!(
+            destination_key(Path::new("a/../b")),
+            destination_key(Path::new("b"))
+        );
+    }
+
+    #[test]
+    fn speed_check_fails_a_slow_window_and_passes_a_fast_one() {
+        let t0 = Instant::now();
+        let limit = LowestSpeed {
+            bytes_per_second: 1000,
+            window: Duration::from_secs(2),
+        };
+        let mut check = SpeedCheck::new(Some(limit), t0);
+        check.record(1500);
+        assert!(
+            check.check(t0 + Duration::from_secs(1)).is_ok(),
+            "window not over yet"
+        );
+        let err = check.check(t0 + Duration::from_secs(2)).unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+
+        let mut check = SpeedCheck::new(Some(limit), t0);
+        check.record(5000);
+        assert!(check.check(t0 + Duration::from_secs(2)).is_ok());
+        assert_eq!(check.deadline(), Some(t0 + Duration::from_secs(4)));
+        assert!(SpeedCheck::new(None, t0)
+            .check(t0 + Duration::from_secs(99))
+            .is_ok());
+    }
+}

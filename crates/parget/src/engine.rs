@@ -1,0 +1,359 @@
+//! The [`Downloader`]: shared state (connection pool, limits, reporter) and
+//! the calls that run downloads, one or a stream of them.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{mpsc, watch, Semaphore};
+
+use crate::config::{Config, LowestSpeed};
+use crate::error::{Error, ErrorKind};
+use crate::event::{NoReporter, Reporter, Totals};
+use crate::limit::HostLimits;
+use crate::report::Report;
+use crate::request::Request;
+use crate::retry::RetryPolicy;
+use crate::transport::file::FileTransport;
+use crate::transport::http::HttpTransport;
+use crate::transport::Transport;
+
+/// State shared by every download of one [`Downloader`].
+pub(crate) struct Shared {
+    pub config: Config,
+    transports: HashMap<String, Arc<dyn Transport>>,
+    pub hosts: HostLimits,
+    slots: Arc<Semaphore>,
+    /// Destinations claimed in this run, as hashes: a million-entry list
+    /// costs 8 bytes an entry, not the paths themselves. Two different
+    /// paths colliding in 64 bits is not a practical concern.
+    claimed: Mutex<HashSet<u64>>,
+    pub reporter: Arc<dyn Reporter>,
+    pub totals: Arc<Totals>,
+    cancel: watch::Sender<bool>,
+}
+
+impl Shared {
+    pub(crate) fn transport_for(&self, url: &url::Url) -> Result<Arc<dyn Transport>, Error> {
+        self.transports
+            .get(url.scheme())
+            .cloned()
+            .ok_or_else(|| Error::new(ErrorKind::UnsupportedScheme(url.scheme().to_owned()), None))
+    }
+
+    /// Claims `destination` for this run; the second claim is an error.
+    pub(crate) fn claim(&self, destination: &Path) -> Result<(), Error> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        crate::download::destination_key(destination).hash(&mut hasher);
+        let key = hasher.finish();
+        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        if claimed.insert(key) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::DuplicateDestination(destination.to_owned()),
+                None,
+            ))
+        }
+    }
+
+    /// Resolves when [`Downloader::cancel`] was called.
+    pub(crate) async fn cancelled(&self) {
+        let mut rx = self.cancel.subscribe();
+        // The sender lives as long as `self`, so this only ends on cancel.
+        let _ = rx.wait_for(|cancelled| *cancelled).await;
+    }
+}
+
+/// The download engine. Cheap to clone; clones share the connection pool,
+/// the limits and the reporter.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), parget::Error> {
+/// use futures_util::StreamExt;
+/// use parget::{Downloader, Request};
+///
+/// let downloader = Downloader::builder().concurrency(32).build()?;
+/// let requests = futures_util::stream::iter(vec![
+///     Request::new("https://example.com/a.bin", "a.bin")?,
+///     Request::new("https://example.com/b.bin", "b.bin")?,
+/// ]);
+/// let mut reports = downloader.download_all(requests);
+/// while let Some(report) = reports.next().await {
+///     match report.error() {
+///         None => println!("{} ok", report.destination().display()),
+///         Some(e) => eprintln!("{e}"),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Downloader {
+    shared: Arc<Shared>,
+}
+
+impl Downloader {
+    /// A downloader with every setting at its default.
+    pub fn new() -> Result<Downloader, Error> {
+        Downloader::builder().build()
+    }
+
+    /// Starts configuring a downloader.
+    pub fn builder() -> DownloaderBuilder {
+        DownloaderBuilder::default()
+    }
+
+    /// Downloads one request, waiting for a slot like any other.
+    pub async fn download(&self, request: Request) -> Report {
+        let _slot = self
+            .shared
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the slot semaphore is never closed");
+        crate::download::run(self.shared.clone(), request).await
+    }
+
+    /// Downloads every request of `requests`, at most
+    /// [`DownloaderBuilder::concurrency`] at once, and yields a report as
+    /// each one ends (in completion order).
+    ///
+    /// Requests are pulled from the stream only when a slot is free, so a
+    /// stream of a million requests is never held in memory, and downloads
+    /// start before the stream ends. Dropping the returned stream stops
+    /// pulling new requests; running ones finish in the background.
+    pub fn download_all<S>(&self, requests: S) -> impl Stream<Item = Report> + Send + 'static
+    where
+        S: Stream<Item = Request> + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        let (tx, rx) = mpsc::channel::<Report>(shared.config.concurrency);
+        tokio::spawn(async move {
+            let mut requests = std::pin::pin!(requests);
+            loop {
+                let Ok(slot) = shared.slots.clone().acquire_owned().await else {
+                    break;
+                };
+                if tx.is_closed() {
+                    break;
+                }
+                let Some(request) = requests.next().await else {
+                    break;
+                };
+                let shared = shared.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let report = crate::download::run(shared, request).await;
+                    drop(slot);
+                    let _ = tx.send(report).await;
+                });
+            }
+        });
+        futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|report| (report, rx))
+        })
+    }
+
+    /// Stops every running download: each ends with a cancelled error and
+    /// keeps its `.part` file for a later `--continue`. Downloads started
+    /// after this call are cancelled at once.
+    pub fn cancel(&self) {
+        self.shared.cancel.send_replace(true);
+    }
+
+    /// Counters over every download of this downloader.
+    pub fn totals(&self) -> Arc<Totals> {
+        self.shared.totals.clone()
+    }
+}
+
+impl std::fmt::Debug for Downloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Downloader")
+            .field("config", &self.shared.config)
+            .finish()
+    }
+}
+
+/// Configures a [`Downloader`]. Each setter documents its default.
+pub struct DownloaderBuilder {
+    config: Config,
+    root_certificates: Vec<Vec<u8>>,
+    insecure: bool,
+    transports: HashMap<String, Arc<dyn Transport>>,
+    reporter: Arc<dyn Reporter>,
+}
+
+impl Default for DownloaderBuilder {
+    fn default() -> DownloaderBuilder {
+        DownloaderBuilder {
+            config: Config::default(),
+            root_certificates: Vec::new(),
+            insecure: false,
+            transports: HashMap::new(),
+            reporter: Arc::new(NoReporter),
+        }
+    }
+}
+
+impl DownloaderBuilder {
+    /// How many downloads run at once. Default 16.
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.config.concurrency = n.max(1);
+        self
+    }
+
+    /// How many connections go to one host (scheme, host and port) at once.
+    /// Default 8.
+    pub fn max_per_host(mut self, n: usize) -> Self {
+        self.config.max_per_host = n.max(1);
+        self
+    }
+
+    /// How often a failed attempt is retried and how long to wait.
+    /// Default: 5 retries, 1 s base delay doubling up to 60 s.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.config.retry = policy;
+        self
+    }
+
+    /// The longest wait for a connection to be made. Default 30 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout = timeout;
+        self
+    }
+
+    /// The longest wait for the next byte (or for the response headers)
+    /// before the attempt fails and is retried. Default 60 s.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.idle_timeout = timeout;
+        self
+    }
+
+    /// Fails an attempt whose rate over `window` stays below
+    /// `bytes_per_second`. Default: no limit.
+    pub fn lowest_speed_limit(mut self, bytes_per_second: u64, window: Duration) -> Self {
+        self.config.lowest_speed = (bytes_per_second > 0).then_some(LowestSpeed {
+            bytes_per_second,
+            window: window.max(Duration::from_millis(100)),
+        });
+        self
+    }
+
+    /// How many redirects are followed before failing. Default 10.
+    pub fn max_redirects(mut self, n: usize) -> Self {
+        self.config.max_redirects = n;
+        self
+    }
+
+    /// Continue `NAME.part` files left by an earlier run (validated with
+    /// the ETag or Last-Modified they came with). Default false: they are
+    /// started over.
+    pub fn resume_partial(mut self, yes: bool) -> Self {
+        self.config.resume_partial = yes;
+        self
+    }
+
+    /// Replace an existing destination when nothing was given to check it
+    /// against. Default false: such a download fails, the file untouched.
+    pub fn allow_overwrite(mut self, yes: bool) -> Self {
+        self.config.allow_overwrite = yes;
+        self
+    }
+
+    /// fsync each file (and its directory) before reporting it done.
+    /// Default false: the rename is atomic but not durable across a power loss.
+    pub fn fsync(mut self, yes: bool) -> Self {
+        self.config.fsync = yes;
+        self
+    }
+
+    /// The `User-Agent` header. Default `parget/VERSION`.
+    pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
+        self.config.user_agent = agent.into();
+        self
+    }
+
+    /// Trusts a PEM certificate (or bundle) as a root, besides the system's
+    /// roots (which honour `SSL_CERT_FILE`).
+    pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates.push(pem.into());
+        self
+    }
+
+    /// Accepts any TLS certificate. Default false. For testing only.
+    pub fn danger_accept_invalid_certs(mut self, yes: bool) -> Self {
+        self.insecure = yes;
+        self
+    }
+
+    /// Handles URLs of `scheme` with `transport` (replacing the built-in one
+    /// for `http`, `https` or `file` if named).
+    pub fn transport(mut self, scheme: &str, transport: Arc<dyn Transport>) -> Self {
+        self.transports
+            .insert(scheme.to_ascii_lowercase(), transport);
+        self
+    }
+
+    /// Receives start, retry and finish events. Default: none.
+    pub fn reporter(mut self, reporter: Arc<dyn Reporter>) -> Self {
+        self.reporter = reporter;
+        self
+    }
+
+    /// Builds the downloader. Fails when a root certificate does not parse
+    /// or the TLS setup fails.
+    pub fn build(self) -> Result<Downloader, Error> {
+        let config = self.config;
+        let mut client = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .connect_timeout(config.connect_timeout)
+            .pool_max_idle_per_host(config.max_per_host)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
+            .tcp_nodelay(true)
+            .danger_accept_invalid_certs(self.insecure);
+        for pem in &self.root_certificates {
+            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidRequest("a root certificate is not valid PEM".into()),
+                    None,
+                )
+                .with_source(e)
+            })?;
+            for certificate in certificates {
+                client = client.add_root_certificate(certificate);
+            }
+        }
+        let client = client.build().map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidRequest("the HTTP client could not be set up".into()),
+                None,
+            )
+            .with_source(e)
+        })?;
+        let http: Arc<dyn Transport> = Arc::new(HttpTransport::new(client, config.max_redirects));
+        let mut transports: HashMap<String, Arc<dyn Transport>> = HashMap::new();
+        transports.insert("http".into(), http.clone());
+        transports.insert("https".into(), http);
+        transports.insert("file".into(), Arc::new(FileTransport));
+        transports.extend(self.transports);
+        let (cancel, _) = watch::channel(false);
+        Ok(Downloader {
+            shared: Arc::new(Shared {
+                slots: Arc::new(Semaphore::new(config.concurrency)),
+                hosts: HostLimits::new(config.max_per_host),
+                config,
+                transports,
+                claimed: Mutex::new(HashSet::new()),
+                reporter: self.reporter,
+                totals: Arc::new(Totals::default()),
+                cancel,
+            }),
+        })
+    }
+}

@@ -1,0 +1,349 @@
+//! The one public error type.
+//!
+//! [`Error`] is opaque and cheap to move (one box). Its [`ErrorKind`] tells
+//! validation failures, HTTP statuses, timeouts and I/O apart, and every
+//! message names the URL (and, for validation, the expected and actual
+//! values), so a line of output is enough to act on.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::verify::{Algorithm, Digest};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// A failed download, or a request that could not be started.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: ErrorKind,
+    url: Option<String>,
+    source: Option<BoxError>,
+}
+
+/// What went wrong. Matched by library users who need more than the
+/// predicates on [`Error`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The server answered with a status that is not a success.
+    Status {
+        /// The HTTP status code.
+        code: u16,
+        /// The server's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The connection could not be made (refused, unreachable, TLS handshake).
+    Connect,
+    /// Connecting took longer than the connect timeout.
+    ConnectTimeout,
+    /// No byte arrived for the whole idle timeout.
+    IdleTimeout(Duration),
+    /// The transfer stayed below the lowest speed limit for a whole window.
+    TooSlow {
+        /// The configured limit, bytes per second.
+        limit: u64,
+        /// The rate measured over the window, bytes per second.
+        rate: u64,
+    },
+    /// The connection broke while the body was streaming.
+    Transfer,
+    /// The body ended before its announced length.
+    Truncated {
+        /// Bytes announced by the server.
+        expected: u64,
+        /// Bytes received.
+        received: u64,
+    },
+    /// The server's answer cannot be used as it is: an invalid header, a
+    /// Content-Range that is not what was asked, a body longer than announced.
+    Protocol(String),
+    /// More redirects than allowed.
+    TooManyRedirects(usize),
+    /// The size differs from the expected size.
+    SizeMismatch {
+        /// The expected size in bytes.
+        expected: u64,
+        /// The size received or announced.
+        actual: u64,
+    },
+    /// A digest differs from the expected one.
+    DigestMismatch {
+        /// The expected digest.
+        expected: Digest,
+        /// The digest of the bytes received.
+        actual: Digest,
+    },
+    /// A local file operation failed.
+    Io(PathBuf),
+    /// The URL's scheme has no transport.
+    UnsupportedScheme(String),
+    /// The URL or request is malformed.
+    InvalidRequest(String),
+    /// The destination exists and may not be replaced.
+    DestinationExists(PathBuf),
+    /// Another download of the same run already writes to this destination.
+    DuplicateDestination(PathBuf),
+    /// A `.part` file left by an earlier run belongs to another download.
+    ResumeRefused(String),
+    /// The download was cancelled; its `.part` file is kept.
+    Cancelled,
+}
+
+impl Error {
+    /// Makes an error of `kind` about `url`.
+    pub fn new(kind: ErrorKind, url: Option<&str>) -> Error {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                url: url.map(str::to_owned),
+                source: None,
+            }),
+        }
+    }
+
+    /// Attaches the underlying cause.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> Error {
+        self.inner.source = Some(source.into());
+        self
+    }
+
+    /// Sets the URL the error is about, when it has none yet.
+    pub fn with_url(mut self, url: &str) -> Error {
+        if self.inner.url.is_none() {
+            self.inner.url = Some(url.to_owned());
+        }
+        self
+    }
+
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
+        Error::new(ErrorKind::Io(path.to_owned()), None).with_source(source)
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.inner.kind
+    }
+
+    /// The URL the error is about, if any.
+    pub fn url(&self) -> Option<&str> {
+        self.inner.url.as_deref()
+    }
+
+    /// The HTTP status, when the server answered with an error status.
+    pub fn status(&self) -> Option<u16> {
+        match self.inner.kind {
+            ErrorKind::Status { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The server's `Retry-After`, when it sent one with an error status.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.inner.kind {
+            ErrorKind::Status { retry_after, .. } => retry_after,
+            _ => None,
+        }
+    }
+
+    /// True for the connect timeout, the idle timeout and the lowest speed limit.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            ErrorKind::ConnectTimeout | ErrorKind::IdleTimeout(_) | ErrorKind::TooSlow { .. }
+        )
+    }
+
+    /// True when a digest of the received bytes differs from the expected one.
+    pub fn is_digest_mismatch(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::DigestMismatch { .. })
+    }
+
+    /// True when the size differs from the expected size.
+    pub fn is_size_mismatch(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::SizeMismatch { .. })
+    }
+
+    /// True for a validation failure: the bytes are not the expected ones.
+    pub fn is_validation(&self) -> bool {
+        self.is_digest_mismatch() || self.is_size_mismatch()
+    }
+
+    /// True when a local file operation failed.
+    pub fn is_io(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Io(_))
+    }
+
+    /// True when the download was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.inner.kind, ErrorKind::Cancelled)
+    }
+
+    /// True when another attempt may succeed: connection trouble, timeouts,
+    /// truncated bodies, and the statuses [`crate::retry::is_retryable_status`]
+    /// names. Validation failures, other statuses and local errors are final.
+    pub fn is_retryable(&self) -> bool {
+        match &self.inner.kind {
+            ErrorKind::Status { code, .. } => crate::retry::is_retryable_status(*code),
+            ErrorKind::Connect
+            | ErrorKind::ConnectTimeout
+            | ErrorKind::IdleTimeout(_)
+            | ErrorKind::TooSlow { .. }
+            | ErrorKind::Transfer
+            | ErrorKind::Truncated { .. } => true,
+            _ => false,
+        }
+    }
+
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner.kind {
+            ErrorKind::Status { code, .. } => write!(f, "server answered HTTP {code}"),
+            ErrorKind::Connect => write!(f, "connection failed"),
+            ErrorKind::ConnectTimeout => write!(f, "connect timed out"),
+            ErrorKind::IdleTimeout(idle) => {
+                write!(f, "no data received for {:.1} s (idle timeout)", idle.as_secs_f64())
+            }
+            ErrorKind::TooSlow { limit, rate } => write!(
+                f,
+                "transfer too slow: {rate} B/s, below the lowest speed limit of {limit} B/s"
+            ),
+            ErrorKind::Transfer => write!(f, "transfer interrupted"),
+            ErrorKind::Truncated { expected, received } => write!(
+                f,
+                "body ended early: received {received} of {expected} announced bytes"
+            ),
+            ErrorKind::Protocol(what) => write!(f, "unusable response: {what}"),
+            ErrorKind::TooManyRedirects(max) => write!(f, "more than {max} redirects"),
+            ErrorKind::SizeMismatch { expected, actual } => {
+                write!(f, "size mismatch: expected {expected} bytes, got {actual}")
+            }
+            ErrorKind::DigestMismatch { expected, actual } => write!(
+                f,
+                "{} mismatch: expected {}, got {}",
+                expected.algorithm(),
+                expected.to_hex(),
+                actual.to_hex()
+            ),
+            ErrorKind::Io(path) => write!(f, "{}", path.display()),
+            ErrorKind::UnsupportedScheme(scheme) => write!(
+                f,
+                "unsupported URL scheme `{scheme}` (parget speaks http, https and file)"
+            ),
+            ErrorKind::InvalidRequest(what) => write!(f, "invalid request: {what}"),
+            ErrorKind::DestinationExists(path) => write!(
+                f,
+                "{} exists and nothing was given to check it against (use --allow-overwrite to replace it)",
+                path.display()
+            ),
+            ErrorKind::DuplicateDestination(path) => write!(
+                f,
+                "{} is already the destination of another download in this run",
+                path.display()
+            ),
+            ErrorKind::ResumeRefused(why) => write!(f, "cannot resume: {why}"),
+            ErrorKind::Cancelled => write!(f, "cancelled (partial data kept for --continue)"),
+        }
+    }
+
+    /// The algorithm of a digest mismatch.
+    pub fn mismatched_algorithm(&self) -> Option<Algorithm> {
+        match &self.inner.kind {
+            ErrorKind::DigestMismatch { expected, .. } => Some(expected.algorithm()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(url) = &self.inner.url {
+            write!(f, "{url}: ")?;
+        }
+        self.describe(f)?;
+        // The cause chain goes on the same line: one line per failure in
+        // reports, and the low-level reason is usually the useful part.
+        let mut source = self
+            .inner
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static));
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Error")
+            .field("kind", &self.inner.kind)
+            .field("url", &self.inner.url)
+            .field("source", &self.inner.source)
+            .finish()
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        // Display already prints the chain; exposing it here too would make
+        // reporters that walk sources print every cause twice.
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_names_url_algorithm_expected_and_actual() {
+        let expected = crate::verify::digest_of(Algorithm::Sha256, b"a");
+        let actual = crate::verify::digest_of(Algorithm::Sha256, b"b");
+        let err = Error::new(
+            ErrorKind::DigestMismatch {
+                expected: expected.clone(),
+                actual: actual.clone(),
+            },
+            Some("http://h/f"),
+        );
+        let text = err.to_string();
+        assert!(text.starts_with("http://h/f: sha256 mismatch"), "{text}");
+        assert!(
+            text.contains(&expected.to_hex()) && text.contains(&actual.to_hex()),
+            "{text}"
+        );
+        assert!(err.is_digest_mismatch() && err.is_validation() && !err.is_retryable());
+        assert_eq!(err.mismatched_algorithm(), Some(Algorithm::Sha256));
+    }
+
+    #[test]
+    fn predicates() {
+        let e503 = Error::new(
+            ErrorKind::Status {
+                code: 503,
+                retry_after: None,
+            },
+            None,
+        );
+        assert!(e503.is_retryable() && e503.status() == Some(503));
+        let e404 = Error::new(
+            ErrorKind::Status {
+                code: 404,
+                retry_after: None,
+            },
+            None,
+        );
+        assert!(!e404.is_retryable());
+        let idle = Error::new(ErrorKind::IdleTimeout(Duration::from_secs(1)), None);
+        assert!(idle.is_timeout() && idle.is_retryable());
+        let io = Error::io(Path::new("/x"), std::io::Error::other("disk full"));
+        assert!(io.is_io() && !io.is_retryable());
+        assert_eq!(io.to_string(), "/x: disk full");
+    }
+}

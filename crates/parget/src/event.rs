@@ -1,0 +1,155 @@
+//! Progress for library users and the CLI's bars.
+//!
+//! Events happen only at the edges of a download (start, retry, finish);
+//! the bytes in between are counted in atomics that a renderer reads at its
+//! own pace, so progress costs no message per chunk.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::report::Report;
+
+/// Live counters of one running download.
+#[derive(Debug)]
+pub struct DownloadProgress {
+    url: String,
+    destination: std::path::PathBuf,
+    received: AtomicU64,
+    total: AtomicU64,
+    attempts: AtomicU32,
+}
+
+const UNKNOWN: u64 = u64::MAX;
+
+impl DownloadProgress {
+    pub(crate) fn new(url: String, destination: std::path::PathBuf) -> DownloadProgress {
+        DownloadProgress {
+            url,
+            destination,
+            received: AtomicU64::new(0),
+            total: AtomicU64::new(UNKNOWN),
+            attempts: AtomicU32::new(0),
+        }
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The destination path.
+    pub fn destination(&self) -> &std::path::Path {
+        &self.destination
+    }
+
+    /// Bytes of the file present so far (resumed bytes included).
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// The file's size, once the server said it.
+    pub fn total(&self) -> Option<u64> {
+        match self.total.load(Ordering::Relaxed) {
+            UNKNOWN => None,
+            n => Some(n),
+        }
+    }
+
+    /// Requests made so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_received(&self, n: u64) {
+        self.received.store(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_received(&self, n: u64) {
+        self.received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_total(&self, total: Option<u64>) {
+        self.total
+            .store(total.unwrap_or(UNKNOWN), Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_attempts(&self, n: u32) {
+        self.attempts.store(n, Ordering::Relaxed);
+    }
+}
+
+/// Counters over every download of one [`crate::Downloader`].
+#[derive(Debug, Default)]
+pub struct Totals {
+    received: AtomicU64,
+    active: AtomicU64,
+    finished: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Totals {
+    /// Bytes received from the network or read from file URLs, all downloads.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Downloads running now.
+    pub fn active(&self) -> u64 {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Downloads ended (ok, skipped or failed).
+    pub fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Relaxed)
+    }
+
+    /// Downloads failed.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn add_received(&self, n: u64) {
+        self.received.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn started(&self) {
+        self.active.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn ended(&self, ok: bool) {
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        self.finished.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Receives the edges of every download. All methods have empty defaults;
+/// implement the ones you need. Called from the engine's tasks: keep them quick.
+pub trait Reporter: Send + Sync {
+    /// A download got its slot and is about to make its first request. The
+    /// counters in `progress` move until [`Reporter::finished`].
+    fn started(&self, progress: &Arc<DownloadProgress>) {
+        let _ = progress;
+    }
+
+    /// An attempt failed and another follows after `delay`.
+    fn retrying(&self, progress: &DownloadProgress, error: &Error, delay: Duration) {
+        let _ = (progress, error, delay);
+    }
+
+    /// A download ended. Also called for downloads that never started
+    /// (skipped, refused destinations).
+    fn finished(&self, report: &Report) {
+        let _ = report;
+    }
+}
+
+/// A reporter that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoReporter;
+
+impl Reporter for NoReporter {}

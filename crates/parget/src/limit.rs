@@ -1,0 +1,90 @@
+//! Limits on concurrent work: the global download slots and the per-host
+//! connection cap (reqwest's pool has no per-host cap, so it is done here).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The per-host connection cap.
+pub(crate) struct HostLimits {
+    max_per_host: usize,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// A held connection slot for one host; released on drop.
+pub(crate) struct HostPermit {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl HostLimits {
+    pub(crate) fn new(max_per_host: usize) -> HostLimits {
+        HostLimits {
+            max_per_host: max_per_host.max(1),
+            hosts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for a slot on `host_key` (scheme, host and port: one pool key).
+    pub(crate) async fn acquire(&self, host_key: &str) -> HostPermit {
+        let semaphore = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+            // Forget hosts nobody holds a slot of, so a list touching a
+            // million hosts does not keep a million semaphores.
+            if hosts.len() > 1024 {
+                let max = self.max_per_host;
+                hosts.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < max);
+            }
+            hosts
+                .entry(host_key.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_host)))
+                .clone()
+        };
+        let permit = semaphore
+            .acquire_owned()
+            .await
+            .expect("host semaphores are never closed");
+        HostPermit { _permit: permit }
+    }
+}
+
+/// The pool key of a URL: downloads with the same key share connections.
+pub(crate) fn host_key(url: &url::Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port_or_known_default().unwrap_or(0)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn caps_one_host_and_leaves_others_free() {
+        let limits = Arc::new(HostLimits::new(2));
+        let a1 = limits.acquire("http://a:80").await;
+        let _a2 = limits.acquire("http://a:80").await;
+        let third =
+            tokio::time::timeout(Duration::from_millis(50), limits.acquire("http://a:80")).await;
+        assert!(third.is_err(), "a third slot on host a must wait");
+        let _b = tokio::time::timeout(Duration::from_millis(50), limits.acquire("http://b:80"))
+            .await
+            .expect("host b is not limited by host a");
+        drop(a1);
+        tokio::time::timeout(Duration::from_millis(50), limits.acquire("http://a:80"))
+            .await
+            .expect("a released slot is reusable");
+    }
+
+    #[test]
+    fn host_key_includes_scheme_and_port() {
+        let key = |s: &str| host_key(&url::Url::parse(s).unwrap());
+        assert_eq!(key("http://h/x"), "http://h:80");
+        assert_eq!(key("https://h/x"), "https://h:443");
+        assert_eq!(key("http://h:8080/x"), "http://h:8080");
+    }
+}

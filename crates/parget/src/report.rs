@@ -1,0 +1,89 @@
+//! What happened to one download.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::verify::Digest;
+
+/// How a download ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The bytes were fetched, checked and renamed into place.
+    Downloaded,
+    /// The destination already held the expected bytes; nothing was fetched.
+    Skipped,
+    /// The download failed; the destination was not touched.
+    Failed(Error),
+}
+
+/// The result of one download, handed back as soon as it ends.
+#[derive(Debug)]
+pub struct Report {
+    pub(crate) url: String,
+    pub(crate) destination: PathBuf,
+    pub(crate) outcome: Outcome,
+    pub(crate) bytes: u64,
+    pub(crate) digests: Vec<Digest>,
+    pub(crate) elapsed: Duration,
+    pub(crate) attempts: u32,
+}
+
+impl Report {
+    /// The URL as requested.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The destination path.
+    pub fn destination(&self) -> &Path {
+        &self.destination
+    }
+
+    /// How it ended.
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    /// True when the destination holds the right bytes (downloaded or skipped).
+    pub fn is_ok(&self) -> bool {
+        !matches!(self.outcome, Outcome::Failed(_))
+    }
+
+    /// The error, when the download failed.
+    pub fn error(&self) -> Option<&Error> {
+        match &self.outcome {
+            Outcome::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The size of the file: bytes downloaded, or the size of the skipped file.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The digests computed (every expected algorithm), in algorithm order.
+    pub fn digests(&self) -> &[Digest] {
+        &self.digests
+    }
+
+    /// Wall time from the start of the download to its end (slot waits excluded).
+    pub fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
+    /// How many requests were made (1 when the first attempt succeeded; 0
+    /// when nothing was requested, e.g. skipped).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Turns the report into a `Result`.
+    pub fn into_result(self) -> Result<Report, Error> {
+        match self.outcome {
+            Outcome::Failed(e) => Err(e),
+            _ => Ok(self),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! What to download: a URL, where to put it, and what the bytes must be.
+
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+use crate::error::{Error, ErrorKind};
+use crate::verify::Digest;
+
+/// One download: a URL, its destination path, and the size and digests the
+/// bytes must have.
+///
+/// ```
+/// use parget::{Request, verify::Digest};
+/// let request = Request::new("https://example.com/file.iso", "out/file.iso")?
+///     .with_size(1024)
+///     .with_digest("sha256=ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".parse::<Digest>()?);
+/// assert_eq!(request.expected_size(), Some(1024));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Request {
+    url: Url,
+    destination: PathBuf,
+    expected_size: Option<u64>,
+    digests: Vec<Digest>,
+}
+
+impl Request {
+    /// A request for `url`, saved at `destination`. Fails when the URL does
+    /// not parse; the scheme is checked when the download starts.
+    pub fn new(url: &str, destination: impl Into<PathBuf>) -> Result<Request, Error> {
+        let parsed = Url::parse(url).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidRequest(format!("`{url}` is not a URL")),
+                None,
+            )
+            .with_source(e)
+        })?;
+        Ok(Request::from_url(parsed, destination))
+    }
+
+    /// A request for an already parsed URL.
+    pub fn from_url(url: Url, destination: impl Into<PathBuf>) -> Request {
+        Request {
+            url,
+            destination: destination.into(),
+            expected_size: None,
+            digests: Vec::new(),
+        }
+    }
+
+    /// A request saved in `dir` under the name the URL suggests (its last
+    /// path segment made safe, see [`crate::naming`]), or `index.html`.
+    pub fn into_dir(url: &str, dir: impl AsRef<Path>) -> Result<Request, Error> {
+        let probe = Request::new(url, PathBuf::new())?;
+        let name = crate::naming::name_from_url(&probe.url)
+            .unwrap_or_else(|| crate::naming::FALLBACK_NAME.to_owned());
+        Ok(Request::from_url(probe.url, dir.as_ref().join(name)))
+    }
+
+    /// Requires the download to be exactly `size` bytes.
+    pub fn with_size(mut self, size: u64) -> Request {
+        self.expected_size = Some(size);
+        self
+    }
+
+    /// Requires the bytes to have `digest` (several algorithms may be given;
+    /// each is computed while the bytes stream).
+    pub fn with_digest(mut self, digest: Digest) -> Request {
+        if !self.digests.contains(&digest) {
+            self.digests.push(digest);
+        }
+        self
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Where the file goes.
+    pub fn destination(&self) -> &Path {
+        &self.destination
+    }
+
+    /// The size the bytes must have, if given.
+    pub fn expected_size(&self) -> Option<u64> {
+        self.expected_size
+    }
+
+    /// The digests the bytes must have.
+    pub fn digests(&self) -> &[Digest] {
+        &self.digests
+    }
+
+    /// True when a size or digest was given to check the result against.
+    pub fn has_expectations(&self) -> bool {
+        self.expected_size.is_some() || !self.digests.is_empty()
+    }
+}

@@ -1,0 +1,554 @@
+//! Where the bytes go: `NAME.part`, its control file, and the rename into place.
+//!
+//! A [`PartSink`] runs two blocking threads per large download: a writer
+//! that puts ≥1 MiB buffers into `NAME.part` with positioned writes, and a
+//! hasher fed the same buffers in order. Hashing inline on the receive path
+//! would halve throughput (DESIGN.md), and `tokio::fs` would cost a
+//! `spawn_blocking` per call, so both threads block on their channels
+//! instead. Small bodies skip the threads: [`write_small`] does it all in
+//! one blocking call. Nothing reaches the destination path but a fully
+//! verified file, by rename.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::error::{Error, ErrorKind};
+use crate::transport::Validator;
+use crate::verify::{Algorithm, Digest, Hashers};
+
+/// Buffers handed to the writer are at least this large (but the last one).
+pub(crate) const FLUSH_SIZE: usize = 1 << 20;
+
+/// `NAME.part` for `NAME`.
+pub(crate) fn part_path(destination: &Path) -> PathBuf {
+    with_suffix(destination, ".part")
+}
+
+/// The control file beside `NAME.part`.
+pub(crate) fn control_path(destination: &Path) -> PathBuf {
+    with_suffix(destination, ".part.parget")
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// What the control file records: enough to tell, on `--continue`, whether
+/// the bytes in `NAME.part` belong to this download and may be extended.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Control {
+    /// Format version, bumped on incompatible changes.
+    pub version: u32,
+    /// The URL the bytes came from.
+    pub url: String,
+    /// The resource size, when the server announced it.
+    pub total: Option<u64>,
+    /// The validators the bytes came with.
+    pub validator: Validator,
+}
+
+pub(crate) const CONTROL_VERSION: u32 = 1;
+
+/// Reads a control file; `Ok(None)` when there is none.
+pub(crate) fn read_control(path: &Path) -> Result<Option<Control>, Error> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::new(
+                ErrorKind::ResumeRefused(format!(
+                    "{} is not a parget control file",
+                    path.display()
+                )),
+                None,
+            )
+            .with_source(e)
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Writes a control file atomically (temporary file, then rename), so a
+/// crash leaves the old one or the new one, never half of one.
+fn write_control(path: &Path, control: &Control) -> Result<(), Error> {
+    let tmp = with_suffix(path, ".tmp");
+    let json =
+        serde_json::to_vec(control).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
+    std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+fn create_parent(path: &Path) -> Result<(), Error> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
+        }
+        _ => Ok(()),
+    }
+}
+
+enum Message {
+    Data(Bytes),
+    /// The resource is served anew from byte 0: drop what was written.
+    Restart(Box<Control>),
+}
+
+/// The `.part` file of one download being written, with its hasher.
+pub(crate) struct PartSink {
+    part: PathBuf,
+    tx: mpsc::Sender<Message>,
+    writer: JoinHandle<Result<File, Error>>,
+    hasher: Option<JoinHandle<Result<Hashers, Error>>>,
+}
+
+impl PartSink {
+    /// Opens `part` keeping its first `keep` bytes (an earlier run's, being
+    /// resumed; they are read back and hashed first) and truncating the
+    /// rest, and records `control` beside it.
+    pub(crate) async fn open(
+        part: PathBuf,
+        control_file: PathBuf,
+        control: Control,
+        keep: u64,
+        algorithms: Vec<Algorithm>,
+    ) -> Result<PartSink, Error> {
+        let part_for_open = part.clone();
+        let control_for_open = control_file.clone();
+        let file = blocking(move || {
+            create_parent(&part_for_open)?;
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&part_for_open)
+                .map_err(|e| Error::io(&part_for_open, e))?;
+            file.set_len(keep)
+                .map_err(|e| Error::io(&part_for_open, e))?;
+            write_control(&control_for_open, &control)?;
+            Ok(file)
+        })
+        .await?;
+
+        let (tx, rx) = mpsc::channel(1);
+        let (hasher, hash_tx) = if algorithms.is_empty() {
+            (None, None)
+        } else {
+            let (hash_tx, hash_rx) = mpsc::channel(2);
+            let prefix = file.try_clone().map_err(|e| Error::io(&part, e))?;
+            let part_name = part.clone();
+            let handle = tokio::task::spawn_blocking(move || {
+                hash_loop(prefix, keep, &part_name, algorithms, hash_rx)
+            });
+            (Some(handle), Some(hash_tx))
+        };
+        let part_name = part.clone();
+        let writer = tokio::task::spawn_blocking(move || {
+            write_loop(file, keep, &part_name, &control_file, rx, hash_tx)
+        });
+        Ok(PartSink {
+            part,
+            tx,
+            writer,
+            hasher,
+        })
+    }
+
+    /// Appends `bytes`. Waits while the writer is behind (bounded memory).
+    pub(crate) async fn write(&mut self, bytes: Bytes) -> Result<(), Error> {
+        self.send(Message::Data(bytes)).await
+    }
+
+    /// Drops everything written: the resource is served anew from byte 0.
+    pub(crate) async fn restart(&mut self, control: Control) -> Result<(), Error> {
+        self.send(Message::Restart(Box::new(control))).await
+    }
+
+    async fn send(&mut self, message: Message) -> Result<(), Error> {
+        if self.tx.send(message).await.is_ok() {
+            return Ok(());
+        }
+        // The writer stopped: it failed, and its error says why.
+        let (tx, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.tx, tx));
+        let writer = std::mem::replace(&mut self.writer, tokio::spawn(async { Err(stopped()) }));
+        match writer.await {
+            Ok(Err(e)) => Err(e),
+            _ => Err(Error::io(
+                &self.part,
+                std::io::Error::other("the writer thread stopped"),
+            )),
+        }
+    }
+
+    /// Waits until everything is written and hashed.
+    pub(crate) async fn finish(self) -> Result<(File, u64, Vec<Digest>), Error> {
+        drop(self.tx);
+        let file = join(self.writer).await??;
+        let len = file.metadata().map_err(|e| Error::io(&self.part, e))?.len();
+        let digests = match self.hasher {
+            Some(hasher) => {
+                let hashers = join(hasher).await??;
+                if hashers.len() != len {
+                    return Err(Error::io(
+                        &self.part,
+                        std::io::Error::other(format!(
+                            "hashed {} bytes but the file holds {len}",
+                            hashers.len()
+                        )),
+                    ));
+                }
+                hashers.finish()
+            }
+            None => Vec::new(),
+        };
+        Ok((file, len, digests))
+    }
+
+    /// Stops the threads without waiting for them to drain; the `.part`
+    /// file keeps what was written (used on cancel and final failures).
+    pub(crate) async fn close(self) {
+        drop(self.tx);
+        let _ = self.writer.await;
+        if let Some(hasher) = self.hasher {
+            hasher.abort();
+        }
+    }
+}
+
+fn stopped() -> Error {
+    Error::io(
+        Path::new(""),
+        std::io::Error::other("the writer thread stopped"),
+    )
+}
+
+async fn join<T>(handle: JoinHandle<T>) -> Result<T, Error> {
+    handle
+        .await
+        .map_err(|e| Error::io(Path::new(""), std::io::Error::other(e)))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    join(tokio::task::spawn_blocking(f)).await?
+}
+
+fn write_loop(
+    file: File,
+    mut position: u64,
+    part: &Path,
+    control_file: &Path,
+    mut rx: mpsc::Receiver<Message>,
+    hash_tx: Option<mpsc::Sender<Message>>,
+) -> Result<File, Error> {
+    while let Some(message) = rx.blocking_recv() {
+        match &message {
+            Message::Data(bytes) => {
+                file.write_all_at(bytes, position)
+                    .map_err(|e| Error::io(part, e))?;
+                position += bytes.len() as u64;
+            }
+            Message::Restart(control) => {
+                file.set_len(0).map_err(|e| Error::io(part, e))?;
+                position = 0;
+                write_control(control_file, control)?;
+            }
+        }
+        if let Some(hash_tx) = &hash_tx {
+            if hash_tx.blocking_send(message).is_err() {
+                return Err(Error::io(
+                    part,
+                    std::io::Error::other("the hasher thread stopped"),
+                ));
+            }
+        }
+    }
+    Ok(file)
+}
+
+fn hash_loop(
+    mut prefix: File,
+    keep: u64,
+    part: &Path,
+    algorithms: Vec<Algorithm>,
+    mut rx: mpsc::Receiver<Message>,
+) -> Result<Hashers, Error> {
+    let mut hashers = Hashers::new(algorithms.iter().copied());
+    // Bytes kept from an earlier run were never hashed by this process:
+    // read them back first, so the digest covers the whole file.
+    let mut buf = vec![0u8; FLUSH_SIZE];
+    let mut remaining = keep;
+    while remaining > 0 {
+        let want = remaining.min(buf.len() as u64) as usize;
+        let n = prefix
+            .read(&mut buf[..want])
+            .map_err(|e| Error::io(part, e))?;
+        if n == 0 {
+            return Err(Error::io(
+                part,
+                std::io::Error::other("the file shrank while it was hashed"),
+            ));
+        }
+        hashers.update(&buf[..n]);
+        remaining -= n as u64;
+    }
+    drop(buf);
+    while let Some(message) = rx.blocking_recv() {
+        match message {
+            Message::Data(bytes) => hashers.update(&bytes),
+            Message::Restart(_) => hashers = Hashers::new(algorithms.iter().copied()),
+        }
+    }
+    Ok(hashers)
+}
+
+/// Hashes a whole body held in memory (small downloads).
+pub(crate) async fn hash_bytes(
+    bytes: Bytes,
+    algorithms: Vec<Algorithm>,
+) -> Result<Vec<Digest>, Error> {
+    if algorithms.is_empty() {
+        return Ok(Vec::new());
+    }
+    blocking(move || {
+        let mut hashers = Hashers::new(algorithms);
+        hashers.update(&bytes);
+        Ok(hashers.finish())
+    })
+    .await
+}
+
+/// Writes a small, already verified body to `NAME.part` and renames it into
+/// place, in one blocking call.
+pub(crate) async fn write_small(
+    destination: PathBuf,
+    bytes: Bytes,
+    fsync: bool,
+) -> Result<(), Error> {
+    blocking(move || {
+        create_parent(&destination)?;
+        let part = part_path(&destination);
+        let file = File::create(&part).map_err(|e| Error::io(&part, e))?;
+        file.write_all_at(&bytes, 0)
+            .map_err(|e| Error::io(&part, e))?;
+        finish_rename(file, &part, &destination, None, fsync)
+    })
+    .await
+}
+
+/// Renames a verified `NAME.part` into place and removes its control file.
+pub(crate) async fn commit(file: File, destination: PathBuf, fsync: bool) -> Result<(), Error> {
+    blocking(move || {
+        let part = part_path(&destination);
+        let control = control_path(&destination);
+        finish_rename(file, &part, &destination, Some(&control), fsync)
+    })
+    .await
+}
+
+fn finish_rename(
+    file: File,
+    part: &Path,
+    destination: &Path,
+    control: Option<&Path>,
+    fsync: bool,
+) -> Result<(), Error> {
+    if fsync {
+        file.sync_all().map_err(|e| Error::io(part, e))?;
+    }
+    drop(file);
+    std::fs::rename(part, destination).map_err(|e| Error::io(destination, e))?;
+    if let Some(control) = control {
+        remove_if_present(control)?;
+    }
+    if fsync {
+        // The rename is durable only once the directory is.
+        if let Some(dir) = destination.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io(dir, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_if_present(path: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Removes `NAME.part` and its control file: their bytes are known wrong.
+pub(crate) async fn discard(destination: PathBuf) {
+    let _ = blocking(move || {
+        remove_if_present(&part_path(&destination))?;
+        remove_if_present(&control_path(&destination))
+    })
+    .await;
+}
+
+/// What an existing destination holds, for the skip check.
+pub(crate) struct Existing {
+    pub len: u64,
+    pub digests: Vec<Digest>,
+}
+
+/// Looks at an existing destination: `Ok(None)` when there is none; its
+/// size and, when `algorithms` are given, its digests otherwise.
+pub(crate) async fn inspect_existing(
+    destination: PathBuf,
+    algorithms: Vec<Algorithm>,
+) -> Result<Option<Existing>, Error> {
+    blocking(move || {
+        let meta = match std::fs::metadata(&destination) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&destination, e)),
+        };
+        if !meta.is_file() {
+            return Err(Error::io(
+                &destination,
+                std::io::Error::other("exists and is not a regular file"),
+            ));
+        }
+        let digests = if algorithms.is_empty() {
+            Vec::new()
+        } else {
+            let mut hashers = Hashers::new(algorithms);
+            let mut file = File::open(&destination).map_err(|e| Error::io(&destination, e))?;
+            let mut buf = vec![0u8; FLUSH_SIZE];
+            loop {
+                match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => hashers.update(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Error::io(&destination, e)),
+                }
+            }
+            hashers.finish()
+        };
+        Ok(Some(Existing {
+            len: meta.len(),
+            digests,
+        }))
+    })
+    .await
+}
+
+/// What `--continue` finds beside a destination.
+pub(crate) struct Resumable {
+    pub part_len: u64,
+    pub control: Option<Control>,
+}
+
+/// Looks for an earlier run's `NAME.part` and control file.
+pub(crate) async fn inspect_part(destination: PathBuf) -> Result<Option<Resumable>, Error> {
+    blocking(move || {
+        let part = part_path(&destination);
+        let part_len = match std::fs::metadata(&part) {
+            Ok(meta) if meta.is_file() => meta.len(),
+            Ok(_) => {
+                return Err(Error::io(
+                    &part,
+                    std::io::Error::other("is not a regular file"),
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(&part, e)),
+        };
+        let control = read_control(&control_path(&destination))?;
+        Ok(Some(Resumable { part_len, control }))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_and_control_names_sit_beside_the_destination() {
+        assert_eq!(part_path(Path::new("d/f.bin")), Path::new("d/f.bin.part"));
+        assert_eq!(
+            control_path(Path::new("f.bin")),
+            Path::new("f.bin.part.parget")
+        );
+    }
+
+    #[tokio::test]
+    async fn sink_writes_hashes_restarts_and_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = dir.path().join("sub/out.bin");
+        let control = Control {
+            version: CONTROL_VERSION,
+            url: "http://h/out.bin".into(),
+            total: Some(6),
+            validator: Validator::default(),
+        };
+        let mut sink = PartSink::open(
+            part_path(&destination),
+            control_path(&destination),
+            control.clone(),
+            0,
+            vec![Algorithm::Sha256],
+        )
+        .await
+        .unwrap();
+        sink.write(Bytes::from_static(b"stale")).await.unwrap();
+        sink.restart(control.clone()).await.unwrap();
+        sink.write(Bytes::from_static(b"abc")).await.unwrap();
+        sink.write(Bytes::from_static(b"def")).await.unwrap();
+        let (file, len, digests) = sink.finish().await.unwrap();
+        assert_eq!(len, 6);
+        assert_eq!(
+            digests,
+            vec![crate::verify::digest_of(Algorithm::Sha256, b"abcdef")]
+        );
+        assert_eq!(
+            read_control(&control_path(&destination)).unwrap(),
+            Some(control)
+        );
+        commit(file, destination.clone(), true).await.unwrap();
+        assert_eq!(std::fs::read(&destination).unwrap(), b"abcdef");
+        assert!(!part_path(&destination).exists() && !control_path(&destination).exists());
+    }
+
+    #[tokio::test]
+    async fn resumed_prefix_is_hashed_before_new_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let destination = dir.path().join("f");
+        std::fs::write(part_path(&destination), b"hello, junk").unwrap();
+        let control = Control {
+            version: CONTROL_VERSION,
+            url: "u".into(),
+            total: None,
+            validator: Validator::default(),
+        };
+        let mut sink = PartSink::open(
+            part_path(&destination),
+            control_path(&destination),
+            control,
+            7,
+            vec![Algorithm::Md5],
+        )
+        .await
+        .unwrap();
+        sink.write(Bytes::from_static(b"world")).await.unwrap();
+        let (_, len, digests) = sink.finish().await.unwrap();
+        assert_eq!(len, 12);
+        assert_eq!(
+            digests,
+            vec![crate::verify::digest_of(Algorithm::Md5, b"hello, world")]
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! The `http` and `https` transport, over one shared reqwest client.
+
+use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, TryStreamExt};
+use reqwest::header::{self, HeaderMap};
+use reqwest::StatusCode;
+
+use super::{OpenRequest, Opened, Transport, Validator};
+use crate::error::{Error, ErrorKind};
+use crate::header::{parse_content_length, parse_content_range, parse_retry_after};
+
+/// Fetches `http` and `https` URLs with a shared connection pool.
+#[derive(Clone, Debug)]
+pub struct HttpTransport {
+    client: reqwest::Client,
+    max_redirects: usize,
+}
+
+impl HttpTransport {
+    /// Wraps a client. The client must not decompress bodies (bytes on disk
+    /// must be the bytes served) and must not set a whole-request timeout
+    /// (it would kill large downloads); the engine applies idle timeouts.
+    pub fn new(client: reqwest::Client, max_redirects: usize) -> HttpTransport {
+        HttpTransport {
+            client,
+            max_redirects,
+        }
+    }
+
+    async fn open_inner(&self, request: OpenRequest<'_>) -> Result<Opened, Error> {
+        let url = request.url;
+        let mut builder = self
+            .client
+            .get(url.clone())
+            .header(header::ACCEPT_ENCODING, "identity");
+        if request.offset > 0 {
+            builder = builder.header(header::RANGE, format!("bytes={}-", request.offset));
+            if let Some(if_range) = request.validator.and_then(Validator::if_range) {
+                builder = builder.header(header::IF_RANGE, if_range);
+            }
+        }
+        let response = builder.send().await.map_err(|e| self.classify(e))?;
+        let status = response.status();
+        let headers = response.headers();
+        let validator = Validator {
+            etag: header_str(headers, header::ETAG).map(str::to_owned),
+            last_modified: header_str(headers, header::LAST_MODIFIED).map(str::to_owned),
+        };
+        let content_length = match header_str(headers, header::CONTENT_LENGTH) {
+            None => None,
+            Some(value) => Some(parse_content_length(value).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Protocol(format!("invalid Content-Length `{value}`")),
+                    None,
+                )
+            })?),
+        };
+        let accepts_ranges = header_str(headers, header::ACCEPT_RANGES).is_some_and(|v| {
+            v.split(',')
+                .any(|unit| unit.trim().eq_ignore_ascii_case("bytes"))
+        });
+
+        let (offset, body_len, total) = if status == StatusCode::PARTIAL_CONTENT {
+            let value = header_str(headers, header::CONTENT_RANGE).unwrap_or("");
+            let range = parse_content_range(value).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Protocol(format!("206 with an invalid Content-Range `{value}`")),
+                    None,
+                )
+            })?;
+            // A range that does not start where we asked would put bytes at
+            // the wrong offset: refuse it rather than write it anywhere.
+            if request.offset == 0 || range.start != request.offset {
+                return Err(Error::new(
+                    ErrorKind::Protocol(format!(
+                        "asked for bytes from {}, got Content-Range `{value}`",
+                        request.offset
+                    )),
+                    None,
+                ));
+            }
+            let len = range.end_inclusive - range.start + 1;
+            if content_length.is_some_and(|n| n != len) {
+                return Err(Error::new(
+                    ErrorKind::Protocol(format!(
+                        "Content-Length {} disagrees with Content-Range `{value}`",
+                        content_length.unwrap_or(0)
+                    )),
+                    None,
+                ));
+            }
+            if range
+                .total
+                .is_some_and(|total| range.end_inclusive + 1 != total)
+            {
+                return Err(Error::new(
+                    ErrorKind::Protocol(format!(
+                        "asked for bytes {}- to the end, got Content-Range `{value}`",
+                        request.offset
+                    )),
+                    None,
+                ));
+            }
+            (range.start, Some(len), range.total)
+        } else if status.is_success() {
+            // A 200 to a range request is the whole resource from byte 0:
+            // the caller starts over instead of splicing.
+            (0, content_length, content_length)
+        } else {
+            let retry_after = header_str(headers, header::RETRY_AFTER)
+                .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+            return Err(Error::new(
+                ErrorKind::Status {
+                    code: status.as_u16(),
+                    retry_after,
+                },
+                None,
+            ));
+        };
+
+        let body = response
+            .bytes_stream()
+            .map_err(|e| Error::new(ErrorKind::Transfer, None).with_source(e))
+            .boxed();
+        Ok(Opened {
+            offset,
+            body_len,
+            total,
+            validator,
+            ranges: accepts_ranges || status == StatusCode::PARTIAL_CONTENT,
+            body,
+        })
+    }
+
+    fn classify(&self, error: reqwest::Error) -> Error {
+        let kind = if error.is_redirect() {
+            ErrorKind::TooManyRedirects(self.max_redirects)
+        } else if error.is_timeout() {
+            ErrorKind::ConnectTimeout
+        } else if error.is_connect() {
+            ErrorKind::Connect
+        } else {
+            ErrorKind::Transfer
+        };
+        Error::new(kind, None).with_source(error.without_url())
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+impl Transport for HttpTransport {
+    fn open<'a>(&'a self, request: OpenRequest<'a>) -> BoxFuture<'a, Result<Opened, Error>> {
+        Box::pin(self.open_inner(request))
+    }
+}
