@@ -1,1 +1,141 @@
-fn main() {}
+//! `parget`: the command-line downloader, a thin layer over the `parget`
+//! library: arguments in, requests to the engine, reports out.
+
+mod args;
+mod entries;
+mod output;
+mod progress;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use futures_util::StreamExt;
+use parget::retry::RetryPolicy;
+use parget::Downloader;
+
+use crate::args::Args;
+use crate::output::Output;
+use crate::progress::{Mode, Progress};
+
+/// Exit status when interrupted (128 + SIGINT), as shells expect.
+const EXIT_INTERRUPTED: u8 = 130;
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(message) = args.validate() {
+        eprintln!("parget: {message}");
+        return ExitCode::from(EXIT_USAGE);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("parget: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("parget: {e:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create the output directory {}", args.dir.display()))?;
+    // Bars are drawn without colour, so NO_COLOR needs nothing more.
+    let mode = if args.quiet {
+        Mode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        Mode::Bars
+    } else {
+        Mode::Lines
+    };
+    let progress = Progress::new(mode);
+    let downloader = build_downloader(&args, progress.clone())?;
+
+    let feed = entries::spawn(&args);
+    let requests = futures_util::stream::unfold(feed.requests, |mut rx| async move {
+        rx.recv().await.map(|request| (request, rx))
+    });
+    let mut invalid = feed.invalid;
+    let mut reports = std::pin::pin!(downloader.download_all(requests));
+    let ticker = tokio::spawn(progress.clone().tick(downloader.totals()));
+
+    let mut output = Output::new(args.json);
+    let mut interrupted = false;
+    let mut invalid_open = true;
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    loop {
+        tokio::select! {
+            report = reports.next() => match report {
+                Some(report) => output.report(&report, &progress),
+                None => break,
+            },
+            item = invalid.recv(), if invalid_open => match item {
+                Some(item) => output.invalid(&item, &progress),
+                None => invalid_open = false,
+            },
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                progress.println_always("parget: interrupted; stopping (partial files are kept for --continue)");
+                downloader.cancel();
+                // A second Ctrl-C ends at once.
+                tokio::spawn(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                });
+            },
+        }
+    }
+    // Entries found invalid after the last download ended.
+    while invalid_open {
+        match invalid.recv().await {
+            Some(item) => output.invalid(&item, &progress),
+            None => invalid_open = false,
+        }
+    }
+    ticker.abort();
+    progress.finish();
+    progress.println(&output.summary());
+    Ok(if interrupted {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if output.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn build_downloader(args: &Args, progress: Arc<Progress>) -> anyhow::Result<Downloader> {
+    let mut builder = Downloader::builder()
+        .concurrency(args.concurrency as usize)
+        .max_per_host(args.max_per_host as usize)
+        .retry_policy(RetryPolicy::new(args.retries, args.retry_wait))
+        .idle_timeout(args.timeout)
+        .connect_timeout(args.connect_timeout)
+        .lowest_speed_limit(args.lowest_speed_limit, args.lowest_speed_time)
+        .max_redirects(args.max_redirects)
+        .resume_partial(args.continue_partial)
+        .allow_overwrite(args.allow_overwrite)
+        .fsync(args.fsync)
+        .danger_accept_invalid_certs(args.insecure)
+        .reporter(progress);
+    if let Some(agent) = &args.user_agent {
+        builder = builder.user_agent(agent.clone());
+    }
+    for path in &args.ca_certificates {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        builder = builder.add_root_certificate_pem(pem);
+    }
+    builder.build().context("cannot set up the downloader")
+}

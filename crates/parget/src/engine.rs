@@ -138,7 +138,9 @@ impl Downloader {
                 let Ok(slot) = shared.slots.clone().acquire_owned().await else {
                     break;
                 };
-                if tx.is_closed() {
+                // After a cancel, or once nobody reads the reports, stop
+                // pulling requests: a long list must not be churned through.
+                if tx.is_closed() || *shared.cancel.borrow() {
                     break;
                 }
                 let Some(request) = requests.next().await else {

@@ -1,0 +1,257 @@
+//! The command line: every flag, its default and its help text.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use parget::Digest;
+
+/// parget: fetch many files at once, verified while they stream.
+///
+/// Downloads each URL (and each entry of the lists given with -i) into the
+/// output directory. Bytes go to NAME.part and are renamed to NAME only
+/// after the size and every expected digest matched.
+///
+/// Exit status: 0 all downloads ok (or skipped), 1 some download failed,
+/// 2 usage error, 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "parget", version, max_term_width = 100)]
+pub struct Args {
+    /// URLs to download (http, https, file).
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+
+    /// Read URLs from FILE ("-" for standard input): one URL per line, aria2
+    /// input files (URL lines followed by indented out=, dir=, checksum=,
+    /// size= lines), or apt-get --print-uris output. May be repeated.
+    #[arg(short = 'i', long = "input-file", value_name = "FILE")]
+    pub input_files: Vec<String>,
+
+    /// Directory to save files in (created if missing).
+    #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Name of the saved file, relative to --dir (only with a single URL).
+    #[arg(short = 'o', long = "out", value_name = "NAME")]
+    pub out: Option<PathBuf>,
+
+    /// Number of downloads running at once.
+    #[arg(
+        short = 'j',
+        long = "max-concurrent-downloads",
+        value_name = "N",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u32).range(1..=65536)
+    )]
+    pub concurrency: u32,
+
+    /// Connections to one host (scheme, host and port) at once.
+    #[arg(long = "max-per-host", value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_per_host: u32,
+
+    /// Expected digest ALGO=HEX of the single URL (md5, sha1, sha256, sha512,
+    /// blake3; sha-256 spellings accepted). May be repeated.
+    #[arg(long = "checksum", value_name = "ALGO=HEX")]
+    pub checksums: Vec<Digest>,
+
+    /// Retries after a failed attempt (connection errors, resets, truncated
+    /// bodies, timeouts, 408, 429, 5xx).
+    #[arg(long = "retries", value_name = "N", default_value_t = 5)]
+    pub retries: u32,
+
+    /// Base delay between retries, doubled after each retry (with jitter,
+    /// capped at 60 s); a server's Retry-After is honoured.
+    #[arg(long = "retry-wait", value_name = "SECS", default_value = "1", value_parser = parse_seconds)]
+    pub retry_wait: Duration,
+
+    /// Idle timeout: an attempt that receives no byte for SECS is retried.
+    #[arg(long = "timeout", value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
+    pub timeout: Duration,
+
+    /// The longest wait for a connection to be made.
+    #[arg(long = "connect-timeout", value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub connect_timeout: Duration,
+
+    /// Fail (and retry) an attempt whose rate stays below RATE bytes/s for
+    /// --lowest-speed-time; K and M suffixes are 1024 and 1024². 0: no limit.
+    #[arg(long = "lowest-speed-limit", value_name = "RATE", default_value = "0", value_parser = parse_size)]
+    pub lowest_speed_limit: u64,
+
+    /// The window over which --lowest-speed-limit is measured.
+    #[arg(long = "lowest-speed-time", value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub lowest_speed_time: Duration,
+
+    /// Redirects followed before giving up.
+    #[arg(long = "max-redirs", value_name = "N", default_value_t = 10)]
+    pub max_redirects: usize,
+
+    /// Resume NAME.part files left by an earlier run (validated with the
+    /// ETag or Last-Modified they came with; a changed file starts over).
+    #[arg(short = 'c', long = "continue")]
+    pub continue_partial: bool,
+
+    /// Replace an existing output that there is nothing to check against
+    /// (without it, such a download fails and the file is left alone).
+    #[arg(long = "allow-overwrite")]
+    pub allow_overwrite: bool,
+
+    /// fsync each file and its directory before reporting it done.
+    #[arg(long = "fsync")]
+    pub fsync: bool,
+
+    /// Trust the PEM certificates in FILE, besides the system's roots
+    /// (SSL_CERT_FILE is honoured too).
+    #[arg(long = "ca-certificate", value_name = "FILE")]
+    pub ca_certificates: Vec<PathBuf>,
+
+    /// Do not check TLS certificates (for testing only).
+    #[arg(long = "insecure")]
+    pub insecure: bool,
+
+    /// The User-Agent header.
+    #[arg(short = 'U', long = "user-agent", value_name = "AGENT")]
+    pub user_agent: Option<String>,
+
+    /// Print no progress and no summary (failures are still reported).
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+
+    /// Write one JSON object per finished entry to standard output.
+    #[arg(long = "json")]
+    pub json: bool,
+}
+
+impl Args {
+    /// Checks the combinations clap cannot express; the message is a usage error.
+    pub fn validate(&self) -> Result<(), String> {
+        let single = self.urls.len() == 1 && self.input_files.is_empty();
+        if self.urls.is_empty() && self.input_files.is_empty() {
+            return Err("no URL given: pass URLs or -i FILE (see --help)".into());
+        }
+        if self.out.is_some() && !single {
+            return Err(
+                "-o/--out names the file of a single URL; lists name files with out=".into(),
+            );
+        }
+        if !self.checksums.is_empty() && !single {
+            return Err(
+                "--checksum applies to a single URL; lists carry checksum= per entry".into(),
+            );
+        }
+        if self
+            .input_files
+            .iter()
+            .filter(|f| f.as_str() == "-")
+            .count()
+            > 1
+        {
+            return Err("standard input (-i -) can be read only once".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses seconds, fractions allowed ("0.5").
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+        return Err(format!("`{text}` is not a sensible number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses a byte count with an optional K, M or G suffix (powers of 1024,
+/// as aria2 does), fractions allowed ("1.5M").
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let (number, unit) = match trimmed
+        .char_indices()
+        .find(|(_, c)| c.is_ascii_alphabetic())
+    {
+        Some((at, _)) => trimmed.split_at(at),
+        None => (trimmed, ""),
+    };
+    let multiplier: f64 = match unit.to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use K, M or G)")),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 500, 10K, 1.5M)"))?;
+    let bytes = value * multiplier;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 / 2.0 {
+        return Err(format!("`{text}` is out of range"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("500"), Ok(500));
+        assert_eq!(parse_size("10K"), Ok(10 * 1024));
+        assert_eq!(parse_size("10k"), Ok(10 * 1024));
+        assert_eq!(parse_size("1.5M"), Ok(1_572_864));
+        assert_eq!(parse_size("2MiB"), Ok(2 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        for bad in ["", "K", "-1", "1X", "1e400", "abc", "NaN"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_seconds("1"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_seconds("0.25"), Ok(Duration::from_millis(250)));
+        for bad in ["", "-1", "inf", "x", "1e20"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn combinations() {
+        let parse = |args: &[&str]| {
+            Args::try_parse_from(std::iter::once("parget").chain(args.iter().copied()))
+        };
+        assert!(parse(&[]).unwrap().validate().is_err());
+        assert!(parse(&["-o", "x", "http://a/1", "http://a/2"])
+            .unwrap()
+            .validate()
+            .is_err());
+        assert!(parse(&["-o", "x", "-i", "list", "http://a/1"])
+            .unwrap()
+            .validate()
+            .is_err());
+        assert!(parse(&[
+            "--checksum",
+            "md5=900150983cd24fb0d6963f7d28e17f72",
+            "-i",
+            "l"
+        ])
+        .unwrap()
+        .validate()
+        .is_err());
+        assert!(parse(&["-o", "x", "http://a/1"])
+            .unwrap()
+            .validate()
+            .is_ok());
+        assert!(parse(&["-i", "-", "-i", "-"]).unwrap().validate().is_err());
+        assert!(
+            parse(&["--checksum", "md5=zz", "http://a/1"]).is_err(),
+            "bad digest is a clap error"
+        );
+        assert!(parse(&["-j", "0", "http://a/1"]).is_err());
+    }
+}

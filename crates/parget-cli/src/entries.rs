@@ -1,0 +1,211 @@
+//! Turns the command line's URLs and lists into download requests, on a
+//! thread of its own, so downloads start while a long list is still being
+//! read and the list never sits in memory.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use parget::input::{Entry, EntryReader};
+use parget::{naming, Request};
+use tokio::sync::mpsc;
+
+use crate::args::Args;
+
+/// An entry that could not become a request: reported as a failure, and
+/// the other entries go on.
+#[derive(Debug)]
+pub struct Invalid {
+    /// The URL, when one was read.
+    pub url: Option<String>,
+    /// What is wrong, naming the file and line.
+    pub message: String,
+}
+
+/// Requests in list order, and the entries that failed before becoming one.
+pub struct Feed {
+    /// Requests, pulled by the engine as slots free up.
+    pub requests: mpsc::Receiver<Request>,
+    /// Entries that are not valid.
+    pub invalid: mpsc::Receiver<Invalid>,
+}
+
+/// Starts reading the URLs and lists of `args`.
+pub fn spawn(args: &Args) -> Feed {
+    let (request_tx, requests) = mpsc::channel(64);
+    let (invalid_tx, invalid) = mpsc::channel(64);
+    let feeder = Feeder {
+        urls: args.urls.clone(),
+        input_files: args.input_files.clone(),
+        dir: args.dir.clone(),
+        out: args.out.clone(),
+        checksums: args.checksums.clone(),
+        request_tx,
+        invalid_tx,
+    };
+    std::thread::Builder::new()
+        .name("parget-input".into())
+        .spawn(move || feeder.run())
+        .expect("the input thread could not start");
+    Feed { requests, invalid }
+}
+
+struct Feeder {
+    urls: Vec<String>,
+    input_files: Vec<String>,
+    dir: PathBuf,
+    out: Option<PathBuf>,
+    checksums: Vec<parget::Digest>,
+    request_tx: mpsc::Sender<Request>,
+    invalid_tx: mpsc::Sender<Invalid>,
+}
+
+impl Feeder {
+    fn run(self) {
+        for (index, url) in self.urls.iter().enumerate() {
+            let result = self.request_for_argument(url).map_err(|message| Invalid {
+                url: Some(url.clone()),
+                message: format!("argument {}: {message}", index + 1),
+            });
+            if !self.send(result) {
+                return;
+            }
+        }
+        for name in &self.input_files {
+            if !self.read_list(name) {
+                return;
+            }
+        }
+    }
+
+    fn request_for_argument(&self, url: &str) -> Result<Request, String> {
+        let request = match &self.out {
+            Some(out) => Request::new(url, self.dir.join(out)),
+            None => Request::into_dir(url, &self.dir),
+        };
+        let mut request = request.map_err(|e| e.to_string())?;
+        for digest in &self.checksums {
+            request = request.with_digest(digest.clone());
+        }
+        Ok(request)
+    }
+
+    /// Reads one list; false when the engine stopped listening.
+    fn read_list(&self, name: &str) -> bool {
+        let reader: Box<dyn BufRead> = if name == "-" {
+            Box::new(BufReader::new(std::io::stdin()))
+        } else {
+            match File::open(name) {
+                Ok(file) => Box::new(BufReader::with_capacity(64 * 1024, file)),
+                Err(e) => {
+                    return self.send(Err(Invalid {
+                        url: None,
+                        message: format!("{name}: cannot read the list: {e}"),
+                    }))
+                }
+            }
+        };
+        let source = if name == "-" { "<stdin>" } else { name };
+        for entry in EntryReader::new(reader, source) {
+            let result = match entry {
+                Ok(entry) => request_for_entry(&entry, &self.dir).map_err(|message| Invalid {
+                    url: entry.urls.first().cloned(),
+                    message: format!("{source}:{}: {message}", entry.line),
+                }),
+                Err(e) => Err(Invalid {
+                    url: None,
+                    message: e.to_string(),
+                }),
+            };
+            if !self.send(result) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn send(&self, item: Result<Request, Invalid>) -> bool {
+        match item {
+            Ok(request) => self.request_tx.blocking_send(request).is_ok(),
+            Err(invalid) => self.invalid_tx.blocking_send(invalid).is_ok(),
+        }
+    }
+}
+
+/// The request for a list entry: `dir=` and `out=` are relative to the
+/// output directory and made safe, so a list cannot write outside it.
+pub fn request_for_entry(entry: &Entry, base: &Path) -> Result<Request, String> {
+    let url = entry.urls.first().ok_or("the entry has no URL")?;
+    let mut dir = base.to_path_buf();
+    if let Some(sub) = &entry.dir {
+        let safe = naming::safe_relative_path(sub).ok_or_else(|| {
+            format!("dir=`{sub}` does not name a directory inside the output directory")
+        })?;
+        dir.push(safe);
+    }
+    let request = match &entry.out {
+        Some(out) => {
+            let safe = naming::safe_relative_path(out)
+                .ok_or_else(|| format!("`{out}` is not a usable file name"))?;
+            Request::new(url, dir.join(safe))
+        }
+        None => Request::into_dir(url, &dir),
+    };
+    let mut request = request.map_err(|e| e.to_string())?;
+    if let Some(size) = entry.size {
+        request = request.with_size(size);
+    }
+    for digest in &entry.digests {
+        request = request.with_digest(digest.clone());
+    }
+    Ok(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(url: &str) -> Entry {
+        Entry::new(vec![url.to_owned()], 1)
+    }
+
+    #[test]
+    fn names_stay_inside_the_output_directory() {
+        let base = Path::new("out");
+        let plain = request_for_entry(&entry("http://h/a/b.bin?x=1"), base).unwrap();
+        assert_eq!(plain.destination(), Path::new("out/b.bin"));
+        let mut e = entry("http://h/%2e%2e%2fetc%2fpasswd");
+        assert_eq!(
+            request_for_entry(&e, base).unwrap().destination(),
+            Path::new("out/passwd")
+        );
+        e.out = Some("/etc/shadow".into());
+        assert_eq!(
+            request_for_entry(&e, base).unwrap().destination(),
+            Path::new("out/etc/shadow")
+        );
+        e.out = Some("../x".into());
+        assert!(request_for_entry(&e, base).is_err());
+        e.out = Some("sub/f.deb".into());
+        e.dir = Some("pool".into());
+        assert_eq!(
+            request_for_entry(&e, base).unwrap().destination(),
+            Path::new("out/pool/sub/f.deb")
+        );
+        e.dir = Some("../../up".into());
+        assert!(request_for_entry(&e, base).is_err());
+        let root = request_for_entry(&entry("http://h/"), base).unwrap();
+        assert_eq!(root.destination(), Path::new("out/index.html"));
+    }
+
+    #[test]
+    fn size_and_digests_carry_over() {
+        let mut e = entry("http://h/f");
+        e.size = Some(3);
+        e.digests = vec!["md5=900150983cd24fb0d6963f7d28e17f72".parse().unwrap()];
+        let request = request_for_entry(&e, Path::new(".")).unwrap();
+        assert_eq!(request.expected_size(), Some(3));
+        assert_eq!(request.digests().len(), 1);
+        assert!(request_for_entry(&entry("not a url"), Path::new(".")).is_err());
+    }
+}
