@@ -46,7 +46,9 @@ pub(super) fn parse_url_line(text: &str, line: u64) -> Result<Entry, String> {
 /// as is setting `out`, `dir` or `size` twice.
 pub(super) fn apply_option(entry: &mut Entry, text: &str) -> Result<(), String> {
     let text = text.trim();
-    let Some((key, value)) = text.split_once('=').filter(|(key, _)| is_option_name(key.trim()))
+    let Some((key, value)) = text
+        .split_once('=')
+        .filter(|(key, _)| is_option_name(key.trim()))
     else {
         if text.contains("://") {
             return Err(format!(
@@ -54,7 +56,10 @@ pub(super) fn apply_option(entry: &mut Entry, text: &str) -> Result<(), String> 
                 excerpt(text)
             ));
         }
-        return Err(format!("malformed option line {} (expected key=value)", excerpt(text)));
+        return Err(format!(
+            "malformed option line {} (expected key=value)",
+            excerpt(text)
+        ));
     };
     let (key, value) = (key.trim(), value.trim());
     match key {
@@ -62,7 +67,10 @@ pub(super) fn apply_option(entry: &mut Entry, text: &str) -> Result<(), String> 
         "dir" => set_once(&mut entry.dir, "dir", non_empty(key, value)?.to_owned()),
         "size" => {
             let size = parse_decimal(value).ok_or_else(|| {
-                format!("size {} is not a non-negative integer of bytes", excerpt(value))
+                format!(
+                    "size {} is not a non-negative integer of bytes",
+                    excerpt(value)
+                )
             })?;
             set_once(&mut entry.size, "size", size)
         }

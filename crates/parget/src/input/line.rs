@@ -35,6 +35,12 @@ impl<R: BufRead> LineSource<R> {
         LineSource { reader, max_len }
     }
 
+    /// Changes the cap, so tests can exercise it cheaply.
+    #[cfg(test)]
+    pub(super) fn set_max_len(&mut self, max_len: usize) {
+        self.max_len = max_len;
+    }
+
     /// The next line, `None` at end of input.
     pub(super) fn next_line(&mut self) -> io::Result<Option<RawLine>> {
         let mut bytes = Vec::new();
@@ -145,10 +151,7 @@ mod tests {
             lines_of(b"abcde", 2, 4),
             [RawLine::TooLong { indented: false }]
         );
-        assert_eq!(
-            lines_of(b"abcd\r", 2, 4),
-            [complete("abcd")]
-        );
+        assert_eq!(lines_of(b"abcd\r", 2, 4), [complete("abcd")]);
     }
 
     #[test]
