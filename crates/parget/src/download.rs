@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use crate::config::LowestSpeed;
-use crate::engine::Shared;
+use crate::engine::{Batch, Shared};
 use crate::error::{Error, ErrorKind};
 use crate::event::DownloadProgress;
 use crate::report::{Outcome, Report};
@@ -21,7 +21,7 @@ use crate::transport::{OpenRequest, Transport, Validator};
 use crate::verify::{Algorithm, Digest};
 
 /// Runs one download to its end and reports it.
-pub(crate) async fn run(shared: Arc<Shared>, request: Request) -> Report {
+pub(crate) async fn run(shared: Arc<Shared>, request: Request, batch: Option<&Batch>) -> Report {
     let started = Instant::now();
     let url = request.url().as_str().to_owned();
     let mut run = Run {
@@ -30,7 +30,7 @@ pub(crate) async fn run(shared: Arc<Shared>, request: Request) -> Report {
         attempts: 0,
         progress: None,
     };
-    let result = run.download().await;
+    let result = run.download(batch).await;
     let attempts = run.attempts;
     let (outcome, bytes, digests) = match result {
         Ok(Done::Downloaded { bytes, digests }) => (Outcome::Downloaded, bytes, digests),
@@ -90,11 +90,11 @@ enum AttemptEnd {
 }
 
 impl Run<'_> {
-    async fn download(&mut self) -> Result<Done, Error> {
+    async fn download(&mut self, batch: Option<&Batch>) -> Result<Done, Error> {
         let request = self.request;
         let shared = self.shared;
         let transport = shared.transport_for(request.url())?;
-        shared.claim(request.destination())?;
+        let _claim = shared.claim(request.destination(), batch)?;
         let algorithms: Vec<Algorithm> = request.digests().iter().map(Digest::algorithm).collect();
 
         if let Some(done) = self.check_existing(&algorithms).await? {
@@ -293,7 +293,21 @@ impl Run<'_> {
         });
         let opened = tokio::time::timeout(config.idle_timeout, open)
             .await
-            .map_err(|_| Error::new(ErrorKind::IdleTimeout(config.idle_timeout), None))??;
+            .map_err(|_| Error::new(ErrorKind::IdleTimeout(config.idle_timeout), None))?;
+        let opened = match opened {
+            // The resource is shorter than the bytes already held (the
+            // server lied about its length, or the file changed): the held
+            // bytes cannot be continued, so the next attempt starts over.
+            Err(e) if want > 0 && e.status() == Some(416) => {
+                transfer.resumable = false;
+                return Err(Error::new(ErrorKind::Transfer, None).with_source(
+                    std::io::Error::other(format!(
+                        "the server cannot continue at byte {want} (HTTP 416); starting over"
+                    )),
+                ));
+            }
+            other => other?,
+        };
 
         if opened.offset != want || want == 0 {
             // Served from byte 0: whatever is on disk is another version

@@ -27,10 +27,9 @@ pub(crate) struct Shared {
     transports: HashMap<String, Arc<dyn Transport>>,
     pub hosts: HostLimits,
     slots: Arc<Semaphore>,
-    /// Destinations claimed in this run, as hashes: a million-entry list
-    /// costs 8 bytes an entry, not the paths themselves. Two different
-    /// paths colliding in 64 bits is not a practical concern.
-    claimed: Mutex<HashSet<u64>>,
+    /// Destinations being written now, by any call: two downloads never
+    /// write one file at once.
+    active: Mutex<HashSet<u64>>,
     pub reporter: Arc<dyn Reporter>,
     pub totals: Arc<Totals>,
     cancel: watch::Sender<bool>,
@@ -44,20 +43,37 @@ impl Shared {
             .ok_or_else(|| Error::new(ErrorKind::UnsupportedScheme(url.scheme().to_owned()), None))
     }
 
-    /// Claims `destination` for this run; the second claim is an error.
-    pub(crate) fn claim(&self, destination: &Path) -> Result<(), Error> {
+    /// Claims `destination` while it is downloaded, and for the rest of
+    /// the batch when there is one: the second claim is an error, never a
+    /// silent overwrite. The claim on the active set ends with the guard.
+    pub(crate) fn claim<'a>(
+        &'a self,
+        destination: &Path,
+        batch: Option<&Batch>,
+    ) -> Result<Claim<'a>, Error> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         crate::download::destination_key(destination).hash(&mut hasher);
         let key = hasher.finish();
-        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        if claimed.insert(key) {
-            Ok(())
-        } else {
-            Err(Error::new(
+        let duplicate = || {
+            Error::new(
                 ErrorKind::DuplicateDestination(destination.to_owned()),
                 None,
-            ))
+            )
+        };
+        if let Some(batch) = batch {
+            if !batch.lock().unwrap_or_else(|e| e.into_inner()).insert(key) {
+                return Err(duplicate());
+            }
         }
+        if !self
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key)
+        {
+            return Err(duplicate());
+        }
+        Ok(Claim { shared: self, key })
     }
 
     /// Resolves when [`Downloader::cancel`] was called.
@@ -65,6 +81,27 @@ impl Shared {
         let mut rx = self.cancel.subscribe();
         // The sender lives as long as `self`, so this only ends on cancel.
         let _ = rx.wait_for(|cancelled| *cancelled).await;
+    }
+}
+
+/// Destinations claimed by one [`Downloader::download_all`] call, as
+/// hashes: a million-entry list costs 8 bytes an entry, not its paths. Two
+/// different paths colliding in 64 bits is not a practical concern.
+pub(crate) type Batch = Mutex<HashSet<u64>>;
+
+/// A destination held by a running download; released on drop.
+pub(crate) struct Claim<'a> {
+    shared: &'a Shared,
+    key: u64,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
     }
 }
 
@@ -115,10 +152,11 @@ impl Downloader {
             .acquire_owned()
             .await
             .expect("the slot semaphore is never closed");
-        crate::download::run(self.shared.clone(), request).await
+        crate::download::run(self.shared.clone(), request, None).await
     }
 
-    /// Downloads every request of `requests`, at most
+    /// Downloads every request of `requests` (one run: two requests with
+    /// the same destination make the second fail), at most
     /// [`DownloaderBuilder::concurrency`] at once, and yields a report as
     /// each one ends (in completion order).
     ///
@@ -132,6 +170,7 @@ impl Downloader {
     {
         let shared = self.shared.clone();
         let (tx, rx) = mpsc::channel::<Report>(shared.config.concurrency);
+        let batch: Arc<Batch> = Arc::default();
         tokio::spawn(async move {
             let mut requests = std::pin::pin!(requests);
             loop {
@@ -148,8 +187,9 @@ impl Downloader {
                 };
                 let shared = shared.clone();
                 let tx = tx.clone();
+                let batch = batch.clone();
                 tokio::spawn(async move {
-                    let report = crate::download::run(shared, request).await;
+                    let report = crate::download::run(shared, request, Some(&batch)).await;
                     drop(slot);
                     let _ = tx.send(report).await;
                 });
@@ -351,7 +391,7 @@ impl DownloaderBuilder {
                 hosts: HostLimits::new(config.max_per_host),
                 config,
                 transports,
-                claimed: Mutex::new(HashSet::new()),
+                active: Mutex::new(HashSet::new()),
                 reporter: self.reporter,
                 totals: Arc::new(Totals::default()),
                 cancel,

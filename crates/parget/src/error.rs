@@ -41,6 +41,9 @@ pub enum ErrorKind {
     Connect,
     /// Connecting took longer than the connect timeout.
     ConnectTimeout,
+    /// The TLS handshake failed on the server's certificate: retrying
+    /// cannot help.
+    Tls,
     /// No byte arrived for the whole idle timeout.
     IdleTimeout(Duration),
     /// The transfer stayed below the lowest speed limit for a whole window.
@@ -204,6 +207,7 @@ impl Error {
             ErrorKind::Status { code, .. } => write!(f, "server answered HTTP {code}"),
             ErrorKind::Connect => write!(f, "connection failed"),
             ErrorKind::ConnectTimeout => write!(f, "connect timed out"),
+            ErrorKind::Tls => write!(f, "TLS certificate not accepted"),
             ErrorKind::IdleTimeout(idle) => {
                 write!(f, "no data received for {:.1} s (idle timeout)", idle.as_secs_f64())
             }

@@ -137,6 +137,8 @@ impl HttpTransport {
             ErrorKind::TooManyRedirects(self.max_redirects)
         } else if error.is_timeout() {
             ErrorKind::ConnectTimeout
+        } else if error.is_connect() && is_certificate_error(&error) {
+            ErrorKind::Tls
         } else if error.is_connect() {
             ErrorKind::Connect
         } else {
@@ -144,6 +146,20 @@ impl HttpTransport {
         };
         Error::new(kind, None).with_source(error.without_url())
     }
+}
+
+/// True when a connect error comes from certificate verification. reqwest
+/// exposes no typed TLS error, so the cause chain's text is matched: rustls
+/// names these failures "invalid peer certificate".
+fn is_certificate_error(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.to_string().contains("invalid peer certificate") {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

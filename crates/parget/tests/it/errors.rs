@@ -1,0 +1,139 @@
+//! Verification and hostile answers: nothing wrong ever lands at the
+//! destination, and every error names the URL and what differed.
+
+use parget::ErrorKind;
+
+use crate::util::{assert_failed, content, fast, part_of, sha256, Bed};
+
+#[tokio::test]
+async fn digest_mismatch_names_url_algorithm_expected_and_actual() {
+    let bed = Bed::start().await;
+    let downloader = fast().build().unwrap();
+    for (len, name) in [(1000u64, "small.bin"), (3_000_000, "large.bin")] {
+        let wrong = sha256(b"something else");
+        let actual = sha256(&content(&format!("/{name}"), len));
+        let report = downloader
+            .download(
+                bed.request(&format!("/{name}?size={len}"), name)
+                    .with_digest(wrong.clone()),
+            )
+            .await;
+        let error = assert_failed(&report);
+        assert!(
+            error.is_digest_mismatch() && error.is_validation(),
+            "{error}"
+        );
+        let text = error.to_string();
+        for needle in [
+            bed.server.url(&format!("/{name}?size={len}")),
+            "sha256".into(),
+            wrong.to_hex(),
+            actual.to_hex(),
+        ] {
+            assert!(text.contains(&needle), "`{text}` lacks `{needle}`");
+        }
+        assert!(
+            !part_of(&bed.path(name)).exists(),
+            "wrong bytes are not kept as .part"
+        );
+        assert_eq!(report.attempts(), 1, "a mismatch is not retried");
+    }
+}
+
+#[tokio::test]
+async fn size_mismatch_fails_before_the_body() {
+    let bed = Bed::start().await;
+    let downloader = fast().build().unwrap();
+    let report = downloader
+        .download(bed.request("/s.bin?size=5000000", "s.bin").with_size(4000))
+        .await;
+    let error = assert_failed(&report);
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::SizeMismatch {
+                expected: 4000,
+                actual: 5_000_000
+            }
+        ),
+        "{error}"
+    );
+    assert!(
+        bed.server.stats().body_bytes < 5_000_000,
+        "the body was not all fetched"
+    );
+}
+
+#[tokio::test]
+async fn error_status_never_writes_the_error_page() {
+    let bed = Bed::start().await;
+    let downloader = fast().build().unwrap();
+    for code in [404u16, 403, 410] {
+        let report = downloader
+            .download(bed.request(&format!("/e{code}?status={code}"), "page.html"))
+            .await;
+        let error = assert_failed(&report);
+        assert_eq!(error.status(), Some(code), "{error}");
+        assert_eq!(report.attempts(), 1, "{code} is not retried");
+        assert!(
+            error.to_string().contains(&format!("HTTP {code}")),
+            "{error}"
+        );
+        assert!(!part_of(&bed.path("page.html")).exists());
+    }
+}
+
+#[tokio::test]
+async fn hostile_content_length_fails_cleanly() {
+    let bed = Bed::start().await;
+    let downloader = fast()
+        .retry_policy(parget::retry::RetryPolicy::new(
+            1,
+            std::time::Duration::ZERO,
+        ))
+        .build()
+        .unwrap();
+    for (i, value) in ["99999999999999999999999", "-5", "abc", "1,2"]
+        .iter()
+        .enumerate()
+    {
+        let name = format!("cl{i}");
+        let report = downloader
+            .download(bed.request(
+                &format!("/{name}?size=100&content_length={value}&fault_count=all"),
+                &name,
+            ))
+            .await;
+        let error = assert_failed(&report);
+        assert!(!part_of(&bed.path(&name)).exists(), "{value}: no .part");
+        assert!(error.url().is_some(), "{value}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_never_reaches_its_content_length_fails() {
+    let bed = Bed::start().await;
+    let downloader = fast()
+        .retry_policy(parget::retry::RetryPolicy::new(
+            2,
+            std::time::Duration::ZERO,
+        ))
+        .build()
+        .unwrap();
+    let report = downloader
+        .download(bed.request("/lie?size=1000&extra_length=500&fault_count=all", "lie"))
+        .await;
+    let error = assert_failed(&report);
+    assert!(
+        error.is_retryable(),
+        "a short body is worth retrying: {error}"
+    );
+    assert_eq!(report.attempts(), 3);
+    let report = downloader
+        .download(bed.request(
+            "/cut?size=3000000&truncate_after=2000000&fault_count=all&ranges=0",
+            "cut",
+        ))
+        .await;
+    assert_failed(&report);
+}

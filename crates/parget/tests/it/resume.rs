@@ -1,0 +1,164 @@
+//! Resume: inside one run after a failure, and across runs with `.part`
+//! files; never splicing two versions of a resource.
+
+use std::time::Duration;
+
+use parget::retry::RetryPolicy;
+use parget::ErrorKind;
+
+use crate::util::{assert_failed, assert_file, content, fast, part_of, sha256, Bed};
+
+const LEN: u64 = 6_000_000;
+
+#[tokio::test]
+async fn a_retry_continues_from_the_bytes_already_written() {
+    let bed = Bed::start().await;
+    let downloader = fast().build().unwrap();
+    let expected = content("/r.bin", LEN);
+    let report = downloader
+        .download(
+            bed.request(&format!("/r.bin?size={LEN}&reset_after=4000000"), "r.bin")
+                .with_digest(sha256(&expected)),
+        )
+        .await;
+    assert_file(&report, &expected);
+    let stats = bed.server.stats();
+    assert_eq!(
+        stats.range_requests_for("/r.bin"),
+        1,
+        "the retry asked for the rest only"
+    );
+    assert!(
+        stats.body_bytes_for("/r.bin") < LEN + 1_500_000,
+        "served {} bytes for a {LEN}-byte file",
+        stats.body_bytes_for("/r.bin")
+    );
+}
+
+#[tokio::test]
+async fn without_range_support_a_retry_starts_over() {
+    let bed = Bed::start().await;
+    let downloader = fast().build().unwrap();
+    let expected = content("/nr.bin", LEN);
+    let report = downloader
+        .download(
+            bed.request(
+                &format!("/nr.bin?size={LEN}&ranges=0&truncate_after=3000000"),
+                "nr.bin",
+            )
+            .with_digest(sha256(&expected)),
+        )
+        .await;
+    assert_file(&report, &expected);
+    let stats = bed.server.stats();
+    assert_eq!(stats.range_requests_for("/nr.bin"), 0);
+    assert_eq!(
+        stats.body_bytes_for("/nr.bin"),
+        3_000_000 + LEN,
+        "the whole file was fetched again"
+    );
+}
+
+/// Leaves `name.part` holding the first bytes of `/name`: the first GET
+/// stalls after `stall` bytes and the attempt gives up.
+async fn leave_part(bed: &Bed, path_and_query: &str, name: &str) -> u64 {
+    let downloader = fast()
+        .idle_timeout(Duration::from_millis(300))
+        .retry_policy(RetryPolicy::new(0, Duration::ZERO))
+        .build()
+        .unwrap();
+    let report = downloader.download(bed.request(path_and_query, name)).await;
+    assert!(assert_failed(&report).is_timeout());
+    std::fs::metadata(part_of(&bed.path(name)))
+        .expect(".part is kept")
+        .len()
+}
+
+#[tokio::test]
+async fn continue_fetches_only_what_is_missing() {
+    let bed = Bed::start().await;
+    let url = format!("/c.bin?size={LEN}&stall_after=2500000");
+    let kept = leave_part(&bed, &url, "c.bin").await;
+    assert!(kept >= 2_000_000, "kept {kept}");
+    bed.server.reset_stats();
+    let expected = content("/c.bin", LEN);
+    let downloader = fast().resume_partial(true).build().unwrap();
+    let report = downloader
+        .download(bed.request(&url, "c.bin").with_digest(sha256(&expected)))
+        .await;
+    assert_file(&report, &expected);
+    let stats = bed.server.stats();
+    assert_eq!(
+        stats.body_bytes_for("/c.bin"),
+        LEN - kept,
+        "only the missing bytes were fetched"
+    );
+    assert_eq!(stats.range_requests_for("/c.bin"), 1);
+}
+
+#[tokio::test]
+async fn a_changed_resource_starts_over() {
+    let bed = Bed::start().await;
+    let url = format!("/v.bin?size={LEN}&stall_after=2500000");
+    leave_part(&bed, &url, "v.bin").await;
+    // The bytes on disk came with another version of the resource.
+    let control = bed.path("v.bin.part.parget");
+    let text = std::fs::read_to_string(&control).expect("control file written");
+    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    json["validator"]["etag"] = "\"an-older-version\"".into();
+    std::fs::write(&control, json.to_string()).unwrap();
+    bed.server.reset_stats();
+    let downloader = fast().resume_partial(true).build().unwrap();
+    let report = downloader.download(bed.request(&url, "v.bin")).await;
+    assert_file(&report, &content("/v.bin", LEN));
+    assert_eq!(
+        bed.server.stats().body_bytes_for("/v.bin"),
+        LEN,
+        "If-Range failed: whole file"
+    );
+}
+
+#[tokio::test]
+async fn a_part_file_of_another_url_is_refused() {
+    let bed = Bed::start().await;
+    leave_part(
+        &bed,
+        &format!("/a.bin?size={LEN}&stall_after=1500000"),
+        "out.bin",
+    )
+    .await;
+    let before = std::fs::read(part_of(&bed.path("out.bin"))).unwrap();
+    let downloader = fast().resume_partial(true).build().unwrap();
+    let report = downloader
+        .download(bed.request(&format!("/b.bin?size={LEN}"), "out.bin"))
+        .await;
+    let error = assert_failed(&report);
+    assert!(
+        matches!(error.kind(), ErrorKind::ResumeRefused(_)),
+        "{error}"
+    );
+    assert!(
+        error.to_string().contains("/a.bin"),
+        "names the other URL: {error}"
+    );
+    assert_eq!(
+        std::fs::read(part_of(&bed.path("out.bin"))).unwrap(),
+        before,
+        ".part untouched"
+    );
+}
+
+#[tokio::test]
+async fn without_continue_a_part_file_is_started_over() {
+    let bed = Bed::start().await;
+    let url = format!("/n.bin?size={LEN}&stall_after=1500000");
+    leave_part(&bed, &url, "n.bin").await;
+    bed.server.reset_stats();
+    let report = fast()
+        .build()
+        .unwrap()
+        .download(bed.request(&url, "n.bin"))
+        .await;
+    assert_file(&report, &content("/n.bin", LEN));
+    assert_eq!(bed.server.stats().body_bytes_for("/n.bin"), LEN);
+}
