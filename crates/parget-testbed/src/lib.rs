@@ -65,7 +65,9 @@
 //! Plain HTTP/1.1 and HTTP/1.1 over TLS use a hand-written server, so every
 //! fault is real wire behaviour. HTTP/2 (TLS with ALPN `h2`) goes through
 //! hyper: there `reset_after` resets the stream (RST_STREAM), `stall_after`
-//! stalls the stream, `truncate_after` ends the stream early, and
+//! stalls the stream, `truncate_after` stops the body short of its
+//! `content-length` (the peer sees a stream error, since h2 polices lengths),
+//! and
 //! `content_length`/`extra_length` are not applied (the true length is sent).
 
 mod config;
@@ -128,7 +130,12 @@ impl TestServer {
         };
         let shared = Arc::new(Shared::new(config, addr, acceptor.is_some()));
         let (shutdown, stopped) = watch::channel(false);
-        tokio::spawn(accept_loop(listener, Arc::clone(&shared), acceptor, stopped));
+        tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&shared),
+            acceptor,
+            stopped,
+        ));
         Ok(TestServer {
             addr,
             ca_pem,
@@ -151,7 +158,11 @@ impl TestServer {
     /// The absolute URL of `path_and_query` (a leading `/` is added if
     /// missing).
     pub fn url(&self, path_and_query: &str) -> String {
-        let slash = if path_and_query.starts_with('/') { "" } else { "/" };
+        let slash = if path_and_query.starts_with('/') {
+            ""
+        } else {
+            "/"
+        };
         format!("{}{slash}{path_and_query}", self.base_url())
     }
 
@@ -233,7 +244,11 @@ async fn accept_loop(
     }
 }
 
-async fn serve_connection(tcp: tokio::net::TcpStream, shared: Arc<Shared>, acceptor: Option<TlsAcceptor>) {
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    shared: Arc<Shared>,
+    acceptor: Option<TlsAcceptor>,
+) {
     let Some(acceptor) = acceptor else {
         return h1::serve(tcp, shared).await;
     };

@@ -1,0 +1,51 @@
+//! Server-wide settings.
+
+use std::time::Duration;
+
+/// Server-wide defaults; most can be overridden per request by the query
+/// string (see the crate documentation).
+///
+/// Build it with struct update syntax:
+/// `ServerConfig { tls: true, ..ServerConfig::default() }`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Serve HTTPS with a certificate for `127.0.0.1` and `localhost`, issued
+    /// at start by a freshly made CA (see [`crate::TestServer::ca_cert_pem`]).
+    /// Default: `false`.
+    pub tls: bool,
+    /// With `tls`, offer ALPN `h2` besides `http/1.1` and serve HTTP/2 when the
+    /// client picks it. Ignored without TLS (no h2c). Default: `false`.
+    pub http2: bool,
+    /// Delay before the response headers of every request (query
+    /// `latency_ms` overrides it). Default: zero.
+    pub latency: Duration,
+    /// Body bytes per second per connection (query `rate` overrides it).
+    /// Default: `None`, unlimited.
+    pub rate_per_connection: Option<u64>,
+    /// Honour `Range` requests and advertise `Accept-Ranges: bytes` (query
+    /// `ranges=0` turns it off per request). Default: `true`.
+    pub ranges: bool,
+    /// Number of endpoints behind the paginated `/api/list_files`.
+    /// Default: 25.
+    pub listing_files: usize,
+    /// Delay before each answer of the listing API and of its endpoints, on
+    /// top of `latency`. Default: zero.
+    pub listing_lag: Duration,
+    /// Port to listen on at 127.0.0.1; 0 picks a free one. Default: 0.
+    pub port: u16,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            tls: false,
+            http2: false,
+            latency: Duration::ZERO,
+            rate_per_connection: None,
+            ranges: true,
+            listing_files: 25,
+            listing_lag: Duration::ZERO,
+            port: 0,
+        }
+    }
+}

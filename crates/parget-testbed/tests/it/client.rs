@@ -1,0 +1,149 @@
+//! Minimal HTTP/1.1 client helpers, so tests see exactly what is on the wire.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use parget_testbed::TestServer;
+
+/// A parsed response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length").and_then(|v| v.parse().ok())
+    }
+}
+
+/// A connection with its read buffer.
+pub struct Conn<S> {
+    pub io: S,
+    buf: Vec<u8>,
+    /// Sent as `Host`; redirects are built from it.
+    host: String,
+}
+
+impl Conn<TcpStream> {
+    pub async fn open(server: &TestServer) -> Conn<TcpStream> {
+        let mut conn = Conn::new(TcpStream::connect(server.addr()).await.unwrap());
+        conn.host = server.addr().to_string();
+        conn
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    pub fn new(io: S) -> Conn<S> {
+        Conn {
+            io,
+            buf: Vec::new(),
+            host: "127.0.0.1".to_owned(),
+        }
+    }
+
+    /// Sends `METHOD target` with extra header lines (each without CRLF).
+    pub async fn send(&mut self, method: &str, target: &str, headers: &[&str]) {
+        let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\n", self.host);
+        for h in headers {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+        req.push_str("\r\n");
+        self.io.write_all(req.as_bytes()).await.unwrap();
+    }
+
+    /// Reads a response head; returns it with an empty body.
+    pub async fn read_head(&mut self) -> io::Result<Response> {
+        loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8(self.buf[..i].to_vec()).unwrap();
+                self.buf.drain(..i + 4);
+                let mut lines = head.split("\r\n");
+                let status_line = lines.next().unwrap();
+                let status = status_line.split(' ').nth(1).unwrap().parse().unwrap();
+                let headers = lines
+                    .map(|l| {
+                        let (n, v) = l.split_once(':').unwrap();
+                        (n.trim().to_owned(), v.trim().to_owned())
+                    })
+                    .collect();
+                return Ok(Response {
+                    status,
+                    headers,
+                    body: Vec::new(),
+                });
+            }
+            let mut chunk = [0u8; 16384];
+            let n = self.io.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads exactly `n` body bytes.
+    pub async fn read_body(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        let take = n.min(self.buf.len());
+        let mut body: Vec<u8> = self.buf.drain(..take).collect();
+        body.resize(n, 0);
+        self.io.read_exact(&mut body[take..]).await?;
+        Ok(body)
+    }
+
+    /// Reads body bytes until EOF or an error; returns them and the error.
+    pub async fn read_to_end(&mut self) -> (Vec<u8>, Option<io::Error>) {
+        let mut body = std::mem::take(&mut self.buf);
+        let mut chunk = vec![0u8; 65536];
+        loop {
+            match self.io.read(&mut chunk).await {
+                Ok(0) => return (body, None),
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+                Err(e) => return (body, Some(e)),
+            }
+        }
+    }
+
+    /// A whole response framed by Content-Length (no body for HEAD).
+    pub async fn response(&mut self, head_request: bool) -> Response {
+        let mut response = self.read_head().await.unwrap();
+        if !head_request {
+            let len = response.content_length().unwrap_or(0) as usize;
+            response.body = self.read_body(len).await.unwrap();
+        }
+        response
+    }
+
+    pub async fn request(&mut self, method: &str, target: &str, headers: &[&str]) -> Response {
+        self.send(method, target, headers).await;
+        self.response(method == "HEAD").await
+    }
+}
+
+/// One GET on a fresh connection.
+pub async fn get(server: &TestServer, target: &str, headers: &[&str]) -> Response {
+    Conn::open(server)
+        .await
+        .request("GET", target, headers)
+        .await
+}
+
+/// Fails the test instead of hanging when the server misbehaves.
+pub async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("timed out")
+}

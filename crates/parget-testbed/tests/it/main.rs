@@ -1,0 +1,7 @@
+//! Integration tests: real loopback sockets, hand-rolled clients.
+
+mod client;
+mod content;
+mod faults;
+mod listing;
+mod tls;
