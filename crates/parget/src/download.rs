@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use crate::config::LowestSpeed;
-use crate::engine::{Batch, Shared};
+use crate::engine::Shared;
 use crate::error::{Error, ErrorKind};
 use crate::event::DownloadProgress;
 use crate::report::{Outcome, Report};
@@ -21,7 +21,7 @@ use crate::transport::{OpenRequest, Transport, Validator};
 use crate::verify::{Algorithm, Digest};
 
 /// Runs one download to its end and reports it.
-pub(crate) async fn run(shared: Arc<Shared>, request: Request, batch: Option<&Batch>) -> Report {
+pub(crate) async fn run(shared: Arc<Shared>, request: Request, repeated: bool) -> Report {
     let started = Instant::now();
     let url = request.url().as_str().to_owned();
     let mut run = Run {
@@ -30,7 +30,7 @@ pub(crate) async fn run(shared: Arc<Shared>, request: Request, batch: Option<&Ba
         attempts: 0,
         progress: None,
     };
-    let result = run.download(batch).await;
+    let result = run.download(repeated).await;
     let attempts = run.attempts;
     let (outcome, bytes, digests) = match result {
         Ok(Done::Downloaded { bytes, digests }) => (Outcome::Downloaded, bytes, digests),
@@ -90,11 +90,11 @@ enum AttemptEnd {
 }
 
 impl Run<'_> {
-    async fn download(&mut self, batch: Option<&Batch>) -> Result<Done, Error> {
+    async fn download(&mut self, repeated: bool) -> Result<Done, Error> {
         let request = self.request;
         let shared = self.shared;
         let transport = shared.transport_for(request.url())?;
-        let _claim = shared.claim(request.destination(), batch)?;
+        let _claim = shared.claim(request.destination(), repeated)?;
         let algorithms: Vec<Algorithm> = request.digests().iter().map(Digest::algorithm).collect();
 
         if let Some(done) = self.check_existing(&algorithms).await? {
@@ -309,7 +309,20 @@ impl Run<'_> {
             other => other?,
         };
 
-        if opened.offset != want || want == 0 {
+        let continuing = want > 0 && opened.offset == want;
+        if let (true, Some(before), Some(now)) = (continuing, transfer.total, opened.total) {
+            if before != now {
+                // The bytes held were announced as part of another size:
+                // the resource changed or the server lies; never splice.
+                transfer.resumable = false;
+                return Err(Error::new(ErrorKind::Transfer, None).with_source(
+                    std::io::Error::other(format!(
+                    "the size changed from {before} to {now} bytes between requests; starting over"
+                )),
+                ));
+            }
+        }
+        if !continuing {
             // Served from byte 0: whatever is on disk is another version
             // or a lost cause; never splice.
             transfer.buffer.clear();
@@ -460,15 +473,12 @@ impl Run<'_> {
                 .await?,
             );
         }
-        let bytes = transfer.buffer.split().freeze();
+        let Some(sink) = transfer.sink.as_mut() else {
+            unreachable!("the sink was opened above");
+        };
+        let bytes = std::mem::replace(&mut transfer.buffer, sink.pool().take()).freeze();
         transfer.offset += bytes.len() as u64;
-        if let Some(sink) = transfer.sink.as_mut() {
-            sink.write(bytes).await?;
-        }
-        if transfer.buffer.capacity() < FLUSH_SIZE {
-            transfer.buffer.reserve(FLUSH_SIZE);
-        }
-        Ok(())
+        sink.write(bytes).await
     }
 
     /// Verifies the complete file and renames it into place.

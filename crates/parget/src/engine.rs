@@ -43,35 +43,23 @@ impl Shared {
             .ok_or_else(|| Error::new(ErrorKind::UnsupportedScheme(url.scheme().to_owned()), None))
     }
 
-    /// Claims `destination` while it is downloaded, and for the rest of
-    /// the batch when there is one: the second claim is an error, never a
-    /// silent overwrite. The claim on the active set ends with the guard.
-    pub(crate) fn claim<'a>(
-        &'a self,
-        destination: &Path,
-        batch: Option<&Batch>,
-    ) -> Result<Claim<'a>, Error> {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        crate::download::destination_key(destination).hash(&mut hasher);
-        let key = hasher.finish();
-        let duplicate = || {
-            Error::new(
+    /// Claims `destination` while it is downloaded: two downloads never
+    /// write one file at once. `repeated` says the destination appeared
+    /// earlier in the same run (list order decides which entry wins, not
+    /// scheduling). The claim ends with the guard.
+    pub(crate) fn claim(&self, destination: &Path, repeated: bool) -> Result<Claim<'_>, Error> {
+        let key = destination_hash(destination);
+        let taken = repeated
+            || !self
+                .active
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key);
+        if taken {
+            return Err(Error::new(
                 ErrorKind::DuplicateDestination(destination.to_owned()),
                 None,
-            )
-        };
-        if let Some(batch) = batch {
-            if !batch.lock().unwrap_or_else(|e| e.into_inner()).insert(key) {
-                return Err(duplicate());
-            }
-        }
-        if !self
-            .active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key)
-        {
-            return Err(duplicate());
+            ));
         }
         Ok(Claim { shared: self, key })
     }
@@ -84,10 +72,14 @@ impl Shared {
     }
 }
 
-/// Destinations claimed by one [`Downloader::download_all`] call, as
-/// hashes: a million-entry list costs 8 bytes an entry, not its paths. Two
-/// different paths colliding in 64 bits is not a practical concern.
-pub(crate) type Batch = Mutex<HashSet<u64>>;
+/// A destination as a 64-bit hash: a run remembers the destinations of a
+/// million-entry list at 8 bytes an entry, not their paths. Two different
+/// paths colliding in 64 bits is not a practical concern.
+fn destination_hash(destination: &Path) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    crate::download::destination_key(destination).hash(&mut hasher);
+    hasher.finish()
+}
 
 /// A destination held by a running download; released on drop.
 pub(crate) struct Claim<'a> {
@@ -152,7 +144,7 @@ impl Downloader {
             .acquire_owned()
             .await
             .expect("the slot semaphore is never closed");
-        crate::download::run(self.shared.clone(), request, None).await
+        crate::download::run(self.shared.clone(), request, false).await
     }
 
     /// Downloads every request of `requests` (one run: two requests with
@@ -170,7 +162,8 @@ impl Downloader {
     {
         let shared = self.shared.clone();
         let (tx, rx) = mpsc::channel::<Report>(shared.config.concurrency);
-        let batch: Arc<Batch> = Arc::default();
+        // Destinations seen in this run, claimed in list order.
+        let mut seen: HashSet<u64> = HashSet::new();
         tokio::spawn(async move {
             let mut requests = std::pin::pin!(requests);
             loop {
@@ -187,9 +180,9 @@ impl Downloader {
                 };
                 let shared = shared.clone();
                 let tx = tx.clone();
-                let batch = batch.clone();
+                let repeated = !seen.insert(destination_hash(request.destination()));
                 tokio::spawn(async move {
-                    let report = crate::download::run(shared, request, Some(&batch)).await;
+                    let report = crate::download::run(shared, request, repeated).await;
                     drop(slot);
                     let _ = tx.send(report).await;
                 });

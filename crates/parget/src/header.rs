@@ -53,10 +53,6 @@ pub fn parse_content_range(value: &str) -> Option<ContentRange> {
 
 /// Parses the unsatisfied `Content-Range` form `bytes */N` sent with a 416
 /// response, returning `N`: it tells a resuming client the real length.
-#[allow(
-    dead_code,
-    reason = "the engine does not yet use the 416 form; kept with its siblings, tested"
-)]
 pub fn parse_unsatisfied_total(value: &str) -> Option<u64> {
     strip_bytes_unit(value)?
         .strip_prefix("*/")

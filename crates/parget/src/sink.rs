@@ -14,7 +14,7 @@ use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -24,6 +24,38 @@ use crate::verify::{Algorithm, Digest, Hashers};
 
 /// Buffers handed to the writer are at least this large (but the last one).
 pub(crate) const FLUSH_SIZE: usize = 1 << 20;
+
+/// Buffers a download keeps for reuse. A fresh 1 MiB allocation costs 256
+/// page faults when first touched; recycling the few buffers in flight
+/// (one filling, one in the channel, one being written or hashed) removes
+/// them from the receive path.
+const POOL_SIZE: usize = 4;
+
+/// Emptied buffers going back from the last thread that used them to the
+/// receive loop.
+#[derive(Clone, Default)]
+pub(crate) struct BufferPool(std::sync::Arc<std::sync::Mutex<Vec<BytesMut>>>);
+
+impl BufferPool {
+    /// A cleared buffer of at least [`FLUSH_SIZE`] capacity.
+    pub(crate) fn take(&self) -> BytesMut {
+        let recycled = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        recycled.unwrap_or_else(|| BytesMut::with_capacity(FLUSH_SIZE))
+    }
+
+    /// Returns `bytes` to the pool when nobody else holds it.
+    fn give(&self, bytes: Bytes) {
+        if let Ok(mut buffer) = bytes.try_into_mut() {
+            if buffer.capacity() >= FLUSH_SIZE {
+                buffer.clear();
+                let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+                if pool.len() < POOL_SIZE {
+                    pool.push(buffer);
+                }
+            }
+        }
+    }
+}
 
 /// `NAME.part` for `NAME`.
 pub(crate) fn part_path(destination: &Path) -> PathBuf {
@@ -104,8 +136,10 @@ enum Message {
 pub(crate) struct PartSink {
     part: PathBuf,
     tx: mpsc::Sender<Message>,
-    writer: JoinHandle<Result<File, Error>>,
+    /// `None` once the writer was found stopped and its error taken.
+    writer: Option<JoinHandle<Result<File, Error>>>,
     hasher: Option<JoinHandle<Result<Hashers, Error>>>,
+    pool: BufferPool,
 }
 
 impl PartSink {
@@ -138,27 +172,44 @@ impl PartSink {
         .await?;
 
         let (tx, rx) = mpsc::channel(1);
+        let pool = BufferPool::default();
         let (hasher, hash_tx) = if algorithms.is_empty() {
             (None, None)
         } else {
             let (hash_tx, hash_rx) = mpsc::channel(2);
             let prefix = file.try_clone().map_err(|e| Error::io(&part, e))?;
             let part_name = part.clone();
+            let pool = pool.clone();
             let handle = tokio::task::spawn_blocking(move || {
-                hash_loop(prefix, keep, &part_name, algorithms, hash_rx)
+                hash_loop(prefix, keep, &part_name, algorithms, hash_rx, &pool)
             });
             (Some(handle), Some(hash_tx))
         };
         let part_name = part.clone();
+        let writer_pool = pool.clone();
         let writer = tokio::task::spawn_blocking(move || {
-            write_loop(file, keep, &part_name, &control_file, rx, hash_tx)
+            write_loop(
+                file,
+                keep,
+                &part_name,
+                &control_file,
+                rx,
+                hash_tx,
+                &writer_pool,
+            )
         });
         Ok(PartSink {
             part,
             tx,
-            writer,
+            writer: Some(writer),
             hasher,
+            pool,
         })
+    }
+
+    /// The pool that written buffers return to.
+    pub(crate) fn pool(&self) -> &BufferPool {
+        &self.pool
     }
 
     /// Appends `bytes`. Waits while the writer is behind (bounded memory).
@@ -175,23 +226,33 @@ impl PartSink {
         if self.tx.send(message).await.is_ok() {
             return Ok(());
         }
-        // The writer stopped: it failed, and its error says why.
-        let (tx, _) = mpsc::channel(1);
-        drop(std::mem::replace(&mut self.tx, tx));
-        let writer = std::mem::replace(&mut self.writer, tokio::spawn(async { Err(stopped()) }));
-        match writer.await {
-            Ok(Err(e)) => Err(e),
-            _ => Err(Error::io(
-                &self.part,
-                std::io::Error::other("the writer thread stopped"),
-            )),
-        }
+        // The writer stopped early: it failed, and its error says why.
+        Err(match self.writer.take() {
+            Some(writer) => match join(writer).await {
+                Ok(Err(e)) | Err(e) => e,
+                Ok(Ok(_)) => self.stopped(),
+            },
+            None => self.stopped(),
+        })
+    }
+
+    fn stopped(&self) -> Error {
+        Error::io(
+            &self.part,
+            std::io::Error::other("the writer thread stopped"),
+        )
     }
 
     /// Waits until everything is written and hashed.
     pub(crate) async fn finish(self) -> Result<(File, u64, Vec<Digest>), Error> {
         drop(self.tx);
-        let file = join(self.writer).await??;
+        let Some(writer) = self.writer else {
+            return Err(Error::io(
+                &self.part,
+                std::io::Error::other("the writer thread stopped"),
+            ));
+        };
+        let file = join(writer).await??;
         let len = file.metadata().map_err(|e| Error::io(&self.part, e))?.len();
         let digests = match self.hasher {
             Some(hasher) => {
@@ -216,18 +277,13 @@ impl PartSink {
     /// file keeps what was written (used on cancel and final failures).
     pub(crate) async fn close(self) {
         drop(self.tx);
-        let _ = self.writer.await;
+        if let Some(writer) = self.writer {
+            let _ = writer.await;
+        }
         if let Some(hasher) = self.hasher {
             hasher.abort();
         }
     }
-}
-
-fn stopped() -> Error {
-    Error::io(
-        Path::new(""),
-        std::io::Error::other("the writer thread stopped"),
-    )
 }
 
 async fn join<T>(handle: JoinHandle<T>) -> Result<T, Error> {
@@ -249,6 +305,7 @@ fn write_loop(
     control_file: &Path,
     mut rx: mpsc::Receiver<Message>,
     hash_tx: Option<mpsc::Sender<Message>>,
+    pool: &BufferPool,
 ) -> Result<File, Error> {
     while let Some(message) = rx.blocking_recv() {
         match &message {
@@ -263,13 +320,17 @@ fn write_loop(
                 write_control(control_file, control)?;
             }
         }
-        if let Some(hash_tx) = &hash_tx {
-            if hash_tx.blocking_send(message).is_err() {
-                return Err(Error::io(
-                    part,
-                    std::io::Error::other("the hasher thread stopped"),
-                ));
+        match (&hash_tx, message) {
+            (Some(hash_tx), message) => {
+                if hash_tx.blocking_send(message).is_err() {
+                    return Err(Error::io(
+                        part,
+                        std::io::Error::other("the hasher thread stopped"),
+                    ));
+                }
             }
+            (None, Message::Data(bytes)) => pool.give(bytes),
+            (None, Message::Restart(_)) => {}
         }
     }
     Ok(file)
@@ -281,6 +342,7 @@ fn hash_loop(
     part: &Path,
     algorithms: Vec<Algorithm>,
     mut rx: mpsc::Receiver<Message>,
+    pool: &BufferPool,
 ) -> Result<Hashers, Error> {
     let mut hashers = Hashers::new(algorithms.iter().copied());
     // Bytes kept from an earlier run were never hashed by this process:
@@ -304,7 +366,10 @@ fn hash_loop(
     drop(buf);
     while let Some(message) = rx.blocking_recv() {
         match message {
-            Message::Data(bytes) => hashers.update(&bytes),
+            Message::Data(bytes) => {
+                hashers.update(&bytes);
+                pool.give(bytes);
+            }
             Message::Restart(_) => hashers = Hashers::new(algorithms.iter().copied()),
         }
     }
@@ -340,7 +405,10 @@ pub(crate) async fn write_small(
         let file = File::create(&part).map_err(|e| Error::io(&part, e))?;
         file.write_all_at(&bytes, 0)
             .map_err(|e| Error::io(&part, e))?;
-        finish_rename(file, &part, &destination, None, fsync)
+        // An earlier run's control file may sit beside: it described bytes
+        // that are now replaced.
+        let control = control_path(&destination);
+        finish_rename(file, &part, &destination, &control, fsync)
     })
     .await
 }
@@ -350,7 +418,7 @@ pub(crate) async fn commit(file: File, destination: PathBuf, fsync: bool) -> Res
     blocking(move || {
         let part = part_path(&destination);
         let control = control_path(&destination);
-        finish_rename(file, &part, &destination, Some(&control), fsync)
+        finish_rename(file, &part, &destination, &control, fsync)
     })
     .await
 }
@@ -359,7 +427,7 @@ fn finish_rename(
     file: File,
     part: &Path,
     destination: &Path,
-    control: Option<&Path>,
+    control: &Path,
     fsync: bool,
 ) -> Result<(), Error> {
     if fsync {
@@ -367,9 +435,7 @@ fn finish_rename(
     }
     drop(file);
     std::fs::rename(part, destination).map_err(|e| Error::io(destination, e))?;
-    if let Some(control) = control {
-        remove_if_present(control)?;
-    }
+    remove_if_present(control)?;
     if fsync {
         // The rename is durable only once the directory is.
         if let Some(dir) = destination.parent().filter(|d| !d.as_os_str().is_empty()) {

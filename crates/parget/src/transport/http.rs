@@ -7,7 +7,9 @@ use reqwest::StatusCode;
 
 use super::{OpenRequest, Opened, Transport, Validator};
 use crate::error::{Error, ErrorKind};
-use crate::header::{parse_content_length, parse_content_range, parse_retry_after};
+use crate::header::{
+    parse_content_length, parse_content_range, parse_retry_after, parse_unsatisfied_total,
+};
 
 /// Fetches `http` and `https` URLs with a shared connection pool.
 #[derive(Clone, Debug)]
@@ -106,6 +108,21 @@ impl HttpTransport {
             // A 200 to a range request is the whole resource from byte 0:
             // the caller starts over instead of splicing.
             (0, content_length, content_length)
+        } else if status == StatusCode::RANGE_NOT_SATISFIABLE
+            && request.offset > 0
+            && header_str(headers, header::CONTENT_RANGE).and_then(parse_unsatisfied_total)
+                == Some(request.offset)
+        {
+            // Everything up to the end is already held: an If-Range that
+            // failed would have brought a 200, so this is the same resource.
+            return Ok(Opened {
+                offset: request.offset,
+                body_len: Some(0),
+                total: Some(request.offset),
+                validator,
+                ranges: true,
+                body: futures_util::stream::empty().boxed(),
+            });
         } else {
             let retry_after = header_str(headers, header::RETRY_AFTER)
                 .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));

@@ -137,3 +137,73 @@ async fn a_body_that_never_reaches_its_content_length_fails() {
         .await;
     assert_failed(&report);
 }
+
+/// A 1 MiB tmpfs, unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount() -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .status();
+        match status {
+            Ok(s) if s.success() => Some(SmallDisk { dir }),
+            _ if std::env::var_os("CI").is_some() => {
+                panic!("CI runs as root and must be able to mount a tmpfs")
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_is_a_clear_error_and_nothing_lands() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let bed = Bed::start().await;
+    let destination = disk.dir.path().join("big.bin");
+    let request =
+        parget::Request::new(&bed.server.url("/big.bin?size=3000000"), &destination).unwrap();
+    let report = fast().build().unwrap().download(request).await;
+    let error = report.error().expect("a full disk fails the download");
+    assert!(error.is_io() && !error.is_retryable(), "{error}");
+    let text = error.to_string();
+    assert!(
+        text.contains("big.bin.part") && text.to_lowercase().contains("no space"),
+        "{text}"
+    );
+    assert!(!destination.exists());
+    assert_eq!(report.attempts(), 1);
+}
+
+#[tokio::test]
+async fn an_unusable_destination_directory_is_a_clear_error() {
+    let bed = Bed::start().await;
+    std::fs::write(bed.path("file"), b"x").unwrap();
+    let report = fast()
+        .build()
+        .unwrap()
+        .download(bed.request("/d.bin?size=3000000", "file/sub/d.bin"))
+        .await;
+    let error = report
+        .error()
+        .expect("cannot create a directory below a file");
+    assert!(
+        error.is_io() && error.to_string().contains("file/sub"),
+        "{error}"
+    );
+}

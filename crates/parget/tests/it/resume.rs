@@ -162,3 +162,48 @@ async fn without_continue_a_part_file_is_started_over() {
     assert_file(&report, &content("/n.bin", LEN));
     assert_eq!(bed.server.stats().body_bytes_for("/n.bin"), LEN);
 }
+
+#[tokio::test]
+async fn continue_with_a_complete_part_fetches_nothing() {
+    let bed = Bed::start().await;
+    let url = format!("/full.bin?size={LEN}&stall_after=2500000");
+    let kept = leave_part(&bed, &url, "full.bin").await;
+    let expected = content("/full.bin", LEN);
+    // Complete the .part by hand, as if the earlier run was killed just
+    // before its rename.
+    std::fs::write(part_of(&bed.path("full.bin")), &expected).unwrap();
+    assert!(kept < LEN);
+    bed.server.reset_stats();
+    let downloader = fast().resume_partial(true).build().unwrap();
+    let report = downloader
+        .download(bed.request(&url, "full.bin").with_digest(sha256(&expected)))
+        .await;
+    assert_file(&report, &expected);
+    let served = bed.server.stats().body_bytes_for("/full.bin");
+    assert!(
+        served < 100,
+        "only the 416 page was served ({served} bytes): it said all was there"
+    );
+    assert_eq!(report.attempts(), 1);
+}
+
+#[tokio::test]
+async fn a_size_that_changes_between_requests_is_never_spliced() {
+    let bed = Bed::start().await;
+    // The first answer announces 10 bytes more than it sends; the retry's
+    // Range answer reveals the real size: the held bytes are not trusted.
+    let downloader = fast()
+        .retry_policy(RetryPolicy::new(3, Duration::ZERO))
+        .build()
+        .unwrap();
+    let report = downloader
+        .download(bed.request("/grow?size=1000&extra_length=10&fault_count=all", "grow"))
+        .await;
+    let error = assert_failed(&report);
+    assert!(error.is_retryable(), "{error}");
+    assert_eq!(
+        report.attempts(),
+        4,
+        "every attempt was tried, none accepted"
+    );
+}

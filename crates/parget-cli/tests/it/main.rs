@@ -1,0 +1,9 @@
+//! Integration tests of the `parget` binary against the loopback test server.
+
+mod basics;
+mod faults;
+mod lists;
+mod output;
+mod rerun;
+mod util;
+mod verify;
