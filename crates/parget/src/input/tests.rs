@@ -722,3 +722,89 @@ proptest! {
         prop_assert_eq!(results.len(), heads + usize::from(orphan_block));
     }
 }
+
+/// An apt `--print-uris` line and the entry it must read as.
+fn apt_strategy() -> impl Strategy<Value = (String, Entry)> {
+    let algorithm = prop_oneof![
+        Just(("SHA256", Algorithm::Sha256)),
+        Just(("SHA512", Algorithm::Sha512)),
+        Just(("SHA1", Algorithm::Sha1)),
+        Just(("MD5Sum", Algorithm::Md5)),
+    ];
+    (
+        url_strategy(),
+        "[A-Za-z0-9._+~-]{1,20}(%3a[0-9]{1,3})?[A-Za-z0-9._-]{0,8}",
+        0u64..u64::MAX,
+        proptest::option::of((algorithm, proptest::collection::vec(any::<u8>(), 64))),
+    )
+        .prop_map(|(url, name, size, hash)| {
+            let mut line = format!("'{url}' {name} {size}");
+            let mut digests = Vec::new();
+            if let Some(((label, algorithm), bytes)) = hash {
+                let digest =
+                    Digest::new(algorithm, bytes[..algorithm.output_len()].to_vec()).unwrap();
+                line.push_str(&format!(" {label}:{}", digest.to_hex()));
+                digests.push(digest);
+            }
+            let entry = Entry {
+                urls: vec![url],
+                out: Some(name),
+                dir: None,
+                size: (size != 0).then_some(size),
+                digests,
+                line: 0,
+            };
+            (line, entry)
+        })
+}
+
+proptest! {
+    #[test]
+    fn apt_lines_round_trip(lines in proptest::collection::vec(apt_strategy(), 0..10), crlf: bool) {
+        let newline = if crlf { "\r\n" } else { "\n" };
+        let text: String = lines.iter().map(|(line, _)| format!("{line}{newline}")).collect();
+        let parsed: Vec<Entry> = parse_str(&text, "apt")
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let expected: Vec<Entry> = lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, mut entry))| {
+                entry.line = i as u64 + 1;
+                entry
+            })
+            .collect();
+        prop_assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn plain_lists_round_trip(
+        items in proptest::collection::vec(
+            prop_oneof![
+                url_strategy().prop_map(Some),
+                Just(None),
+            ],
+            0..20,
+        ),
+    ) {
+        // `None` stands for a blank or comment line between the URLs.
+        let mut text = String::new();
+        let mut expected = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Some(url) => {
+                    text.push_str(&format!("{url}  \n"));
+                    expected.push(Entry::new(vec![url.clone()], i as u64 + 1));
+                }
+                None if i % 2 == 0 => text.push_str("   \n"),
+                None => text.push_str("# a comment\n"),
+            }
+        }
+        let parsed: Vec<Entry> = parse_str(&text, "plain")
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(parsed, expected);
+    }
+}
