@@ -156,7 +156,7 @@ impl Downloader {
     /// stream of a million requests is never held in memory, and downloads
     /// start before the stream ends. Dropping the returned stream stops
     /// pulling new requests; running ones finish in the background.
-    pub fn download_all<S>(&self, requests: S) -> impl Stream<Item = Report> + Send + 'static
+    pub fn download_all<S>(&self, requests: S) -> Reports
     where
         S: Stream<Item = Request> + Send + 'static,
     {
@@ -188,9 +188,7 @@ impl Downloader {
                 });
             }
         });
-        futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|report| (report, rx))
-        })
+        Reports { rx }
     }
 
     /// Stops every running download: each ends with a cancelled error and
@@ -211,6 +209,24 @@ impl std::fmt::Debug for Downloader {
         f.debug_struct("Downloader")
             .field("config", &self.shared.config)
             .finish()
+    }
+}
+
+/// The reports of [`Downloader::download_all`], in completion order: a
+/// [`Stream`] that ends when every request has been downloaded.
+#[derive(Debug)]
+pub struct Reports {
+    rx: mpsc::Receiver<Report>,
+}
+
+impl Stream for Reports {
+    type Item = Report;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Report>> {
+        self.rx.poll_recv(cx)
     }
 }
 

@@ -44,9 +44,14 @@ mod sink;
 pub mod transport;
 pub mod verify;
 
-pub use engine::{Downloader, DownloaderBuilder};
+pub use engine::{Downloader, DownloaderBuilder, Reports};
 pub use error::{Error, ErrorKind};
 pub use event::{DownloadProgress, Reporter, Totals};
 pub use report::{Outcome, Report};
 pub use request::Request;
 pub use verify::{Algorithm, Digest};
+
+/// The README's Rust examples, compiled as doctests so they keep working.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
