@@ -289,6 +289,7 @@ impl Run<'_> {
         let open = transport.open(OpenRequest {
             url,
             offset: want,
+            end: None,
             validator: transfer.validator.as_ref().filter(|_| want > 0),
         });
         let opened = tokio::time::timeout(config.idle_timeout, open)

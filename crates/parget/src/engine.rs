@@ -360,34 +360,46 @@ impl DownloaderBuilder {
     /// or the TLS setup fails.
     pub fn build(self) -> Result<Downloader, Error> {
         let config = self.config;
-        let mut client = reqwest::Client::builder()
-            .user_agent(config.user_agent.clone())
-            .connect_timeout(config.connect_timeout)
-            .pool_max_idle_per_host(config.max_per_host)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
-            .tcp_nodelay(true)
-            .danger_accept_invalid_certs(self.insecure);
+        let mut certificates = Vec::new();
         for pem in &self.root_certificates {
-            let certificates = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+            certificates.extend(reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
                 Error::new(
                     ErrorKind::InvalidRequest("a root certificate is not valid PEM".into()),
                     None,
                 )
                 .with_source(e)
-            })?;
-            for certificate in certificates {
-                client = client.add_root_certificate(certificate);
-            }
+            })?);
         }
-        let client = client.build().map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidRequest("the HTTP client could not be set up".into()),
-                None,
-            )
-            .with_source(e)
-        })?;
-        let http: Arc<dyn Transport> = Arc::new(HttpTransport::new(client, config.max_redirects));
+        let client_builder = || {
+            let mut builder = reqwest::Client::builder()
+                .user_agent(config.user_agent.clone())
+                .connect_timeout(config.connect_timeout)
+                .pool_max_idle_per_host(config.max_per_host)
+                .pool_idle_timeout(Duration::from_secs(90))
+                .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
+                .tcp_nodelay(true)
+                .danger_accept_invalid_certs(self.insecure);
+            for certificate in &certificates {
+                builder = builder.add_root_certificate(certificate.clone());
+            }
+            builder
+        };
+        let build = |builder: reqwest::ClientBuilder| {
+            builder.build().map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidRequest("the HTTP client could not be set up".into()),
+                    None,
+                )
+                .with_source(e)
+            })
+        };
+        let client = build(client_builder())?;
+        let http1_client = build(client_builder().http1_only())?;
+        let http: Arc<dyn Transport> = Arc::new(HttpTransport::new(
+            client,
+            http1_client,
+            config.max_redirects,
+        ));
         let mut transports: HashMap<String, Arc<dyn Transport>> = HashMap::new();
         transports.insert("http".into(), http.clone());
         transports.insert("https".into(), http);

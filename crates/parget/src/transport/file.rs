@@ -34,21 +34,28 @@ async fn open(request: OpenRequest<'_>) -> Result<Opened, Error> {
         )
     })?;
     let wanted = request.offset;
+    let end = request.end;
     let earlier = request.validator.cloned();
     let (file, len, validator, offset) =
-        tokio::task::spawn_blocking(move || open_at(path, wanted, earlier))
+        tokio::task::spawn_blocking(move || open_at(path, wanted, end, earlier))
             .await
             .map_err(|e| Error::new(ErrorKind::Transfer, None).with_source(e))??;
 
+    // A bounded range is served only from its own offset; anything else is
+    // the whole file from 0 (the caller starts over).
+    let stop = match end {
+        Some(end) if offset == wanted => end.min(len),
+        _ => len,
+    };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Error>>(2);
-    tokio::task::spawn_blocking(move || read_chunks(file, len - offset, tx));
+    tokio::task::spawn_blocking(move || read_chunks(file, stop - offset, tx));
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     })
     .boxed();
     Ok(Opened {
         offset,
-        body_len: Some(len - offset),
+        body_len: Some(stop - offset),
         total: Some(len),
         validator,
         ranges: true,
@@ -59,6 +66,7 @@ async fn open(request: OpenRequest<'_>) -> Result<Opened, Error> {
 fn open_at(
     path: PathBuf,
     wanted: u64,
+    end: Option<u64>,
     earlier: Option<Validator>,
 ) -> Result<(File, u64, Validator, u64), Error> {
     let io = |e| Error::io(&path, e);
@@ -81,8 +89,11 @@ fn open_at(
         etag: mtime.map(|t| format!("\"{len:x}-{:x}\"", t.as_nanos())),
         last_modified: mtime.map(|t| httpdate::fmt_http_date(UNIX_EPOCH + t)),
     };
-    let unchanged = earlier.is_some_and(|v| v.etag.is_some() && v.etag == validator.etag);
-    let offset = if wanted > 0 && wanted <= len && unchanged {
+    // Without a validator a range is served as asked (a segment before any
+    // validator is known); with one, only when the file still matches it.
+    let unchanged = earlier.is_none_or(|v| v.etag.is_some() && v.etag == validator.etag);
+    let in_bounds = wanted <= len && end.is_none_or(|end| wanted < end && end <= len);
+    let offset = if wanted > 0 && in_bounds && unchanged {
         wanted
     } else {
         0

@@ -15,28 +15,46 @@ use crate::header::{
 #[derive(Clone, Debug)]
 pub struct HttpTransport {
     client: reqwest::Client,
+    /// Used for bounded ranges (segments): HTTP/2 would multiplex every
+    /// segment onto one TCP connection, which defeats the point of them.
+    http1_client: reqwest::Client,
     max_redirects: usize,
 }
 
 impl HttpTransport {
-    /// Wraps a client. The client must not decompress bodies (bytes on disk
-    /// must be the bytes served) and must not set a whole-request timeout
-    /// (it would kill large downloads); the engine applies idle timeouts.
-    pub fn new(client: reqwest::Client, max_redirects: usize) -> HttpTransport {
+    /// Wraps two clients: one for whole resources (HTTP/2 where offered),
+    /// and one limited to HTTP/1.1 for segments. Neither may decompress
+    /// bodies (bytes on disk must be the bytes served) nor set a
+    /// whole-request timeout (it would kill large downloads); the engine
+    /// applies idle timeouts.
+    pub fn new(
+        client: reqwest::Client,
+        http1_client: reqwest::Client,
+        max_redirects: usize,
+    ) -> HttpTransport {
         HttpTransport {
             client,
+            http1_client,
             max_redirects,
         }
     }
 
     async fn open_inner(&self, request: OpenRequest<'_>) -> Result<Opened, Error> {
         let url = request.url;
-        let mut builder = self
-            .client
+        let client = if request.end.is_some() {
+            &self.http1_client
+        } else {
+            &self.client
+        };
+        let mut builder = client
             .get(url.clone())
             .header(header::ACCEPT_ENCODING, "identity");
-        if request.offset > 0 {
-            builder = builder.header(header::RANGE, format!("bytes={}-", request.offset));
+        if request.is_range() {
+            let range = match request.end {
+                Some(end) => format!("bytes={}-{}", request.offset, end.saturating_sub(1)),
+                None => format!("bytes={}-", request.offset),
+            };
+            builder = builder.header(header::RANGE, range);
             if let Some(if_range) = request.validator.and_then(Validator::if_range) {
                 builder = builder.header(header::IF_RANGE, if_range);
             }
@@ -70,13 +88,18 @@ impl HttpTransport {
                     None,
                 )
             })?;
-            // A range that does not start where we asked would put bytes at
+            // A range that is not exactly what was asked would put bytes at
             // the wrong offset: refuse it rather than write it anywhere.
-            if request.offset == 0 || range.start != request.offset {
+            let asked_end = request.end.map(|end| end.saturating_sub(1));
+            if !request.is_range()
+                || range.start != request.offset
+                || asked_end.is_some_and(|end| range.end_inclusive != end)
+            {
                 return Err(Error::new(
                     ErrorKind::Protocol(format!(
-                        "asked for bytes from {}, got Content-Range `{value}`",
-                        request.offset
+                        "asked for bytes {}-{}, got Content-Range `{value}`",
+                        request.offset,
+                        asked_end.map(|e| e.to_string()).unwrap_or_default()
                     )),
                     None,
                 ));
@@ -91,9 +114,10 @@ impl HttpTransport {
                     None,
                 ));
             }
-            if range
-                .total
-                .is_some_and(|total| range.end_inclusive + 1 != total)
+            if asked_end.is_none()
+                && range
+                    .total
+                    .is_some_and(|total| range.end_inclusive + 1 != total)
             {
                 return Err(Error::new(
                     ErrorKind::Protocol(format!(
@@ -110,6 +134,7 @@ impl HttpTransport {
             (0, content_length, content_length)
         } else if status == StatusCode::RANGE_NOT_SATISFIABLE
             && request.offset > 0
+            && request.end.is_none()
             && header_str(headers, header::CONTENT_RANGE).and_then(parse_unsatisfied_total)
                 == Some(request.offset)
         {

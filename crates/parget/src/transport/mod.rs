@@ -44,10 +44,20 @@ pub struct OpenRequest<'a> {
     pub url: &'a Url,
     /// The first byte wanted (0 for the whole resource).
     pub offset: u64,
-    /// When resuming (`offset > 0`): the validator the earlier bytes came
-    /// with. The transport must serve from `offset` only when the resource
-    /// still matches it, and otherwise serve the whole resource from 0.
+    /// One past the last byte wanted, for a bounded range (a segment);
+    /// `None` for everything from `offset` to the end.
+    pub end: Option<u64>,
+    /// When asking for a range: the validator the earlier bytes came with.
+    /// The transport must serve the range only when the resource still
+    /// matches it, and otherwise serve the whole resource from 0.
     pub validator: Option<&'a Validator>,
+}
+
+impl OpenRequest<'_> {
+    /// True when a byte range is asked for rather than the whole resource.
+    pub fn is_range(&self) -> bool {
+        self.offset > 0 || self.end.is_some()
+    }
 }
 
 /// A stream of body chunks.
