@@ -1,130 +1,18 @@
-//! Where the bytes go: `NAME.part`, its control file, and the rename into place.
-//!
-//! A [`PartSink`] runs two blocking threads per large download: a writer
-//! that puts ≥1 MiB buffers into `NAME.part` with positioned writes, and a
-//! hasher fed the same buffers in order. Hashing inline on the receive path
-//! would halve throughput (DESIGN.md), and `tokio::fs` would cost a
-//! `spawn_blocking` per call, so both threads block on their channels
-//! instead. Small bodies skip the threads: [`write_small`] does it all in
-//! one blocking call. Nothing reaches the destination path but a fully
-//! verified file, by rename.
+//! The sink of a single stream: bytes arrive in order, a writer thread
+//! appends them to `NAME.part` and a hasher thread is fed the same buffers.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::error::{Error, ErrorKind};
-use crate::transport::Validator;
+use super::{blocking, create_parent, join, write_control, BufferPool, Control, FLUSH_SIZE};
+use crate::error::Error;
 use crate::verify::{Algorithm, Digest, Hashers};
-
-/// Buffers handed to the writer are at least this large (but the last one).
-pub(crate) const FLUSH_SIZE: usize = 1 << 20;
-
-/// Buffers a download keeps for reuse. A fresh 1 MiB allocation costs 256
-/// page faults when first touched; recycling the few buffers in flight
-/// (one filling, one in the channel, one being written or hashed) removes
-/// them from the receive path.
-const POOL_SIZE: usize = 4;
-
-/// Emptied buffers going back from the last thread that used them to the
-/// receive loop.
-#[derive(Clone, Default)]
-pub(crate) struct BufferPool(std::sync::Arc<std::sync::Mutex<Vec<BytesMut>>>);
-
-impl BufferPool {
-    /// A cleared buffer of at least [`FLUSH_SIZE`] capacity.
-    pub(crate) fn take(&self) -> BytesMut {
-        let recycled = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        recycled.unwrap_or_else(|| BytesMut::with_capacity(FLUSH_SIZE))
-    }
-
-    /// Returns `bytes` to the pool when nobody else holds it.
-    fn give(&self, bytes: Bytes) {
-        if let Ok(mut buffer) = bytes.try_into_mut() {
-            if buffer.capacity() >= FLUSH_SIZE {
-                buffer.clear();
-                let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
-                if pool.len() < POOL_SIZE {
-                    pool.push(buffer);
-                }
-            }
-        }
-    }
-}
-
-/// `NAME.part` for `NAME`.
-pub(crate) fn part_path(destination: &Path) -> PathBuf {
-    with_suffix(destination, ".part")
-}
-
-/// The control file beside `NAME.part`.
-pub(crate) fn control_path(destination: &Path) -> PathBuf {
-    with_suffix(destination, ".part.parget")
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-/// What the control file records: enough to tell, on `--continue`, whether
-/// the bytes in `NAME.part` belong to this download and may be extended.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Control {
-    /// Format version, bumped on incompatible changes.
-    pub version: u32,
-    /// The URL the bytes came from.
-    pub url: String,
-    /// The resource size, when the server announced it.
-    pub total: Option<u64>,
-    /// The validators the bytes came with.
-    pub validator: Validator,
-}
-
-pub(crate) const CONTROL_VERSION: u32 = 1;
-
-/// Reads a control file; `Ok(None)` when there is none.
-pub(crate) fn read_control(path: &Path) -> Result<Option<Control>, Error> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::new(
-                ErrorKind::ResumeRefused(format!(
-                    "{} is not a parget control file",
-                    path.display()
-                )),
-                None,
-            )
-            .with_source(e)
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
-    }
-}
-
-/// Writes a control file atomically (temporary file, then rename), so a
-/// crash leaves the old one or the new one, never half of one.
-fn write_control(path: &Path, control: &Control) -> Result<(), Error> {
-    let tmp = with_suffix(path, ".tmp");
-    let json =
-        serde_json::to_vec(control).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-    std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-fn create_parent(path: &Path) -> Result<(), Error> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
-        }
-        _ => Ok(()),
-    }
-}
 
 enum Message {
     Data(Bytes),
@@ -286,18 +174,6 @@ impl PartSink {
     }
 }
 
-async fn join<T>(handle: JoinHandle<T>) -> Result<T, Error> {
-    handle
-        .await
-        .map_err(|e| Error::io(Path::new(""), std::io::Error::other(e)))
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    join(tokio::task::spawn_blocking(f)).await?
-}
-
 fn write_loop(
     file: File,
     mut position: u64,
@@ -376,180 +252,11 @@ fn hash_loop(
     Ok(hashers)
 }
 
-/// Hashes a whole body held in memory (small downloads).
-pub(crate) async fn hash_bytes(
-    bytes: Bytes,
-    algorithms: Vec<Algorithm>,
-) -> Result<Vec<Digest>, Error> {
-    if algorithms.is_empty() {
-        return Ok(Vec::new());
-    }
-    blocking(move || {
-        let mut hashers = Hashers::new(algorithms);
-        hashers.update(&bytes);
-        Ok(hashers.finish())
-    })
-    .await
-}
-
-/// Writes a small, already verified body to `NAME.part` and renames it into
-/// place, in one blocking call.
-pub(crate) async fn write_small(
-    destination: PathBuf,
-    bytes: Bytes,
-    fsync: bool,
-) -> Result<(), Error> {
-    blocking(move || {
-        create_parent(&destination)?;
-        let part = part_path(&destination);
-        let file = File::create(&part).map_err(|e| Error::io(&part, e))?;
-        file.write_all_at(&bytes, 0)
-            .map_err(|e| Error::io(&part, e))?;
-        // An earlier run's control file may sit beside: it described bytes
-        // that are now replaced.
-        let control = control_path(&destination);
-        finish_rename(file, &part, &destination, &control, fsync)
-    })
-    .await
-}
-
-/// Renames a verified `NAME.part` into place and removes its control file.
-pub(crate) async fn commit(file: File, destination: PathBuf, fsync: bool) -> Result<(), Error> {
-    blocking(move || {
-        let part = part_path(&destination);
-        let control = control_path(&destination);
-        finish_rename(file, &part, &destination, &control, fsync)
-    })
-    .await
-}
-
-fn finish_rename(
-    file: File,
-    part: &Path,
-    destination: &Path,
-    control: &Path,
-    fsync: bool,
-) -> Result<(), Error> {
-    if fsync {
-        file.sync_all().map_err(|e| Error::io(part, e))?;
-    }
-    drop(file);
-    std::fs::rename(part, destination).map_err(|e| Error::io(destination, e))?;
-    remove_if_present(control)?;
-    if fsync {
-        // The rename is durable only once the directory is.
-        if let Some(dir) = destination.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::io(dir, e))?;
-        }
-    }
-    Ok(())
-}
-
-fn remove_if_present(path: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
-        _ => Ok(()),
-    }
-}
-
-/// Removes `NAME.part` and its control file: their bytes are known wrong.
-pub(crate) async fn discard(destination: PathBuf) {
-    let _ = blocking(move || {
-        remove_if_present(&part_path(&destination))?;
-        remove_if_present(&control_path(&destination))
-    })
-    .await;
-}
-
-/// What an existing destination holds, for the skip check.
-pub(crate) struct Existing {
-    pub len: u64,
-    pub digests: Vec<Digest>,
-}
-
-/// Looks at an existing destination: `Ok(None)` when there is none; its
-/// size and, when `algorithms` are given, its digests otherwise.
-pub(crate) async fn inspect_existing(
-    destination: PathBuf,
-    algorithms: Vec<Algorithm>,
-) -> Result<Option<Existing>, Error> {
-    blocking(move || {
-        let meta = match std::fs::metadata(&destination) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&destination, e)),
-        };
-        if !meta.is_file() {
-            return Err(Error::io(
-                &destination,
-                std::io::Error::other("exists and is not a regular file"),
-            ));
-        }
-        let digests = if algorithms.is_empty() {
-            Vec::new()
-        } else {
-            let mut hashers = Hashers::new(algorithms);
-            let mut file = File::open(&destination).map_err(|e| Error::io(&destination, e))?;
-            let mut buf = vec![0u8; FLUSH_SIZE];
-            loop {
-                match file.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => hashers.update(&buf[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Error::io(&destination, e)),
-                }
-            }
-            hashers.finish()
-        };
-        Ok(Some(Existing {
-            len: meta.len(),
-            digests,
-        }))
-    })
-    .await
-}
-
-/// What `--continue` finds beside a destination.
-pub(crate) struct Resumable {
-    pub part_len: u64,
-    pub control: Option<Control>,
-}
-
-/// Looks for an earlier run's `NAME.part` and control file.
-pub(crate) async fn inspect_part(destination: PathBuf) -> Result<Option<Resumable>, Error> {
-    blocking(move || {
-        let part = part_path(&destination);
-        let part_len = match std::fs::metadata(&part) {
-            Ok(meta) if meta.is_file() => meta.len(),
-            Ok(_) => {
-                return Err(Error::io(
-                    &part,
-                    std::io::Error::other("is not a regular file"),
-                ))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&part, e)),
-        };
-        let control = read_control(&control_path(&destination))?;
-        Ok(Some(Resumable { part_len, control }))
-    })
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn part_and_control_names_sit_beside_the_destination() {
-        assert_eq!(part_path(Path::new("d/f.bin")), Path::new("d/f.bin.part"));
-        assert_eq!(
-            control_path(Path::new("f.bin")),
-            Path::new("f.bin.part.parget")
-        );
-    }
+    use crate::sink::{commit, control_path, part_path, read_control, CONTROL_VERSION};
+    use crate::transport::Validator;
 
     #[tokio::test]
     async fn sink_writes_hashes_restarts_and_commits() {
