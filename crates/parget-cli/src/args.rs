@@ -45,10 +45,30 @@ pub struct Args {
     )]
     pub concurrency: u32,
 
-    /// Connections to one host (scheme, host and port) at once.
-    #[arg(long = "max-per-host", value_name = "N", default_value_t = 8,
+    /// Connections to one host (scheme, host and port) at once, segments
+    /// included.
+    #[arg(short = 'x', long = "max-per-host", visible_alias = "max-connection-per-server",
+          value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_per_host: u32,
+
+    /// Connections one large file is fetched over, when its server
+    /// supports Range (extra connections only where --max-per-host leaves a
+    /// slot free). 1 fetches every file in one stream.
+    #[arg(short = 's', long = "split", value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub split: u32,
+
+    /// The smallest piece a file is split into (K, M, G suffixes): files
+    /// smaller than two pieces go in one stream.
+    #[arg(short = 'k', long = "min-split-size", value_name = "SIZE", default_value = "4M",
+          value_parser = parse_nonzero_size)]
+    pub min_split_size: u64,
+
+    /// The URLs given are mirrors of one file: its segments are spread over
+    /// them, and a mirror that fails is dropped.
+    #[arg(long = "mirrors")]
+    pub mirrors: bool,
 
     /// Expected digest ALGO=HEX of the single URL (md5, sha1, sha256, sha512,
     /// blake3; sha-256 spellings accepted). May be repeated.
@@ -125,7 +145,10 @@ pub struct Args {
 impl Args {
     /// Checks the combinations clap cannot express; the message is a usage error.
     pub fn validate(&self) -> Result<(), String> {
-        let single = self.urls.len() == 1 && self.input_files.is_empty();
+        let single = (self.urls.len() == 1 || self.mirrors) && self.input_files.is_empty();
+        if self.mirrors && (self.urls.is_empty() || !self.input_files.is_empty()) {
+            return Err("--mirrors takes the URLs of one file on the command line (lists give mirrors TAB-separated)".into());
+        }
         if self.urls.is_empty() && self.input_files.is_empty() {
             return Err("no URL given: pass URLs or -i FILE (see --help)".into());
         }
@@ -162,6 +185,14 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
         return Err(format!("`{text}` is not a sensible number of seconds"));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses a byte count that must not be zero.
+pub fn parse_nonzero_size(text: &str) -> Result<u64, String> {
+    match parse_size(text)? {
+        0 => Err(format!("`{text}` must be more than 0 bytes")),
+        n => Ok(n),
+    }
 }
 
 /// Parses a byte count with an optional K, M or G suffix (powers of 1024,
@@ -253,5 +284,22 @@ mod tests {
             "bad digest is a clap error"
         );
         assert!(parse(&["-j", "0", "http://a/1"]).is_err());
+        assert!(parse(&["-s", "0", "http://a/1"]).is_err());
+        assert!(parse(&["-k", "0", "http://a/1"]).is_err());
+        assert_eq!(
+            parse(&["-k", "1M", "-s", "16", "-x", "16", "http://a/1"])
+                .unwrap()
+                .min_split_size,
+            1 << 20
+        );
+        assert!(parse(&["--mirrors", "-o", "f", "http://a/1", "http://b/1"])
+            .unwrap()
+            .validate()
+            .is_ok());
+        assert!(parse(&["--mirrors", "-i", "l", "http://a/1"])
+            .unwrap()
+            .validate()
+            .is_err());
+        assert!(parse(&["--mirrors"]).unwrap().validate().is_err());
     }
 }

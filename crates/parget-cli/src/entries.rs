@@ -39,6 +39,7 @@ pub fn spawn(args: &Args) -> Feed {
         input_files: args.input_files.clone(),
         dir: args.dir.clone(),
         out: args.out.clone(),
+        mirrors: args.mirrors,
         checksums: args.checksums.clone(),
         request_tx,
         invalid_tx,
@@ -55,6 +56,7 @@ struct Feeder {
     input_files: Vec<String>,
     dir: PathBuf,
     out: Option<PathBuf>,
+    mirrors: bool,
     checksums: Vec<parget::Digest>,
     request_tx: mpsc::Sender<Request>,
     invalid_tx: mpsc::Sender<Invalid>,
@@ -62,7 +64,21 @@ struct Feeder {
 
 impl Feeder {
     fn run(self) {
-        for (index, url) in self.urls.iter().enumerate() {
+        if self.mirrors {
+            let result = self.request_for_mirrors().map_err(|message| Invalid {
+                url: self.urls.first().cloned(),
+                message: format!("arguments: {message}"),
+            });
+            if !self.send(result) {
+                return;
+            }
+        }
+        let single_urls = if self.mirrors {
+            &[][..]
+        } else {
+            &self.urls[..]
+        };
+        for (index, url) in single_urls.iter().enumerate() {
             let result = self.request_for_argument(url).map_err(|message| Invalid {
                 url: Some(url.clone()),
                 message: format!("argument {}: {message}", index + 1),
@@ -76,6 +92,16 @@ impl Feeder {
                 return;
             }
         }
+    }
+
+    /// One request for every URL on the command line: mirrors of one file.
+    fn request_for_mirrors(&self) -> Result<Request, String> {
+        let (first, others) = self.urls.split_first().ok_or("no URL given")?;
+        let mut request = self.request_for_argument(first)?;
+        for mirror in others {
+            request = request.with_mirror(mirror).map_err(|e| e.to_string())?;
+        }
+        Ok(request)
     }
 
     fn request_for_argument(&self, url: &str) -> Result<Request, String> {
@@ -152,6 +178,9 @@ pub fn request_for_entry(entry: &Entry, base: &Path) -> Result<Request, String> 
         None => Request::into_dir(url, &dir),
     };
     let mut request = request.map_err(|e| e.to_string())?;
+    for mirror in &entry.urls[1..] {
+        request = request.with_mirror(mirror).map_err(|e| e.to_string())?;
+    }
     if let Some(size) = entry.size {
         request = request.with_size(size);
     }

@@ -120,6 +120,8 @@ fn build_downloader(args: &Args, progress: Arc<Progress>) -> anyhow::Result<Down
     let mut builder = Downloader::builder()
         .concurrency(args.concurrency as usize)
         .max_per_host(args.max_per_host as usize)
+        .split(args.split as usize)
+        .min_split_size(args.min_split_size)
         .retry_policy(RetryPolicy::new(args.retries, args.retry_wait))
         .idle_timeout(args.timeout)
         .connect_timeout(args.connect_timeout)

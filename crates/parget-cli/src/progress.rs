@@ -113,6 +113,15 @@ impl Progress {
                 known_remaining += total.saturating_sub(received);
             }
             bar.set_position(received);
+            let name = progress
+                .destination()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| progress.url().to_owned());
+            match progress.segments() {
+                0 | 1 => bar.set_message(name),
+                n => bar.set_message(format!("{name} ({n} connections)")),
+            }
         }
         let received = totals.received();
         let message = format!(
@@ -171,12 +180,6 @@ impl Reporter for Progress {
             ProgressStyle::with_template("{prefix:>9} {bytes:>10} {wide_bar} {percent:>3}% {msg}")
                 .expect("the template is valid"),
         );
-        let name = progress
-            .destination()
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        bar.set_message(name);
         active.push((progress.clone(), bar));
     }
 

@@ -13,10 +13,12 @@ use crate::config::LowestSpeed;
 use crate::engine::Shared;
 use crate::error::{Error, ErrorKind};
 use crate::event::DownloadProgress;
+use crate::plan::RangeSet;
 use crate::report::{Outcome, Report};
 use crate::request::Request;
 use crate::retry::RetryDecision;
-use crate::sink::{self, Control, PartSink, CONTROL_VERSION, FLUSH_SIZE};
+use crate::segmented::{self, Failure};
+use crate::sink::{self, Control, PartSink, PositionedSink, CONTROL_VERSION, FLUSH_SIZE};
 use crate::transport::{OpenRequest, Transport, Validator};
 use crate::verify::{Algorithm, Digest};
 
@@ -32,10 +34,14 @@ pub(crate) async fn run(shared: Arc<Shared>, request: Request, repeated: bool) -
     };
     let result = run.download(repeated).await;
     let attempts = run.attempts;
-    let (outcome, bytes, digests) = match result {
-        Ok(Done::Downloaded { bytes, digests }) => (Outcome::Downloaded, bytes, digests),
-        Ok(Done::Skipped { bytes, digests }) => (Outcome::Skipped, bytes, digests),
-        Err(e) => (Outcome::Failed(e.with_url(&url)), 0, Vec::new()),
+    let (outcome, bytes, digests, data) = match result {
+        Ok(Done::Downloaded {
+            bytes,
+            digests,
+            data,
+        }) => (Outcome::Downloaded, bytes, digests, data),
+        Ok(Done::Skipped { bytes, digests }) => (Outcome::Skipped, bytes, digests, None),
+        Err(e) => (Outcome::Failed(e.with_url(&url)), 0, Vec::new(), None),
     };
     if run.progress.is_some() {
         shared.totals.ended(!matches!(outcome, Outcome::Failed(_)));
@@ -48,18 +54,26 @@ pub(crate) async fn run(shared: Arc<Shared>, request: Request, repeated: bool) -
         digests,
         elapsed: started.elapsed(),
         attempts,
+        data,
     };
     shared.reporter.finished(&report);
     report
 }
 
 enum Done {
-    Downloaded { bytes: u64, digests: Vec<Digest> },
-    Skipped { bytes: u64, digests: Vec<Digest> },
+    Downloaded {
+        bytes: u64,
+        digests: Vec<Digest>,
+        data: Option<Bytes>,
+    },
+    Skipped {
+        bytes: u64,
+        digests: Vec<Digest>,
+    },
 }
 
 struct Run<'a> {
-    shared: &'a Shared,
+    shared: &'a Arc<Shared>,
     request: &'a Request,
     attempts: u32,
     progress: Option<Arc<DownloadProgress>>,
@@ -81,12 +95,35 @@ struct Transfer {
     buffer: BytesMut,
     /// Bytes kept from an earlier run, to be hashed when the sink opens.
     kept: u64,
+    /// A download to memory: the flushed buffers, in order.
+    memory: Option<Vec<Bytes>>,
+    /// Ranges of an earlier segmented run, to be completed by segments.
+    segmented_resume: Option<RangeSet>,
+    /// The server answered a range with the whole file: one stream only.
+    segments_disabled: bool,
+    /// Set by an attempt whose failure must not be retried by the attempt
+    /// loop (segments retry on their own), or must be retried at once
+    /// (a segmented download that starts over).
+    after_failure: AfterFailure,
+}
+
+/// What the attempt loop does after a failed attempt.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AfterFailure {
+    /// Ask the retry policy.
+    Policy,
+    /// Retry at once: the download starts over.
+    StartOver,
+    /// Give up: the failure was already retried inside the attempt.
+    GiveUp,
 }
 
 /// How an attempt ended.
 enum AttemptEnd {
-    /// The whole body arrived.
+    /// The whole body arrived, in the stream buffers.
     Complete,
+    /// A segmented download completed in its positioned sink.
+    Segmented(sink::Finished),
 }
 
 impl Run<'_> {
@@ -94,12 +131,16 @@ impl Run<'_> {
         let request = self.request;
         let shared = self.shared;
         let transport = shared.transport_for(request.url())?;
-        let _claim = shared.claim(request.destination(), repeated)?;
         let algorithms: Vec<Algorithm> = request.digests().iter().map(Digest::algorithm).collect();
-
-        if let Some(done) = self.check_existing(&algorithms).await? {
-            return Ok(done);
-        }
+        let _claim = if request.is_in_memory() {
+            None
+        } else {
+            let claim = shared.claim(request.destination(), repeated)?;
+            if let Some(done) = self.check_existing(&algorithms).await? {
+                return Ok(done);
+            }
+            Some(claim)
+        };
 
         let _host = shared
             .hosts
@@ -118,13 +159,15 @@ impl Run<'_> {
         let result = self
             .attempt_until_done(&*transport, &mut transfer, &progress, &algorithms)
             .await;
+        self.attempts = self.attempts.max(progress.attempts());
         match result {
             Ok(AttemptEnd::Complete) => self.finish(transfer, algorithms).await,
+            Ok(AttemptEnd::Segmented(finished)) => self.finish_positioned(finished).await,
             Err(e) => {
                 if let Some(sink) = transfer.sink.take() {
                     sink.close().await;
                 }
-                if e.is_validation() {
+                if e.is_validation() && !request.is_in_memory() {
                     sink::discard(request.destination().to_owned()).await;
                 }
                 Err(e)
@@ -180,8 +223,12 @@ impl Run<'_> {
             sink: None,
             buffer: BytesMut::new(),
             kept: 0,
+            memory: self.request.is_in_memory().then(Vec::new),
+            segmented_resume: None,
+            segments_disabled: false,
+            after_failure: AfterFailure::Policy,
         };
-        if !self.shared.config.resume_partial {
+        if !self.shared.config.resume_partial || self.request.is_in_memory() {
             return Ok(transfer);
         }
         let Some(found) = sink::inspect_part(self.request.destination().to_owned()).await? else {
@@ -204,6 +251,37 @@ impl Run<'_> {
                 None,
             ));
         }
+        if let (Some(ranges), Some(total)) = (&control.ranges, control.total) {
+            // An earlier segmented run: its ranges say what is on disk.
+            let part = sink::part_path(self.request.destination());
+            if let Some(expected) = self.request.expected_size().filter(|&n| n != total) {
+                return Err(Error::new(
+                    ErrorKind::ResumeRefused(format!(
+                        "{} holds a {total}-byte file, but {expected} bytes are expected; remove it to start over",
+                        part.display()
+                    )),
+                    None,
+                ));
+            }
+            if found.part_len != total {
+                return Err(Error::new(
+                    ErrorKind::ResumeRefused(format!(
+                        "{} is {} bytes but its control file describes {total}; remove both to start over",
+                        part.display(),
+                        found.part_len
+                    )),
+                    None,
+                ));
+            }
+            if control.validator.if_range().is_some() {
+                transfer.total = Some(total);
+                transfer.segmented_resume = Some(RangeSet::from_ranges(
+                    ranges.iter().map(|&[start, end]| start..end.min(total)),
+                ));
+                transfer.validator = Some(control.validator);
+            }
+            return Ok(transfer);
+        }
         let fits = control.total.is_none_or(|total| found.part_len <= total)
             && self
                 .request
@@ -224,7 +302,7 @@ impl Run<'_> {
         &mut self,
         transport: &dyn Transport,
         transfer: &mut Transfer,
-        progress: &DownloadProgress,
+        progress: &Arc<DownloadProgress>,
         algorithms: &[Algorithm],
     ) -> Result<AttemptEnd, Error> {
         let shared = self.shared;
@@ -243,6 +321,14 @@ impl Run<'_> {
             if error.is_cancelled() {
                 self.flush(transfer, algorithms).await?;
                 return Err(error);
+            }
+            match std::mem::replace(&mut transfer.after_failure, AfterFailure::Policy) {
+                AfterFailure::GiveUp => return Err(error),
+                AfterFailure::StartOver => {
+                    shared.reporter.retrying(progress, &error, Duration::ZERO);
+                    continue;
+                }
+                AfterFailure::Policy => {}
             }
             if error.is_retryable() && transfer.resumable {
                 // Keep what arrived: the next attempt continues after it.
@@ -271,11 +357,16 @@ impl Run<'_> {
         &self,
         transport: &dyn Transport,
         transfer: &mut Transfer,
-        progress: &DownloadProgress,
+        progress: &Arc<DownloadProgress>,
         algorithms: &[Algorithm],
     ) -> Result<AttemptEnd, Error> {
         let config = &self.shared.config;
         let url = self.request.url();
+        if let (Some(done), Some(len)) = (transfer.segmented_resume.clone(), transfer.total) {
+            return self
+                .segmented(transfer, None, len, done, progress, algorithms)
+                .await;
+        }
         // Bytes buffered but not flushed belong to a failed attempt whose
         // server could not resume: they are dropped with the restart below.
         let want = if transfer.resumable {
@@ -327,6 +418,9 @@ impl Run<'_> {
             // Served from byte 0: whatever is on disk is another version
             // or a lost cause; never splice.
             transfer.buffer.clear();
+            if let Some(memory) = transfer.memory.as_mut() {
+                memory.clear();
+            }
             if let Some(sink) = transfer.sink.as_mut() {
                 sink.restart(control_for(url.as_str(), opened.total, &opened.validator))
                     .await?;
@@ -349,6 +443,12 @@ impl Run<'_> {
                     None,
                 ));
             }
+        }
+        if let Some(len) = self.segmentable(transfer, &opened) {
+            let first = Some(opened.body);
+            return self
+                .segmented(transfer, first, len, RangeSet::new(), progress, algorithms)
+                .await;
         }
         if transfer.buffer.capacity() == 0 {
             // Small bodies get a buffer of their size; large ones one flush unit.
@@ -375,7 +475,7 @@ impl Run<'_> {
         start: u64,
         body_len: Option<u64>,
         transfer: &mut Transfer,
-        progress: &DownloadProgress,
+        progress: &Arc<DownloadProgress>,
         algorithms: &[Algorithm],
     ) -> Result<AttemptEnd, Error> {
         let config = &self.shared.config;
@@ -459,6 +559,13 @@ impl Run<'_> {
         if transfer.buffer.is_empty() {
             return Ok(());
         }
+        if let Some(memory) = transfer.memory.as_mut() {
+            let bytes = transfer.buffer.split().freeze();
+            transfer.offset += bytes.len() as u64;
+            memory.push(bytes);
+            transfer.buffer.reserve(FLUSH_SIZE);
+            return Ok(());
+        }
         if transfer.sink.is_none() {
             let destination = self.request.destination();
             let validator = transfer.validator.clone().unwrap_or_default();
@@ -490,6 +597,21 @@ impl Run<'_> {
     ) -> Result<Done, Error> {
         let destination = self.request.destination().to_owned();
         let fsync = self.shared.config.fsync;
+        if let Some(mut memory) = transfer.memory.take() {
+            memory.push(transfer.buffer.split().freeze());
+            let data: Bytes = if memory.len() == 1 {
+                memory.pop().unwrap_or_default()
+            } else {
+                memory.concat().into()
+            };
+            let digests = sink::hash_bytes(data.clone(), algorithms).await?;
+            self.verify(data.len() as u64, &digests)?;
+            return Ok(Done::Downloaded {
+                bytes: data.len() as u64,
+                digests,
+                data: Some(data),
+            });
+        }
         if transfer.sink.is_none() && transfer.kept == 0 {
             let bytes: Bytes = transfer.buffer.split().freeze();
             let digests = sink::hash_bytes(bytes.clone(), algorithms).await?;
@@ -499,6 +621,7 @@ impl Run<'_> {
             return Ok(Done::Downloaded {
                 bytes: len,
                 digests,
+                data: None,
             });
         }
         self.flush(&mut transfer, &algorithms).await?;
@@ -528,6 +651,112 @@ impl Run<'_> {
         Ok(Done::Downloaded {
             bytes: len,
             digests,
+            data: None,
+        })
+    }
+
+    /// The size to split, when this response can be taken over as the
+    /// first segment of a segmented download: the whole resource from byte
+    /// 0, Range supported, a validator to keep the segments of one version,
+    /// and large enough for two pieces.
+    fn segmentable(&self, transfer: &Transfer, opened: &crate::transport::Opened) -> Option<u64> {
+        let config = &self.shared.config;
+        let len = opened.body_len?;
+        let fits = config.split > 1
+            && !transfer.segments_disabled
+            && transfer.sink.is_none()
+            && opened.offset == 0
+            && opened.ranges
+            && opened.validator.if_range().is_some()
+            && len >= config.min_split_size.saturating_mul(2);
+        fits.then_some(len)
+    }
+
+    /// Runs a segmented download (taking over `first`, the open stream of
+    /// the whole file, when given) into a positioned sink.
+    async fn segmented(
+        &self,
+        transfer: &mut Transfer,
+        first: Option<crate::transport::BodyStream>,
+        len: u64,
+        done: RangeSet,
+        progress: &Arc<DownloadProgress>,
+        algorithms: &[Algorithm],
+    ) -> Result<AttemptEnd, Error> {
+        let request = self.request;
+        let validator = transfer.validator.clone().unwrap_or_default();
+        let resumed = !done.is_empty();
+        let sink = if request.is_in_memory() {
+            PositionedSink::open_memory(algorithms.to_vec())
+        } else {
+            let destination = request.destination();
+            PositionedSink::open_file(
+                sink::part_path(destination),
+                sink::control_path(destination),
+                control_for(request.url().as_str(), Some(len), &validator),
+                len,
+                done.clone(),
+                algorithms.to_vec(),
+            )
+            .await?
+        };
+        progress.set_total(Some(len));
+        progress.set_received(done.covered());
+        let mut urls = vec![request.url().clone()];
+        urls.extend(request.mirrors().iter().cloned());
+        let setup = segmented::Setup {
+            urls,
+            validator,
+            len,
+            done,
+            first,
+            sender: sink.sender(),
+            progress: progress.clone(),
+        };
+        let result = segmented::run(self.shared.clone(), setup).await;
+        // The sink finishes either way: its threads stop and, on failure,
+        // its last checkpoint records what is on disk for a resume.
+        let finished = sink.finish().await;
+        match result {
+            Ok(()) => Ok(AttemptEnd::Segmented(finished?)),
+            Err(Failure::StartOver(error)) => {
+                // A resumed file changed: start over, segmented again. A
+                // fresh one whose server ignores Range: one stream.
+                transfer.segmented_resume = None;
+                transfer.segments_disabled = !resumed;
+                transfer.offset = 0;
+                transfer.kept = 0;
+                transfer.resumable = false;
+                transfer.after_failure = AfterFailure::StartOver;
+                Err(error)
+            }
+            Err(Failure::Failed(error)) => {
+                transfer.after_failure = AfterFailure::GiveUp;
+                Err(error)
+            }
+        }
+    }
+
+    /// Verifies a finished segmented download and puts it in place.
+    async fn finish_positioned(&self, finished: sink::Finished) -> Result<Done, Error> {
+        if let Err(e) = self.verify(finished.len, &finished.digests) {
+            if !self.request.is_in_memory() {
+                sink::discard(self.request.destination().to_owned()).await;
+            }
+            return Err(e);
+        }
+        if let Some(file) = finished.file {
+            sink::commit(
+                file,
+                self.request.destination().to_owned(),
+                self.shared.config.fsync,
+            )
+            .await?;
+        }
+        Ok(Done::Downloaded {
+            bytes: finished.len,
+            digests: finished.digests,
+            data: finished.data,
         })
     }
 
@@ -579,6 +808,7 @@ fn control_for(url: &str, total: Option<u64>, validator: &Validator) -> Control 
         url: url.to_owned(),
         total,
         validator: validator.clone(),
+        ranges: None,
     }
 }
 

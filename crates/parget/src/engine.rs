@@ -295,6 +295,23 @@ impl DownloaderBuilder {
         self
     }
 
+    /// How many connections one large file is fetched over, when its
+    /// server supports Range (extra connections count against
+    /// [`DownloaderBuilder::max_per_host`] and are only opened when a slot
+    /// is free). Default 8; 1 fetches every file in one stream.
+    pub fn split(mut self, n: usize) -> Self {
+        self.config.split = n.max(1);
+        self
+    }
+
+    /// The smallest piece a file is split into: files smaller than two of
+    /// these go in one stream, and a piece is never split below it.
+    /// Default 4 MiB.
+    pub fn min_split_size(mut self, bytes: u64) -> Self {
+        self.config.min_split_size = bytes.max(1);
+        self
+    }
+
     /// How many redirects are followed before failing. Default 10.
     pub fn max_redirects(mut self, n: usize) -> Self {
         self.config.max_redirects = n;

@@ -19,6 +19,7 @@ pub struct DownloadProgress {
     received: AtomicU64,
     total: AtomicU64,
     attempts: AtomicU32,
+    segments: AtomicU32,
 }
 
 const UNKNOWN: u64 = u64::MAX;
@@ -31,6 +32,7 @@ impl DownloadProgress {
             received: AtomicU64::new(0),
             total: AtomicU64::new(UNKNOWN),
             attempts: AtomicU32::new(0),
+            segments: AtomicU32::new(0),
         }
     }
 
@@ -60,6 +62,20 @@ impl DownloadProgress {
     /// Requests made so far.
     pub fn attempts(&self) -> u32 {
         self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// Connections streaming this download now: 1 for a single stream,
+    /// more for a segmented download, 0 between attempts.
+    pub fn segments(&self) -> u32 {
+        self.segments.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn segment_started(&self) {
+        self.segments.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn segment_ended(&self) {
+        self.segments.fetch_sub(1, Ordering::Relaxed);
     }
 
     pub(crate) fn set_received(&self, n: u64) {

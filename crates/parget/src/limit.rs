@@ -25,26 +25,35 @@ impl HostLimits {
         }
     }
 
+    fn semaphore(&self, host_key: &str) -> Arc<Semaphore> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget hosts nobody holds a slot of, so a list touching a
+        // million hosts does not keep a million semaphores.
+        if hosts.len() > 1024 {
+            let max = self.max_per_host;
+            hosts.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < max);
+        }
+        hosts
+            .entry(host_key.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_host)))
+            .clone()
+    }
+
     /// Waits for a slot on `host_key` (scheme, host and port: one pool key).
     pub(crate) async fn acquire(&self, host_key: &str) -> HostPermit {
-        let semaphore = {
-            let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-            // Forget hosts nobody holds a slot of, so a list touching a
-            // million hosts does not keep a million semaphores.
-            if hosts.len() > 1024 {
-                let max = self.max_per_host;
-                hosts.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < max);
-            }
-            hosts
-                .entry(host_key.to_owned())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_host)))
-                .clone()
-        };
-        let permit = semaphore
+        let permit = self
+            .semaphore(host_key)
             .acquire_owned()
             .await
             .expect("host semaphores are never closed");
         HostPermit { _permit: permit }
+    }
+
+    /// A slot on `host_key` if one is free now. Extra segment connections
+    /// use it: a download never waits for more connections than it has.
+    pub(crate) fn try_acquire(&self, host_key: &str) -> Option<HostPermit> {
+        let permit = self.semaphore(host_key).try_acquire_owned().ok()?;
+        Some(HostPermit { _permit: permit })
     }
 }
 
@@ -74,7 +83,14 @@ mod tests {
         let _b = tokio::time::timeout(Duration::from_millis(50), limits.acquire("http://b:80"))
             .await
             .expect("host b is not limited by host a");
+        assert!(
+            limits.try_acquire("http://a:80").is_none(),
+            "no free slot on a"
+        );
         drop(a1);
+        let again = limits.try_acquire("http://a:80");
+        assert!(again.is_some(), "a released slot is free again");
+        drop(again);
         tokio::time::timeout(Duration::from_millis(50), limits.acquire("http://a:80"))
             .await
             .expect("a released slot is reusable");

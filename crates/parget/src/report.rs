@@ -27,6 +27,7 @@ pub struct Report {
     pub(crate) digests: Vec<Digest>,
     pub(crate) elapsed: Duration,
     pub(crate) attempts: u32,
+    pub(crate) data: Option<bytes::Bytes>,
 }
 
 impl Report {
@@ -77,6 +78,16 @@ impl Report {
     /// when nothing was requested, e.g. skipped).
     pub fn attempts(&self) -> u32 {
         self.attempts
+    }
+
+    /// The body of a download to memory ([`crate::Request::to_memory`]).
+    pub fn data(&self) -> Option<&bytes::Bytes> {
+        self.data.as_ref()
+    }
+
+    /// Takes the body of a download to memory out of the report.
+    pub fn take_data(&mut self) -> Option<bytes::Bytes> {
+        self.data.take()
     }
 
     /// Turns the report into a `Result`.

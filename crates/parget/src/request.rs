@@ -21,7 +21,9 @@ use crate::verify::Digest;
 #[derive(Clone, Debug)]
 pub struct Request {
     url: Url,
+    mirrors: Vec<Url>,
     destination: PathBuf,
+    in_memory: bool,
     expected_size: Option<u64>,
     digests: Vec<Digest>,
 }
@@ -44,10 +46,38 @@ impl Request {
     pub fn from_url(url: Url, destination: impl Into<PathBuf>) -> Request {
         Request {
             url,
+            mirrors: Vec::new(),
             destination: destination.into(),
+            in_memory: false,
             expected_size: None,
             digests: Vec::new(),
         }
+    }
+
+    /// A request whose bytes are handed back in memory
+    /// ([`crate::Report::data`]) instead of written to a file; segmenting,
+    /// verification and limits apply as for files.
+    pub fn to_memory(url: &str) -> Result<Request, Error> {
+        let mut request = Request::new(url, PathBuf::new())?;
+        request.in_memory = true;
+        Ok(request)
+    }
+
+    /// Adds a mirror: another URL serving the same bytes. Segments are
+    /// spread over the URL and its mirrors; a mirror that fails or serves
+    /// another size or version is dropped and its ranges go to the others.
+    pub fn with_mirror(mut self, url: &str) -> Result<Request, Error> {
+        let parsed = Url::parse(url).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidRequest(format!("`{url}` is not a URL")),
+                None,
+            )
+            .with_source(e)
+        })?;
+        if parsed != self.url && !self.mirrors.contains(&parsed) {
+            self.mirrors.push(parsed);
+        }
+        Ok(self)
     }
 
     /// A request saved in `dir` under the name the URL suggests (its last
@@ -79,9 +109,19 @@ impl Request {
         &self.url
     }
 
-    /// Where the file goes.
+    /// The mirrors given besides [`Request::url`].
+    pub fn mirrors(&self) -> &[Url] {
+        &self.mirrors
+    }
+
+    /// Where the file goes (an empty path for a download to memory).
     pub fn destination(&self) -> &Path {
         &self.destination
+    }
+
+    /// True when the bytes are handed back in memory rather than written.
+    pub fn is_in_memory(&self) -> bool {
+        self.in_memory
     }
 
     /// The size the bytes must have, if given.

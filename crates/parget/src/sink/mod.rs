@@ -21,8 +21,10 @@ use crate::error::{Error, ErrorKind};
 use crate::transport::Validator;
 use crate::verify::{Algorithm, Digest, Hashers};
 
+mod positioned;
 mod stream;
 
+pub(crate) use positioned::{Finished, PieceSender, PositionedSink};
 pub(crate) use stream::PartSink;
 
 /// Buffers handed to the writer are at least this large (but the last one).
@@ -32,7 +34,7 @@ pub(crate) const FLUSH_SIZE: usize = 1 << 20;
 /// page faults when first touched; recycling the few buffers in flight
 /// (one filling, one in the channel, one being written or hashed) removes
 /// them from the receive path.
-const POOL_SIZE: usize = 4;
+const POOL_SIZE: usize = 16;
 
 /// Emptied buffers going back from the last thread that used them to the
 /// receive loop.
@@ -88,6 +90,11 @@ pub(crate) struct Control {
     pub total: Option<u64>,
     /// The validators the bytes came with.
     pub validator: Validator,
+    /// For a segmented download: the byte ranges durable in `NAME.part`
+    /// (half-open `[start, end)` pairs). Absent for a single stream, whose
+    /// bytes are the file's length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranges: Option<Vec<[u64; 2]>>,
 }
 
 pub(crate) const CONTROL_VERSION: u32 = 1;

@@ -267,6 +267,7 @@ mod tests {
             url: "http://h/out.bin".into(),
             total: Some(6),
             validator: Validator::default(),
+            ranges: None,
         };
         let mut sink = PartSink::open(
             part_path(&destination),
@@ -306,6 +307,7 @@ mod tests {
             url: "u".into(),
             total: None,
             validator: Validator::default(),
+            ranges: None,
         };
         let mut sink = PartSink::open(
             part_path(&destination),

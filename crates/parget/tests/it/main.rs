@@ -6,5 +6,6 @@ mod errors;
 mod rerun;
 mod resume;
 mod retries;
+mod segments;
 mod tls;
 mod util;

@@ -1,0 +1,307 @@
+//! Big files over many connections: Range detection, segments, re-split,
+//! mirrors, faults inside segments, downloads to memory.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use parget::{DownloadProgress, DownloaderBuilder, Report, Reporter, Request};
+use parget_testbed::{ServerConfig, TestServer};
+
+use crate::util::{assert_file, content, fast, sha256, Bed};
+
+const MIB: u64 = 1 << 20;
+
+/// Fast retries, 4 connections, 1 MiB pieces.
+fn segmented() -> DownloaderBuilder {
+    fast().split(4).min_split_size(MIB)
+}
+
+#[tokio::test]
+async fn a_large_file_is_fetched_over_several_connections() {
+    // Capped per connection so the server writes no faster than parget
+    // reads: unthrottled, a cut connection wastes whatever the loopback
+    // socket buffers hold (megabytes), which would blur the count below.
+    let bed = Bed::with(ServerConfig {
+        rate_per_connection: Some(40_000_000),
+        ..ServerConfig::default()
+    })
+    .await;
+    let len = 24 * MIB + 12_345;
+    let expected = content("/seg.bin", len);
+    let report = segmented()
+        .build()
+        .unwrap()
+        .download(
+            bed.request(&format!("/seg.bin?size={len}"), "seg.bin")
+                .with_digest(sha256(&expected)),
+        )
+        .await;
+    assert_file(&report, &expected);
+    let stats = bed.server.stats();
+    assert!(
+        stats.range_requests_for("/seg.bin") >= 3,
+        "segments asked for ranges: {stats:?}"
+    );
+    assert!(
+        stats.body_bytes_for("/seg.bin") < len + 2 * MIB,
+        "little is fetched twice: {} served for {len}",
+        stats.body_bytes_for("/seg.bin")
+    );
+    assert_eq!(report.attempts(), 1);
+    assert!(
+        !bed.path("seg.bin.part.parget").exists(),
+        "the control file is removed"
+    );
+}
+
+#[tokio::test]
+async fn without_range_support_one_stream_and_no_extra_request() {
+    let bed = Bed::start().await;
+    let len = 12 * MIB;
+    let report = segmented()
+        .build()
+        .unwrap()
+        .download(bed.request(&format!("/nr.bin?size={len}&ranges=0"), "nr.bin"))
+        .await;
+    assert_file(&report, &content("/nr.bin", len));
+    let stats = bed.server.stats();
+    assert_eq!(
+        stats.requests_for("/nr.bin"),
+        1,
+        "one request, no probe wasted"
+    );
+    assert_eq!(stats.range_requests_for("/nr.bin"), 0);
+}
+
+#[tokio::test]
+async fn small_files_go_in_one_stream() {
+    let bed = Bed::start().await;
+    let len = 2 * MIB - 1;
+    let report = segmented()
+        .build()
+        .unwrap()
+        .download(bed.request(&format!("/sm.bin?size={len}"), "sm.bin"))
+        .await;
+    assert_file(&report, &content("/sm.bin", len));
+    assert_eq!(bed.server.stats().requests_for("/sm.bin"), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_content_range_is_never_written() {
+    let bed = Bed::start().await;
+    let len = 12 * MIB;
+    let expected = content("/off.bin", len);
+    // Every range request is answered with a shifted range: the segments
+    // are refused and the file comes in one stream instead.
+    let report = segmented()
+        .build()
+        .unwrap()
+        .download(
+            bed.request(
+                &format!("/off.bin?size={len}&range_offset=4096&fault_count=all"),
+                "off.bin",
+            )
+            .with_digest(sha256(&expected)),
+        )
+        .await;
+    assert_file(&report, &expected);
+}
+
+#[tokio::test]
+async fn a_200_to_a_range_request_falls_back_to_one_stream() {
+    let bed = Bed::start().await;
+    let len = 12 * MIB;
+    let expected = content("/ign.bin", len);
+    let report = segmented()
+        .build()
+        .unwrap()
+        .download(
+            bed.request(
+                &format!("/ign.bin?size={len}&range_ignore=1&fault_count=all"),
+                "ign.bin",
+            )
+            .with_digest(sha256(&expected)),
+        )
+        .await;
+    assert_file(&report, &expected);
+    assert!(report.attempts() >= 2, "started over as one stream");
+}
+
+#[tokio::test]
+async fn faults_inside_segments_are_retried_from_their_last_byte() {
+    let bed = Bed::start().await;
+    let len = 16 * MIB;
+    let expected = content("/flt.bin", len);
+    // The first three GETs (the first stream and two segments) break after 1 MB.
+    let report = segmented()
+        .build()
+        .unwrap()
+        .download(
+            bed.request(
+                &format!("/flt.bin?size={len}&reset_after=1000000&fault_count=3"),
+                "flt.bin",
+            )
+            .with_digest(sha256(&expected)),
+        )
+        .await;
+    assert_file(&report, &expected);
+    assert!(
+        report.attempts() >= 2,
+        "segments were retried: {}",
+        report.attempts()
+    );
+    let served = bed.server.stats().body_bytes_for("/flt.bin");
+    assert!(
+        served < len + len / 2,
+        "failed segments resumed, not restarted: {served} served for {len}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_connection_is_given_up_and_its_range_re_split() {
+    let fast_server = TestServer::start(ServerConfig::default()).await.unwrap();
+    let slow_server = TestServer::start(ServerConfig {
+        rate_per_connection: Some(100_000),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let len = 16 * MIB;
+    let path = format!("/tail.bin?size={len}");
+    let request = Request::new(&fast_server.url(&path), dir.path().join("tail.bin"))
+        .unwrap()
+        .with_mirror(&slow_server.url(&path))
+        .unwrap()
+        .with_digest(sha256(&content("/tail.bin", len)));
+    let started = Instant::now();
+    let report = segmented().build().unwrap().download(request).await;
+    let elapsed = started.elapsed();
+    assert_file(&report, &content("/tail.bin", len));
+    let slow_share = slow_server.stats().body_bytes_for("/tail.bin");
+    assert!(
+        slow_share < 2 * MIB,
+        "the slow mirror's ranges went to the fast one: it served {slow_share}"
+    );
+    // At 100 kB/s the slow mirror's first ranges alone would take minutes.
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "no slow tail: took {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_mirror_is_dropped_and_the_others_finish() {
+    let good = TestServer::start(ServerConfig::default()).await.unwrap();
+    let broken = TestServer::start(ServerConfig::default()).await.unwrap();
+    let other_size = TestServer::start(ServerConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let len = 16 * MIB;
+    let path = format!("/m.bin?size={len}");
+    let request = Request::new(&good.url(&path), dir.path().join("m.bin"))
+        .unwrap()
+        .with_mirror(&broken.url(&format!("{path}&fail=503&fail_count=all")))
+        .unwrap()
+        .with_mirror(&other_size.url(&format!("/m.bin?size={}", len + 1)))
+        .unwrap()
+        .with_digest(sha256(&content("/m.bin", len)));
+    let report = segmented()
+        .split(6)
+        .build()
+        .unwrap()
+        .download(request)
+        .await;
+    assert_file(&report, &content("/m.bin", len));
+    assert!(
+        broken.stats().body_bytes_for("/m.bin") < 1000,
+        "only error pages"
+    );
+    // Each connection meets it at most once, before it is dropped.
+    let asked = other_size.stats().requests_for("/m.bin");
+    assert!(
+        asked <= 6,
+        "a mirror of another size is dropped at its first answer: asked {asked} times"
+    );
+    assert!(good.stats().range_requests_for("/m.bin") >= 2);
+}
+
+#[tokio::test]
+async fn mirrors_share_the_segments() {
+    let a = TestServer::start(ServerConfig::default()).await.unwrap();
+    let b = TestServer::start(ServerConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let len = 16 * MIB;
+    let path = format!("/both.bin?size={len}&rate=20000000");
+    let request = Request::new(&a.url(&path), dir.path().join("both.bin"))
+        .unwrap()
+        .with_mirror(&b.url(&path))
+        .unwrap();
+    let report = segmented().build().unwrap().download(request).await;
+    assert_file(&report, &content("/both.bin", len));
+    assert!(a.stats().body_bytes_for("/both.bin") > 0 && b.stats().body_bytes_for("/both.bin") > 0);
+}
+
+#[tokio::test]
+async fn downloads_to_memory_segmented_or_not() {
+    let bed = Bed::start().await;
+    let downloader = segmented().build().unwrap();
+    for (len, query) in [(20 * MIB + 3, ""), (3000, ""), (6 * MIB, "&ranges=0")] {
+        let path = format!("/mem{len}.bin");
+        let expected = content(&path, len);
+        let url = bed.server.url(&format!("{path}?size={len}{query}"));
+        let request = Request::to_memory(&url)
+            .unwrap()
+            .with_digest(sha256(&expected));
+        let mut report = downloader.download(request).await;
+        assert!(
+            report.is_ok(),
+            "{:?}",
+            report.error().map(ToString::to_string)
+        );
+        let data = report.take_data().expect("the body is in the report");
+        assert!(data == expected, "{len} bytes in memory");
+        assert_eq!(report.bytes(), len);
+    }
+    let bad = Request::to_memory(&bed.server.url("/mem-bad?size=20000000"))
+        .unwrap()
+        .with_digest(sha256(b"x"));
+    let report = downloader.download(bad).await;
+    assert!(report
+        .error()
+        .is_some_and(parget::Error::is_digest_mismatch));
+    assert!(report.data().is_none());
+}
+
+#[derive(Default)]
+struct MostSegments {
+    seen: Mutex<Vec<Arc<DownloadProgress>>>,
+}
+
+impl Reporter for MostSegments {
+    fn started(&self, progress: &Arc<DownloadProgress>) {
+        self.seen.lock().unwrap().push(progress.clone());
+    }
+}
+
+#[tokio::test]
+async fn progress_tells_how_many_segments_are_active() {
+    let bed = Bed::start().await;
+    let reporter = Arc::new(MostSegments::default());
+    let downloader = segmented().reporter(reporter.clone()).build().unwrap();
+    let len = 16 * MIB;
+    let task = tokio::spawn({
+        let request = bed.request(&format!("/p.bin?size={len}&rate=8000000"), "p.bin");
+        async move { downloader.download(request).await }
+    });
+    let mut most = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !task.is_finished() && Instant::now() < deadline {
+        if let Some(progress) = reporter.seen.lock().unwrap().first() {
+            most = most.max(progress.segments());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let report: Report = task.await.unwrap();
+    assert_file(&report, &content("/p.bin", len));
+    assert_eq!(most, 4, "four connections were active at once");
+}
