@@ -5,5 +5,6 @@ mod faults;
 mod lists;
 mod output;
 mod rerun;
+mod segments;
 mod util;
 mod verify;
