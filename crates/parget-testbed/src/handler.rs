@@ -615,7 +615,9 @@ impl Shared {
             .push(("Content-Type", "application/octet-stream".into()));
         plan.headers.push(("ETag", etag.clone()));
         plan.headers.push(("Last-Modified", LAST_MODIFIED.into()));
-        if ranges {
+        // `accept_ranges=0`: Range is honoured but not advertised, as some
+        // servers do, so clients must probe for it.
+        if ranges && params.flag("accept_ranges") != Some(false) {
             plan.headers.push(("Accept-Ranges", "bytes".into()));
         }
 

@@ -23,6 +23,7 @@
 //! | `latency_ms=N` | delay before the response headers (overrides [`ServerConfig::latency`]) |
 //! | `rate=B` / `trickle=B` | body bytes per second on this connection; 0 = unlimited |
 //! | `ranges=0` | ignore `Range`, always 200, no `Accept-Ranges` |
+//! | `accept_ranges=0` | honour `Range` but send no `Accept-Ranges` header |
 //! | `fail=CODE` | the first `fail_count` (default 1, `all` = forever) requests to this exact `path?query` answer CODE with a short text body |
 //! | `retry_after=SPEC` | with `fail`: add `Retry-After: SPEC` verbatim to the failures |
 //! | `status=CODE` | answer CODE (200..=599) with a small HTML page |

@@ -444,7 +444,16 @@ impl Run<'_> {
                 ));
             }
         }
-        if let Some(len) = self.segmentable(transfer, &opened) {
+        let candidate = self.segmentable(transfer, &opened);
+        let segment_len = match candidate {
+            Some(len)
+                if opened.ranges || self.probe_ranges(transport, &opened.validator, len).await =>
+            {
+                Some(len)
+            }
+            _ => None,
+        };
+        if let Some(len) = segment_len {
             let first = Some(opened.body);
             return self
                 .segmented(transfer, first, len, RangeSet::new(), progress, algorithms)
@@ -657,8 +666,8 @@ impl Run<'_> {
 
     /// The size to split, when this response can be taken over as the
     /// first segment of a segmented download: the whole resource from byte
-    /// 0, Range supported, a validator to keep the segments of one version,
-    /// and large enough for two pieces.
+    /// 0, a validator to keep the segments of one version, and large enough
+    /// for two pieces. Range support is checked by the caller.
     fn segmentable(&self, transfer: &Transfer, opened: &crate::transport::Opened) -> Option<u64> {
         let config = &self.shared.config;
         let len = opened.body_len?;
@@ -666,10 +675,43 @@ impl Run<'_> {
             && !transfer.segments_disabled
             && transfer.sink.is_none()
             && opened.offset == 0
-            && opened.ranges
             && opened.validator.if_range().is_some()
             && len >= config.min_split_size.saturating_mul(2);
         fits.then_some(len)
+    }
+
+    /// Asks for `bytes=0-0` when the first answer did not say whether Range
+    /// works (no `Accept-Ranges`; some servers honour Range without saying
+    /// so). A 206 for exactly that byte of a `len`-byte resource means yes;
+    /// anything else means one stream, and costs nothing more.
+    async fn probe_ranges(
+        &self,
+        transport: &dyn Transport,
+        validator: &Validator,
+        len: u64,
+    ) -> bool {
+        let probe = transport.open(OpenRequest {
+            url: self.request.url(),
+            offset: 0,
+            end: Some(1),
+            validator: Some(validator),
+        });
+        match tokio::time::timeout(self.shared.config.idle_timeout, probe).await {
+            Ok(Ok(answer)) => {
+                let exact =
+                    answer.offset == 0 && answer.body_len == Some(1) && answer.total == Some(len);
+                if exact {
+                    // Read the one byte so the connection can be reused.
+                    let mut body = answer.body;
+                    while let Ok(Some(Ok(_))) =
+                        tokio::time::timeout(self.shared.config.idle_timeout, body.next()).await
+                    {
+                    }
+                }
+                exact
+            }
+            _ => false,
+        }
     }
 
     /// Runs a segmented download (taking over `first`, the open stream of

@@ -496,7 +496,7 @@ mod tests {
             dir.path().join("c"),
             control(),
             10,
-            RangeSet::from_ranges([0..5]),
+            RangeSet::from_ranges(std::iter::once(0..5)),
             vec![Algorithm::Md5],
         )
         .await

@@ -55,7 +55,7 @@ async fn a_large_file_is_fetched_over_several_connections() {
 }
 
 #[tokio::test]
-async fn without_range_support_one_stream_and_no_extra_request() {
+async fn without_range_support_one_stream_and_nothing_wasted_beyond_the_probe() {
     let bed = Bed::start().await;
     let len = 12 * MIB;
     let report = segmented()
@@ -64,13 +64,63 @@ async fn without_range_support_one_stream_and_no_extra_request() {
         .download(bed.request(&format!("/nr.bin?size={len}&ranges=0"), "nr.bin"))
         .await;
     assert_file(&report, &content("/nr.bin", len));
+    assert_eq!(report.attempts(), 1, "no error, no retry");
     let stats = bed.server.stats();
     assert_eq!(
         stats.requests_for("/nr.bin"),
-        1,
-        "one request, no probe wasted"
+        2,
+        "the download and one bytes=0-0 probe"
     );
-    assert_eq!(stats.range_requests_for("/nr.bin"), 0);
+    assert_eq!(
+        stats.range_requests_for("/nr.bin"),
+        1,
+        "only the probe asked for a range"
+    );
+}
+
+#[tokio::test]
+async fn range_support_that_is_not_advertised_is_found_by_a_probe() {
+    let bed = Bed::start().await;
+    let len = 12 * MIB;
+    let expected = content("/quiet.bin", len);
+    let report = segmented()
+        .build()
+        .unwrap()
+        .download(
+            bed.request(
+                &format!("/quiet.bin?size={len}&accept_ranges=0"),
+                "quiet.bin",
+            )
+            .with_digest(sha256(&expected)),
+        )
+        .await;
+    assert_file(&report, &expected);
+    let stats = bed.server.stats();
+    assert!(
+        stats.range_requests_for("/quiet.bin") >= 3,
+        "the probe, then segments: {stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn advertised_range_support_needs_no_probe() {
+    let bed = Bed::start().await;
+    let len = 12 * MIB;
+    // Two pieces that cannot be split again: exactly two requests.
+    segmented()
+        .split(2)
+        .min_split_size(6 * MIB)
+        .build()
+        .unwrap()
+        .download(bed.request(&format!("/adv.bin?size={len}"), "adv.bin"))
+        .await;
+    let stats = bed.server.stats();
+    assert_eq!(
+        stats.requests_for("/adv.bin"),
+        2,
+        "the first GET and one segment: {stats:?}"
+    );
+    assert_eq!(stats.head_requests, 0);
 }
 
 #[tokio::test]
