@@ -758,7 +758,7 @@ impl Run<'_> {
         let result = segmented::run(self.shared.clone(), setup).await;
         // The sink finishes either way: its threads stop and, on failure,
         // its last checkpoint records what is on disk for a resume.
-        let finished = sink.finish().await;
+        let finished = sink.finish(result.is_ok()).await;
         match result {
             Ok(()) => Ok(AttemptEnd::Segmented(finished?)),
             Err(Failure::StartOver(error)) => {

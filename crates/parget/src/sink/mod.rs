@@ -164,25 +164,65 @@ pub(crate) async fn hash_bytes(
     .await
 }
 
+/// Bodies up to this size are written in place, on the calling thread.
+/// Handing them to a blocking thread costs two thread wake-ups, more than
+/// the open, write and rename of a few pages into the page cache; that is
+/// most of the per-file cost when fetching thousands of small files.
+const WRITE_IN_PLACE: usize = 64 * 1024;
+
 /// Writes a small, already verified body to `NAME.part` and renames it into
-/// place, in one blocking call.
+/// place, in one blocking call (or in place for the smallest bodies).
 pub(crate) async fn write_small(
     destination: PathBuf,
     bytes: Bytes,
     fsync: bool,
 ) -> Result<(), Error> {
-    blocking(move || {
-        create_parent(&destination)?;
-        let part = part_path(&destination);
-        let file = File::create(&part).map_err(|e| Error::io(&part, e))?;
-        file.write_all_at(&bytes, 0)
+    if bytes.len() <= WRITE_IN_PLACE && !fsync {
+        return write_whole(&destination, &bytes, fsync);
+    }
+    blocking(move || write_whole(&destination, &bytes, fsync)).await
+}
+
+/// Writes `bytes` to `NAME.part` and renames it to `destination`.
+fn write_whole(destination: &Path, bytes: &[u8], fsync: bool) -> Result<(), Error> {
+    {
+        let part = part_path(destination);
+        // The common case costs one open: the directory exists and no
+        // earlier `.part` is in the way. Only a failed open pays for
+        // creating directories or clearing an earlier run's leftovers.
+        let create_new = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&part)
+        };
+        let (file, leftovers) = match create_new() {
+            Ok(file) => (file, false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                create_parent(&part)?;
+                (create_new().map_err(|e| Error::io(&part, e))?, false)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                (File::create(&part).map_err(|e| Error::io(&part, e))?, true)
+            }
+            Err(e) => return Err(Error::io(&part, e)),
+        };
+        file.write_all_at(bytes, 0)
             .map_err(|e| Error::io(&part, e))?;
-        // An earlier run's control file may sit beside: it described bytes
-        // that are now replaced.
-        let control = control_path(&destination);
-        finish_rename(file, &part, &destination, &control, fsync)
-    })
-    .await
+        if fsync {
+            file.sync_all().map_err(|e| Error::io(&part, e))?;
+        }
+        drop(file);
+        std::fs::rename(&part, destination).map_err(|e| Error::io(destination, e))?;
+        if leftovers {
+            // An earlier run's control file described the replaced `.part`.
+            remove_if_present(&control_path(destination))?;
+        }
+        if fsync {
+            sync_parent(destination)?;
+        }
+        Ok(())
+    }
 }
 
 /// Renames a verified `NAME.part` into place and removes its control file.
@@ -209,14 +249,19 @@ fn finish_rename(
     std::fs::rename(part, destination).map_err(|e| Error::io(destination, e))?;
     remove_if_present(control)?;
     if fsync {
-        // The rename is durable only once the directory is.
-        if let Some(dir) = destination.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::io(dir, e))?;
-        }
+        sync_parent(destination)?;
     }
     Ok(())
+}
+
+/// Makes a rename into `destination`'s directory durable.
+fn sync_parent(destination: &Path) -> Result<(), Error> {
+    match destination.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io(dir, e)),
+        None => Ok(()),
+    }
 }
 
 fn remove_if_present(path: &Path) -> Result<(), Error> {
@@ -247,21 +292,28 @@ pub(crate) async fn inspect_existing(
     destination: PathBuf,
     algorithms: Vec<Algorithm>,
 ) -> Result<Option<Existing>, Error> {
+    // One stat, done in place: handing it to a blocking thread would cost
+    // more than the call (two thread wake-ups per file), and most
+    // destinations do not exist yet.
+    let meta = match std::fs::metadata(&destination) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&destination, e)),
+    };
+    if !meta.is_file() {
+        return Err(Error::io(
+            &destination,
+            std::io::Error::other("exists and is not a regular file"),
+        ));
+    }
+    if algorithms.is_empty() {
+        return Ok(Some(Existing {
+            len: meta.len(),
+            digests: Vec::new(),
+        }));
+    }
     blocking(move || {
-        let meta = match std::fs::metadata(&destination) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&destination, e)),
-        };
-        if !meta.is_file() {
-            return Err(Error::io(
-                &destination,
-                std::io::Error::other("exists and is not a regular file"),
-            ));
-        }
-        let digests = if algorithms.is_empty() {
-            Vec::new()
-        } else {
+        let digests = {
             let mut hashers = Hashers::new(algorithms);
             let mut file = File::open(&destination).map_err(|e| Error::io(&destination, e))?;
             let mut buf = vec![0u8; FLUSH_SIZE];

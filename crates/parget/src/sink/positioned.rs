@@ -83,6 +83,9 @@ pub(crate) struct Finished {
 pub(crate) struct PositionedSink {
     sender: PieceSender,
     thread: JoinHandle<Result<Finished, Error>>,
+    /// Set before the last sender goes when every byte arrived: the file
+    /// is about to be renamed, so no last checkpoint is needed.
+    complete: Arc<AtomicBool>,
 }
 
 impl PositionedSink {
@@ -140,7 +143,9 @@ impl PositionedSink {
                 .map_err(|e| Error::io(&part, e))?;
             (Some(handle), Some(hash_tx))
         };
+        let complete = Arc::new(AtomicBool::new(false));
         let writer = FileWriter {
+            complete: complete.clone(),
             file,
             part,
             control_file,
@@ -154,6 +159,7 @@ impl PositionedSink {
         Ok(PositionedSink {
             sender: PieceSender { tx, pool },
             thread,
+            complete,
         })
     }
 
@@ -165,6 +171,7 @@ impl PositionedSink {
         PositionedSink {
             sender: PieceSender { tx, pool },
             thread,
+            complete: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -174,8 +181,11 @@ impl PositionedSink {
     }
 
     /// Waits until every piece sent (by every sender, all of which must be
-    /// dropped first) is stored and hashed.
-    pub(crate) async fn finish(self) -> Result<Finished, Error> {
+    /// dropped first) is stored and hashed. `complete` says every byte
+    /// arrived; otherwise a last checkpoint records what is on disk for a
+    /// later resume.
+    pub(crate) async fn finish(self, complete: bool) -> Result<Finished, Error> {
+        self.complete.store(complete, Ordering::Release);
         drop(self.sender);
         join(self.thread).await?
     }
@@ -208,6 +218,7 @@ struct Checkpoint {
 }
 
 struct FileWriter {
+    complete: Arc<AtomicBool>,
     file: File,
     part: PathBuf,
     control_file: PathBuf,
@@ -317,12 +328,17 @@ impl FileWriter {
         Ok(())
     }
 
-    /// Waits for a checkpoint in flight and records the final state.
+    /// Waits for a checkpoint in flight and, unless the download is
+    /// complete (it is renamed next, and the control file removed),
+    /// records the final state.
     fn finish_checkpoints(&mut self) -> Result<(), Error> {
         if let Some(thread) = self.checkpoint.thread.take() {
             thread
                 .join()
                 .map_err(|_| self.thread_died("checkpoint"))??;
+        }
+        if self.complete.load(Ordering::Acquire) {
+            return Ok(());
         }
         self.file
             .sync_data()
@@ -471,7 +487,7 @@ mod tests {
         sender.send(3, Bytes::from_static(b"345")).await.unwrap();
         sender.send(0, Bytes::from_static(b"012")).await.unwrap();
         drop(sender);
-        let finished = sink.finish().await.unwrap();
+        let finished = sink.finish(false).await.unwrap();
         assert_eq!(finished.len, 10);
         assert_eq!(
             finished.digests[0],
@@ -504,7 +520,7 @@ mod tests {
         let sender = sink.sender();
         sender.send(5, Bytes::from_static(b"56789")).await.unwrap();
         drop(sender);
-        let finished = sink.finish().await.unwrap();
+        let finished = sink.finish(false).await.unwrap();
         assert_eq!(finished.len, 10);
         assert_eq!(
             finished.digests,
@@ -530,7 +546,7 @@ mod tests {
             .send(5, Bytes::from_static(b"56789"))
             .await
             .unwrap();
-        let finished = sink.finish().await.unwrap();
+        let finished = sink.finish(false).await.unwrap();
         assert_eq!(finished.len, 0, "nothing is contiguous from 0");
     }
 
@@ -541,7 +557,7 @@ mod tests {
         sender.send(4, Bytes::from_static(b"efgh")).await.unwrap();
         sender.send(0, Bytes::from_static(b"abcd")).await.unwrap();
         drop(sender);
-        let finished = sink.finish().await.unwrap();
+        let finished = sink.finish(false).await.unwrap();
         assert_eq!(finished.data.as_deref(), Some(&b"abcdefgh"[..]));
         assert_eq!(
             finished.digests,
