@@ -153,15 +153,18 @@ pub(crate) async fn hash_bytes(
     bytes: Bytes,
     algorithms: Vec<Algorithm>,
 ) -> Result<Vec<Digest>, Error> {
-    if algorithms.is_empty() {
-        return Ok(Vec::new());
-    }
-    blocking(move || {
+    let in_place = bytes.len() <= WRITE_IN_PLACE || algorithms.is_empty();
+    let hash = move || {
         let mut hashers = Hashers::new(algorithms);
         hashers.update(&bytes);
         Ok(hashers.finish())
-    })
-    .await
+    };
+    // Small bodies hash in microseconds: cheaper than a thread hand-off
+    // (see WRITE_IN_PLACE).
+    if in_place {
+        return hash();
+    }
+    blocking(hash).await
 }
 
 /// Bodies up to this size are written in place, on the calling thread.
