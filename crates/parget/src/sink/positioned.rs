@@ -119,7 +119,6 @@ impl PositionedSink {
                 // Nothing to keep: drop whatever an earlier file held.
                 file.set_len(0).map_err(|e| Error::io(&open_part, e))?;
             }
-            preallocate(&file, len).map_err(|e| Error::io(&open_part, e))?;
             write_control(&open_control, &first)?;
             Ok(file)
         })
@@ -146,6 +145,7 @@ impl PositionedSink {
         let complete = Arc::new(AtomicBool::new(false));
         let writer = FileWriter {
             complete: complete.clone(),
+            len,
             file,
             part,
             control_file,
@@ -219,6 +219,8 @@ struct Checkpoint {
 
 struct FileWriter {
     complete: Arc<AtomicBool>,
+    /// The file's size, preallocated before the first write.
+    len: u64,
     file: File,
     part: PathBuf,
     control_file: PathBuf,
@@ -235,7 +237,12 @@ impl FileWriter {
         mut rx: mpsc::Receiver<Piece>,
         hasher: Option<std::thread::JoinHandle<Result<Hashers, Error>>>,
     ) -> Result<Finished, Error> {
-        let result = self.write_all(&mut rx);
+        // Preallocating can take tens of milliseconds (tmpfs zeroes every
+        // page): done here, it overlaps the segments' connection setup
+        // instead of delaying it, and pieces wait in the channel meanwhile.
+        let result = preallocate(&self.file, self.len)
+            .map_err(|e| Error::io(&self.part, e))
+            .and_then(|()| self.write_all(&mut rx));
         // Stop the hasher whatever happened, then wait for it.
         drop(self.hash_tx.take());
         let hashed = hasher.map(|h| h.join().map_err(|_| self.thread_died("hasher")));

@@ -1,0 +1,485 @@
+//! The whole report: per-scenario tables, the notes, and the targets of the
+//! issue judged on the numbers of this run. Pure: no I/O.
+
+use serde::Serialize;
+
+use crate::summary::{best_peer, markdown_table, secs, ToolResult};
+
+/// The machine the numbers come from.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Machine {
+    /// CPU model.
+    pub cpu: String,
+    /// Cores available to the bench.
+    pub cores: usize,
+    /// Total memory in GiB.
+    pub memory_gib: f64,
+    /// Kernel release.
+    pub kernel: String,
+}
+
+/// One scenario's results.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    /// Short name.
+    pub name: String,
+    /// One-line description with the parameters.
+    pub title: String,
+    /// Files (or endpoints) per run.
+    pub files: usize,
+    /// Body bytes per run.
+    pub bytes: u64,
+    /// The physical bound in seconds, if any.
+    pub bound_s: Option<f64>,
+    /// How the bound is computed.
+    pub bound_note: String,
+    /// Whether MB/s (true) or files/s is the rate of the table.
+    pub bytes_bound: bool,
+    /// One row per tool that ran.
+    pub results: Vec<ToolResult>,
+    /// Tools not run, and why.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// One target of the issue, judged.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Target {
+    /// The scenario it is about.
+    pub scenario: String,
+    /// The target in words.
+    pub goal: String,
+    /// Met, missed, or `None` when it could not be judged (no peer, a failure).
+    pub met: Option<bool>,
+    /// The numbers behind the verdict.
+    pub detail: String,
+}
+
+/// Everything one bench run found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `YYYY-MM-DD` (UTC).
+    pub date: String,
+    /// Where the numbers come from.
+    pub machine: Machine,
+    /// Runs per tool asked for.
+    pub runs: usize,
+    /// True for the shrunk smoke version (no timing is judged).
+    pub smoke: bool,
+    /// Every scenario parameter (`scenario.key` → value).
+    pub params: std::collections::BTreeMap<String, u64>,
+    /// Where the tools wrote their outputs.
+    pub outputs: String,
+    /// The loopback ceiling: a plain read of one large body to /dev/null,
+    /// bytes per second.
+    pub ceiling_bytes_per_s: Option<f64>,
+    /// General remarks (fewer runs, debug build, ...).
+    pub notes: Vec<String>,
+    /// The scenarios, in run order.
+    pub scenarios: Vec<ScenarioReport>,
+    /// The targets, judged (empty for a smoke run).
+    pub targets: Vec<Target>,
+}
+
+impl ScenarioReport {
+    fn parget(&self) -> Option<&ToolResult> {
+        self.results.iter().find(|r| r.is_parget)
+    }
+}
+
+/// Judges the issue's targets on `scenarios`.
+pub fn judge(scenarios: &[ScenarioReport]) -> Vec<Target> {
+    let mut targets = Vec::new();
+    for s in scenarios {
+        let Some(p) = s.parget() else { continue };
+        let peer = best_peer(&s.results);
+        let target = |goal: &str, met: Option<bool>, detail: String| Target {
+            scenario: s.name.clone(),
+            goal: goal.to_owned(),
+            met,
+            detail,
+        };
+        if let Some(why) = &p.failure {
+            targets.push(target(
+                "parget produces correct output",
+                Some(false),
+                why.clone(),
+            ));
+            continue;
+        }
+        let Some(wall) = p.wall.map(|w| w.median) else {
+            continue;
+        };
+        let cpu = p.cpu.unwrap_or(0.0);
+        match s.name.as_str() {
+            "latency" => {
+                let goal = "within 5% of the bound, at no more CPU than the best peer";
+                let (Some(bound), Some(peer)) = (s.bound_s, peer) else {
+                    targets.push(target(goal, None, "no bound or no peer to compare".into()));
+                    continue;
+                };
+                let peer_cpu = peer.cpu.unwrap_or(f64::INFINITY);
+                let ratio = wall / bound;
+                targets.push(target(
+                    goal,
+                    Some(ratio <= 1.05 && cpu <= peer_cpu),
+                    format!(
+                        "parget {} s = {ratio:.3}× the {} s bound (target ≤ 1.05×); CPU {cpu:.2} s vs {} {:.2} s",
+                        secs(wall),
+                        secs(bound),
+                        peer.tool,
+                        peer_cpu
+                    ),
+                ));
+            }
+            "request-rate" => {
+                let goal = "at least 1.2× the files/s of the best peer, with less CPU per file";
+                let Some(peer) = peer else {
+                    targets.push(target(goal, None, "no peer to compare".into()));
+                    continue;
+                };
+                let peer_wall = peer.wall.map_or(f64::INFINITY, |w| w.median);
+                let speedup = peer_wall / wall;
+                let per_file = |c: f64| c / s.files.max(1) as f64 * 1e6;
+                let peer_cpu = peer.cpu.unwrap_or(f64::INFINITY);
+                targets.push(target(
+                    goal,
+                    Some(speedup >= 1.2 && cpu < peer_cpu),
+                    format!(
+                        "parget {:.0} files/s vs {} {:.0} files/s = {speedup:.2}× (target ≥ 1.2×); CPU {:.0} µs/file vs {:.0} µs/file",
+                        s.files as f64 / wall,
+                        peer.tool,
+                        s.files as f64 / peer_wall,
+                        per_file(cpu),
+                        per_file(peer_cpu)
+                    ),
+                ));
+            }
+            "mixed" => {
+                let goal = "faster than every peer";
+                let Some(peer) = peer else {
+                    targets.push(target(goal, None, "no peer to compare".into()));
+                    continue;
+                };
+                let peer_wall = peer.wall.map_or(f64::INFINITY, |w| w.median);
+                targets.push(target(
+                    goal,
+                    Some(wall < peer_wall),
+                    format!(
+                        "parget {} s vs the fastest peer, {}, {} s ({:.2}×)",
+                        secs(wall),
+                        peer.tool,
+                        secs(peer_wall),
+                        wall / peer_wall
+                    ),
+                ));
+            }
+            "paginated" => {
+                let goal = "every endpoint in under 2 s";
+                let mut detail = format!("parget {} s for {} endpoints", secs(wall), s.files);
+                if let Some(peer) = peer.and_then(|p| p.wall.map(|w| (p, w.median))) {
+                    detail.push_str(&format!("; {} {} s", peer.0.tool, secs(peer.1)));
+                }
+                targets.push(target(goal, Some(wall < 2.0), detail));
+            }
+            _ => {}
+        }
+        // The baseline is a peer, but it is not a tool people download
+        // with: when it is the best peer, say how parget stands against the
+        // fastest real tool too.
+        if let (Some(peer), Some(last)) = (peer, targets.last_mut()) {
+            if peer.tool == BASELINE && last.scenario == s.name {
+                if let Some(tool) = best_tool(&s.results) {
+                    let tool_wall = tool.wall.map_or(f64::INFINITY, |w| w.median);
+                    last.detail.push_str(&format!(
+                        " (the best peer is the blocking baseline; the fastest download tool, {}, takes {} s at {:.2} CPU s: parget {:.2}× its time)",
+                        tool.tool,
+                        secs(tool_wall),
+                        tool.cpu.unwrap_or(0.0),
+                        wall / tool_wall
+                    ));
+                }
+            }
+        }
+    }
+    targets
+}
+
+/// The name of the baseline's row.
+const BASELINE: &str = "blocking-baseline";
+
+/// The fastest correct tool that is neither parget nor the baseline.
+fn best_tool(results: &[ToolResult]) -> Option<&ToolResult> {
+    results
+        .iter()
+        .filter(|r| !r.is_parget && r.tool != BASELINE && r.failure.is_none())
+        .filter(|r| r.wall.is_some())
+        .min_by(|a, b| {
+            let key = |r: &ToolResult| r.wall.map_or(f64::INFINITY, |w| w.median);
+            key(a).total_cmp(&key(b))
+        })
+}
+
+/// The report in markdown: a header, a table per scenario, the targets.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::new();
+    let m = &report.machine;
+    out.push_str(&format!(
+        "parget-bench{}, {}: {} ({} cores, {:.0} GiB, Linux {}), loopback only; {} run(s) per tool, median and min–max.\n\n",
+        if report.smoke { " (smoke: shrunk, timings not judged)" } else { "" },
+        report.date,
+        m.cpu,
+        m.cores,
+        m.memory_gib,
+        m.kernel,
+        report.runs
+    ));
+    out.push_str(&format!("Outputs went to {}.", report.outputs));
+    if let Some(c) = report.ceiling_bytes_per_s {
+        out.push_str(&format!(
+            " Loopback ceiling (one connection, plain read to /dev/null): {:.0} MB/s.",
+            c / 1e6
+        ));
+    }
+    out.push_str(
+        " CPU is the client's user+sys (children included); the server runs as its own process and its CPU is the last column.\n",
+    );
+    for note in &report.notes {
+        out.push_str(&format!("\n{note}\n"));
+    }
+    for s in &report.scenarios {
+        out.push_str(&format!("\n### {}\n\n", s.title));
+        match s.bound_s {
+            Some(b) => out.push_str(&format!("Bound: {} s ({}).\n\n", secs(b), s.bound_note)),
+            None => out.push_str(&format!("Bound: {}.\n\n", s.bound_note)),
+        }
+        out.push_str(&markdown_table(&s.results, s.bytes_bound));
+        let mut notes = Vec::new();
+        for r in &s.results {
+            let mut parts = Vec::new();
+            if let Some(v) = &r.version {
+                parts.push(v.clone());
+            }
+            if let Some(n) = &r.note {
+                parts.push(n.clone());
+            }
+            if !parts.is_empty() {
+                notes.push(format!("{}: {}", r.tool, parts.join("; ")));
+            }
+        }
+        // One line per reason: "curl, aria2c: not run (...)".
+        let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+        for (tool, why) in &s.skipped {
+            match reasons.iter_mut().find(|(w, _)| w == why) {
+                Some((_, tools)) => tools.push(tool),
+                None => reasons.push((why, vec![tool])),
+            }
+        }
+        for (why, tools) in reasons {
+            notes.push(format!("{}: not run ({why})", tools.join(", ")));
+        }
+        if !notes.is_empty() {
+            out.push('\n');
+            for n in notes {
+                out.push_str(&format!("- {n}\n"));
+            }
+        }
+    }
+    if !report.targets.is_empty() {
+        out.push_str("\n### Targets\n\n");
+        for t in &report.targets {
+            let verdict = match t.met {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "not judged",
+            };
+            out.push_str(&format!(
+                "- {} — {}: **{verdict}**. {}\n",
+                t.scenario, t.goal, t.detail
+            ));
+        }
+    }
+    out
+}
+
+/// `YYYY-MM-DD` of a Unix time (UTC), by the days-to-civil algorithm.
+pub fn date(unix_secs: u64) -> String {
+    let days = (unix_secs / 86_400) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::{rank, Sample};
+
+    fn sample(wall: f64, cpu: f64) -> Sample {
+        Sample {
+            wall,
+            user: cpu,
+            sys: 0.0,
+            max_rss_kib: 1024,
+            server_cpu: 0.1,
+        }
+    }
+
+    fn scenario(
+        name: &str,
+        files: usize,
+        bound: Option<f64>,
+        rows: Vec<ToolResult>,
+    ) -> ScenarioReport {
+        let mut rows = rows;
+        rank(&mut rows, files, 1_000_000, bound);
+        ScenarioReport {
+            name: name.into(),
+            title: format!("{name} title"),
+            files,
+            bytes: 1_000_000,
+            bound_s: bound,
+            bound_note: "how".into(),
+            bytes_bound: false,
+            results: rows,
+            skipped: vec![("axel".into(), "one file per run only".into())],
+        }
+    }
+
+    #[test]
+    fn targets_are_judged_on_the_numbers() {
+        let scenarios = vec![
+            scenario(
+                "latency",
+                500,
+                Some(1.6),
+                vec![
+                    ToolResult::measured("parget", true, vec![sample(1.65, 0.1)]),
+                    ToolResult::measured("aria2c", false, vec![sample(1.73, 0.3)]),
+                ],
+            ),
+            scenario(
+                "request-rate",
+                2000,
+                None,
+                vec![
+                    ToolResult::measured("parget", true, vec![sample(0.15, 0.25)]),
+                    ToolResult::measured("curl", false, vec![sample(0.10, 0.08)]),
+                ],
+            ),
+            scenario(
+                "mixed",
+                60,
+                Some(0.2),
+                vec![
+                    ToolResult::measured("parget", true, vec![sample(0.5, 0.3)]),
+                    ToolResult::measured("aria2c", false, vec![sample(0.55, 0.3)]),
+                    ToolResult::failed("wget2", false, "missing".into()),
+                ],
+            ),
+            scenario(
+                "paginated",
+                500,
+                Some(0.6),
+                vec![ToolResult::failed("parget", true, "3 missing".into())],
+            ),
+        ];
+        let t = judge(&scenarios);
+        assert_eq!(t.len(), 4);
+        assert_eq!(t[0].met, Some(true), "{}", t[0].detail);
+        assert!(
+            t[0].detail.contains("1.031× the 1.60 s bound"),
+            "{}",
+            t[0].detail
+        );
+        assert_eq!(t[1].met, Some(false));
+        assert!(t[1].detail.contains("0.67×"), "{}", t[1].detail);
+        assert!(
+            t[1].detail.contains("125 µs/file vs 40 µs/file"),
+            "{}",
+            t[1].detail
+        );
+        assert_eq!(t[2].met, Some(true));
+        assert_eq!(t[3].met, Some(false));
+        assert_eq!(t[3].detail, "3 missing");
+
+        // The baseline as the best peer: the fastest real tool is named too.
+        let with_baseline = vec![scenario(
+            "request-rate",
+            2000,
+            None,
+            vec![
+                ToolResult::measured("parget", true, vec![sample(0.15, 0.25)]),
+                ToolResult::measured("curl", false, vec![sample(0.10, 0.08)]),
+                ToolResult::measured("blocking-baseline", false, vec![sample(0.05, 0.06)]),
+            ],
+        )];
+        let t = judge(&with_baseline);
+        assert_eq!(t[0].met, Some(false));
+        assert!(
+            t[0].detail.contains("vs blocking-baseline 40000 files/s"),
+            "{}",
+            t[0].detail
+        );
+        assert!(t[0].detail.contains("the fastest download tool, curl, takes 0.100 s at 0.08 CPU s: parget 1.50× its time"), "{}", t[0].detail);
+    }
+
+    #[test]
+    fn markdown_has_header_tables_notes_and_targets() {
+        let scenarios = vec![scenario(
+            "latency",
+            500,
+            Some(1.6),
+            vec![ToolResult::measured(
+                "parget",
+                true,
+                vec![sample(1.65, 0.1)],
+            )],
+        )];
+        let report = Report {
+            date: "2026-11-21".into(),
+            machine: Machine {
+                cpu: "Some CPU".into(),
+                cores: 2,
+                memory_gib: 23.0,
+                kernel: "6.1".into(),
+            },
+            runs: 3,
+            smoke: false,
+            params: Default::default(),
+            outputs: "a tmpfs at /tmp/x".into(),
+            ceiling_bytes_per_s: Some(3.1e9),
+            notes: vec!["a note".into()],
+            targets: judge(&scenarios),
+            scenarios,
+        };
+        let md = markdown(&report);
+        assert!(
+            md.starts_with("parget-bench, 2026-11-21: Some CPU (2 cores, 23 GiB, Linux 6.1)"),
+            "{md}"
+        );
+        assert!(md.contains("Outputs went to a tmpfs at /tmp/x."));
+        assert!(md.contains("3100 MB/s"));
+        assert!(md.contains("\n### latency title\n\nBound: 1.60 s (how).\n\n| tool |"));
+        assert!(md.contains("- axel: not run (one file per run only)"));
+        assert!(
+            md.contains("no bound or no peer") || md.contains("not judged"),
+            "{md}"
+        );
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["scenarios"][0]["results"][0]["tool"], "parget");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400), "2000-02-29");
+        assert_eq!(date(1_795_258_014), "2026-11-21");
+    }
+}

@@ -1,0 +1,638 @@
+//! The scenarios: what each one asks of the tools, its parameters (with the
+//! defaults of the issue and a shrunk smoke version), the files it serves
+//! and its physical bound. Pure: no I/O.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+
+/// KiB, MiB and GiB.
+pub const KIB: u64 = 1024;
+/// A mebibyte.
+pub const MIB: u64 = 1024 * KIB;
+/// A gibibyte.
+pub const GIB: u64 = 1024 * MIB;
+
+/// The scenario names, in run order.
+pub const NAMES: &[&str] = &[
+    "latency",
+    "request-rate",
+    "big",
+    "throttled",
+    "mixed",
+    "paginated",
+];
+
+/// One file the testbed serves in a scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileSpec {
+    /// The URL path (no query): the content key of [`parget_testbed::fill`].
+    pub path: String,
+    /// The saved name (the last path segment).
+    pub name: String,
+    /// The length in bytes.
+    pub size: u64,
+}
+
+/// What a scenario serves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Work {
+    /// Plain files, listed up front.
+    Files(Vec<FileSpec>),
+    /// The seeds' paginated listing API (`POST /api/list_files`).
+    Paginated {
+        /// Endpoints behind the listing.
+        endpoints: usize,
+        /// Delay of every listing and endpoint answer, in milliseconds.
+        lag_ms: u64,
+    },
+}
+
+/// A scenario with its parameters resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Short name (`--scenario NAME`).
+    pub name: &'static str,
+    /// One line describing it, with its parameters.
+    pub title: String,
+    /// What is served.
+    pub work: Work,
+    /// Delay before each response's headers, in milliseconds (per URL).
+    pub latency_ms: u64,
+    /// Body bytes per second per connection, 0 = unlimited (per URL).
+    pub rate: u64,
+    /// Downloads at once.
+    pub concurrency: usize,
+    /// Connections the one file of a single-file scenario is fetched over;
+    /// 0 = each tool's default. Always 0 with many files: there
+    /// `concurrency` is the budget of connections, and no tool is told to
+    /// split (parget's own defaults may split within the budget).
+    pub split: usize,
+    /// Whether the table shows MB/s (true) or files/s (false).
+    pub bytes_bound: bool,
+}
+
+impl Scenario {
+    /// The files, empty for the paginated scenario.
+    pub fn files(&self) -> &[FileSpec] {
+        match &self.work {
+            Work::Files(files) => files,
+            Work::Paginated { .. } => &[],
+        }
+    }
+
+    /// How many files (or endpoints) one run fetches.
+    pub fn file_count(&self) -> usize {
+        match &self.work {
+            Work::Files(files) => files.len(),
+            Work::Paginated { endpoints, .. } => *endpoints,
+        }
+    }
+
+    /// Body bytes one run fetches (for the paginated API: the endpoint
+    /// bodies are a few bytes and are not counted).
+    pub fn total_bytes(&self) -> u64 {
+        self.files().iter().map(|f| f.size).sum()
+    }
+
+    /// The query string every file URL carries.
+    pub fn query(&self, size: u64) -> String {
+        let mut query = format!("size={size}");
+        if self.latency_ms > 0 {
+            query.push_str(&format!("&latency_ms={}", self.latency_ms));
+        }
+        if self.rate > 0 {
+            query.push_str(&format!("&rate={}", self.rate));
+        }
+        query
+    }
+
+    /// The URL of `file` on the server at `base` (no trailing slash).
+    pub fn url(&self, base: &str, file: &FileSpec) -> String {
+        format!("{base}{}?{}", file.path, self.query(file.size))
+    }
+
+    /// True for the scenarios of one file (where single-file tools such as
+    /// axel apply).
+    pub fn single_file(&self) -> bool {
+        matches!(&self.work, Work::Files(files) if files.len() == 1)
+    }
+
+    /// The physical lower bound of one run, in seconds, given the loopback
+    /// ceiling in bytes per second. `None` when no meaningful bound exists
+    /// (the request-rate scenario is bound by per-request work, not by a
+    /// physical limit).
+    pub fn bound(&self, ceiling: Option<f64>) -> Option<f64> {
+        let bytes = self.total_bytes() as f64;
+        let transfer = ceiling.filter(|c| *c > 0.0).map(|c| bytes / c);
+        match self.name {
+            "request-rate" => None,
+            "paginated" => match self.work {
+                // One page round trip, then one endpoint round trip: no
+                // endpoint is known before a page answer arrives.
+                Work::Paginated { lag_ms, .. } => Some(2.0 * lag_ms as f64 / 1000.0),
+                Work::Files(_) => None,
+            },
+            _ => {
+                let rounds = self.file_count().div_ceil(self.concurrency.max(1)) as f64;
+                let latency = rounds * self.latency_ms as f64 / 1000.0;
+                let throttled = if self.rate > 0 {
+                    bytes / (self.rate as f64 * self.split.max(1) as f64)
+                } else {
+                    0.0
+                };
+                let bound = latency.max(throttled).max(transfer.unwrap_or(0.0));
+                (bound > 0.0).then_some(bound)
+            }
+        }
+    }
+
+    /// How the bound is computed, for the report.
+    pub fn bound_note(&self) -> String {
+        match self.name {
+            "request-rate" => "none (bound by per-request work)".into(),
+            "paginated" => "two lags: one page round trip, then one endpoint round trip".into(),
+            "big" => "size / loopback ceiling".into(),
+            "throttled" => "size / (rate × connections)".into(),
+            "latency" => "⌈files / concurrency⌉ × latency".into(),
+            _ => "max(⌈files / concurrency⌉ × latency, bytes / loopback ceiling)".into(),
+        }
+    }
+}
+
+/// The tunable parameters of every scenario: `scenario.key` → value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    values: BTreeMap<String, u64>,
+}
+
+/// The defaults of the issue, as `(scenario.key, value)`.
+const DEFAULTS: &[(&str, u64)] = &[
+    ("latency.files", 500),
+    ("latency.size", 16 * KIB),
+    ("latency.latency_ms", 100),
+    ("latency.concurrency", 32),
+    ("request-rate.files", 2000),
+    ("request-rate.size", 4 * KIB),
+    ("request-rate.concurrency", 32),
+    ("big.size", GIB),
+    ("big.connections", 0),
+    ("throttled.size", 256 * MIB),
+    ("throttled.rate", 20_000_000),
+    ("throttled.connections", 16),
+    ("mixed.files", 60),
+    ("mixed.min", KIB),
+    ("mixed.max", 64 * MIB),
+    ("mixed.latency_ms", 50),
+    ("mixed.concurrency", 16),
+    ("paginated.endpoints", 500),
+    ("paginated.lag_ms", 300),
+];
+
+/// The smoke version: every scenario shrunk so the whole run takes seconds.
+const SMOKE: &[(&str, u64)] = &[
+    ("latency.files", 40),
+    ("latency.latency_ms", 20),
+    ("latency.concurrency", 8),
+    ("request-rate.files", 200),
+    ("request-rate.concurrency", 8),
+    ("big.size", 16 * MIB),
+    ("throttled.size", 4 * MIB),
+    ("throttled.connections", 4),
+    ("mixed.files", 12),
+    ("mixed.max", 2 * MIB),
+    ("mixed.latency_ms", 10),
+    ("mixed.concurrency", 4),
+    ("paginated.endpoints", 25),
+    ("paginated.lag_ms", 20),
+];
+
+impl Params {
+    /// The defaults, shrunk when `smoke`.
+    pub fn new(smoke: bool) -> Params {
+        let mut values: BTreeMap<String, u64> =
+            DEFAULTS.iter().map(|&(k, v)| (k.to_owned(), v)).collect();
+        if smoke {
+            for &(k, v) in SMOKE {
+                values.insert(k.to_owned(), v);
+            }
+        }
+        Params { values }
+    }
+
+    /// Applies `scenario.key=VALUE` (sizes take K/M/G suffixes, powers of
+    /// 1024, or KB/MB/GB, powers of 1000).
+    pub fn set(&mut self, assignment: &str) -> Result<()> {
+        let (key, value) = assignment
+            .split_once('=')
+            .ok_or_else(|| anyhow!("`{assignment}`: expected scenario.key=VALUE"))?;
+        let key = key.trim();
+        if !self.values.contains_key(key) {
+            let known: Vec<&str> = self.values.keys().map(String::as_str).collect();
+            bail!("unknown parameter `{key}`; known: {}", known.join(", "));
+        }
+        let value = parse_size(value).with_context(|| format!("parameter `{key}`"))?;
+        self.values.insert(key.to_owned(), value);
+        Ok(())
+    }
+
+    /// The value of `scenario.key`.
+    pub fn get(&self, key: &str) -> u64 {
+        self.values.get(key).copied().unwrap_or(0)
+    }
+
+    fn count(&self, key: &str) -> usize {
+        usize::try_from(self.get(key)).unwrap_or(usize::MAX).max(1)
+    }
+
+    /// Every parameter, for the JSON report.
+    pub fn all(&self) -> &BTreeMap<String, u64> {
+        &self.values
+    }
+
+    /// The scenario called `name`, resolved.
+    pub fn scenario(&self, name: &str) -> Result<Scenario> {
+        let p = |k: &str| self.get(&format!("{name}.{k}"));
+        let c = |k: &str| self.count(&format!("{name}.{k}"));
+        let scenario = match name {
+            "latency" => {
+                let (n, size, lat, conc) =
+                    (c("files"), p("size"), p("latency_ms"), c("concurrency"));
+                Scenario {
+                    name: "latency",
+                    title: format!(
+                        "latency-bound: {n} files × {}, {lat} ms latency, concurrency {conc}",
+                        Bytes(size)
+                    ),
+                    work: Work::Files(uniform_files("lat", n, size)),
+                    latency_ms: lat,
+                    rate: 0,
+                    concurrency: conc,
+                    split: 0,
+                    bytes_bound: false,
+                }
+            }
+            "request-rate" => {
+                let (n, size, conc) = (c("files"), p("size"), c("concurrency"));
+                Scenario {
+                    name: "request-rate",
+                    title: format!(
+                        "request-rate-bound: {n} files × {}, no latency, concurrency {conc}",
+                        Bytes(size)
+                    ),
+                    work: Work::Files(uniform_files("rr", n, size)),
+                    latency_ms: 0,
+                    rate: 0,
+                    concurrency: conc,
+                    split: 0,
+                    bytes_bound: false,
+                }
+            }
+            "big" => {
+                let (size, conns) = (p("size"), p("connections"));
+                let how = match conns {
+                    0 => "each tool's default connections".to_owned(),
+                    n => format!("{n} connections"),
+                };
+                Scenario {
+                    name: "big",
+                    title: format!("one {} file, unthrottled, {how}", Bytes(size)),
+                    work: Work::Files(vec![file("big", "big.bin", size)]),
+                    latency_ms: 0,
+                    rate: 0,
+                    concurrency: 1,
+                    split: usize::try_from(conns).unwrap_or(usize::MAX),
+                    bytes_bound: true,
+                }
+            }
+            "throttled" => {
+                let (size, rate, conns) = (p("size"), p("rate"), c("connections"));
+                Scenario {
+                    name: "throttled",
+                    title: format!(
+                        "one {} file, {} per connection, {conns} connections",
+                        Bytes(size),
+                        Rate(rate)
+                    ),
+                    work: Work::Files(vec![file("thr", "throttled.bin", size)]),
+                    latency_ms: 0,
+                    rate,
+                    concurrency: 1,
+                    split: conns,
+                    bytes_bound: true,
+                }
+            }
+            "mixed" => {
+                let (n, min, max) = (c("files"), p("min"), p("max"));
+                let (lat, conc) = (p("latency_ms"), c("concurrency"));
+                if min > max {
+                    bail!("mixed.min ({min}) is larger than mixed.max ({max})");
+                }
+                Scenario {
+                    name: "mixed",
+                    title: format!(
+                        "mixed: {n} files from {} to {}, {lat} ms latency, concurrency {conc}",
+                        Bytes(min),
+                        Bytes(max)
+                    ),
+                    work: Work::Files(mixed_files(n, min, max)),
+                    latency_ms: lat,
+                    rate: 0,
+                    concurrency: conc,
+                    // Connections at once are the budget: no tool is told
+                    // to split; parget splits within it by default.
+                    split: 0,
+                    bytes_bound: true,
+                }
+            }
+            "paginated" => {
+                let (n, lag) = (c("endpoints"), p("lag_ms"));
+                Scenario {
+                    name: "paginated",
+                    title: format!(
+                        "paginated API: {n} endpoints behind POST /api/list_files \
+                         (per_page ≤ 5, header More), {lag} ms lag on every request"
+                    ),
+                    work: Work::Paginated {
+                        endpoints: n,
+                        lag_ms: lag,
+                    },
+                    latency_ms: 0,
+                    rate: 0,
+                    concurrency: 0,
+                    split: 1,
+                    bytes_bound: false,
+                }
+            }
+            other => bail!("unknown scenario `{other}`; known: {}", NAMES.join(", ")),
+        };
+        Ok(scenario)
+    }
+}
+
+fn file(dir: &str, name: &str, size: u64) -> FileSpec {
+    FileSpec {
+        path: format!("/{dir}/{name}"),
+        name: name.to_owned(),
+        size,
+    }
+}
+
+/// `n` files of `size` bytes under `/dir/`.
+pub fn uniform_files(dir: &str, n: usize, size: u64) -> Vec<FileSpec> {
+    (0..n)
+        .map(|i| file(dir, &format!("f{i:05}.bin"), size))
+        .collect()
+}
+
+/// `n` files whose sizes are spread evenly on a log scale from `min` to
+/// `max` (both included), in a shuffled but fixed order, so large and small
+/// files are interleaved in the list as in real lists.
+pub fn mixed_files(n: usize, min: u64, max: u64) -> Vec<FileSpec> {
+    let min = min.max(1);
+    let max = max.max(min);
+    let ratio = max as f64 / min as f64;
+    let sizes: Vec<u64> = (0..n)
+        .map(|i| {
+            if n == 1 {
+                return max;
+            }
+            let t = i as f64 / (n - 1) as f64;
+            let size = (min as f64 * ratio.powf(t)).round() as u64;
+            // Odd sizes now and then, so no tool is only tested on round numbers.
+            let size = if i % 3 == 1 {
+                size.saturating_sub(17)
+            } else {
+                size
+            };
+            size.clamp(min, max)
+        })
+        .collect();
+    // A fixed permutation: stride through the sizes with a step coprime to n.
+    let step = (1..=n)
+        .rev()
+        .find(|s| gcd(*s, n) == 1 && *s * 2 < n + 2)
+        .unwrap_or(1);
+    (0..n)
+        .map(|i| {
+            let size = sizes[(i * step) % n];
+            file("mix", &format!("m{i:03}.bin"), size)
+        })
+        .collect()
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Parses `16384`, `16K`, `16KiB`, `1G`, `20MB` (K/M/G are powers of 1024,
+/// KB/MB/GB powers of 1000).
+pub fn parse_size(text: &str) -> Result<u64> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit() && c != '_')
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(digits);
+    let number: u64 = number
+        .replace('_', "")
+        .parse()
+        .map_err(|_| anyhow!("`{text}` is not a number with an optional K/M/G suffix"))?;
+    let factor: u64 = match suffix.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => KIB,
+        "m" | "mib" => MIB,
+        "g" | "gib" => GIB,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => bail!("`{text}`: unknown suffix `{suffix}` (K, M, G, KB, MB, GB)"),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| anyhow!("`{text}` is too large"))
+}
+
+/// A byte count for people: `16 KiB`, `1 GiB`, `1.5 MiB`.
+#[derive(Debug, Clone, Copy)]
+pub struct Bytes(pub u64);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        for (unit, size) in [("GiB", GIB), ("MiB", MIB), ("KiB", KIB)] {
+            if n >= size {
+                return if n % size == 0 {
+                    write!(f, "{} {unit}", n / size)
+                } else {
+                    write!(f, "{:.1} {unit}", n as f64 / size as f64)
+                };
+            }
+        }
+        write!(f, "{n} B")
+    }
+}
+
+/// A byte rate for people, decimal as rates usually are: `20 MB/s`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rate(pub u64);
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0 as f64;
+        if n >= 1e9 {
+            write!(f, "{} GB/s", trim(n / 1e9))
+        } else if n >= 1e6 {
+            write!(f, "{} MB/s", trim(n / 1e6))
+        } else if n >= 1e3 {
+            write!(f, "{} kB/s", trim(n / 1e3))
+        } else {
+            write!(f, "{n} B/s")
+        }
+    }
+}
+
+fn trim(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_issue_s() {
+        let p = Params::new(false);
+        let lat = p.scenario("latency").unwrap();
+        assert_eq!(lat.file_count(), 500);
+        assert_eq!(lat.files()[0].size, 16 * KIB);
+        assert_eq!(lat.concurrency, 32);
+        // ⌈500/32⌉ × 0.1 s = 1.6 s.
+        let bound = lat.bound(Some(3e9)).unwrap();
+        assert!((bound - 1.6).abs() < 1e-9, "{bound}");
+
+        let rr = p.scenario("request-rate").unwrap();
+        assert_eq!((rr.file_count(), rr.files()[0].size), (2000, 4096));
+        assert_eq!(rr.bound(Some(3e9)), None);
+
+        let big = p.scenario("big").unwrap();
+        assert_eq!(big.total_bytes(), GIB);
+        assert_eq!(big.split, 0, "each tool's default connections");
+        let bound = big.bound(Some(2e9)).unwrap();
+        assert!((bound - GIB as f64 / 2e9).abs() < 1e-9);
+        assert_eq!(big.bound(None), None);
+
+        // 256 MiB / (20 MB/s × 16) = 0.839 s.
+        let thr = p.scenario("throttled").unwrap();
+        let bound = thr.bound(Some(3e9)).unwrap();
+        assert!((bound - 268_435_456.0 / 320e6).abs() < 1e-9, "{bound}");
+
+        let mixed = p.scenario("mixed").unwrap();
+        assert_eq!(mixed.file_count(), 60);
+        // ⌈60/16⌉ × 50 ms = 0.2 s, unless the bytes take longer.
+        let slow_loopback = mixed.total_bytes() as f64 / 0.1;
+        assert!((mixed.bound(Some(1e12)).unwrap() - 0.2).abs() < 1e-9);
+        assert!((mixed.bound(Some(slow_loopback)).unwrap() - 0.1).abs() > 0.0);
+
+        let pag = p.scenario("paginated").unwrap();
+        assert_eq!(pag.file_count(), 500);
+        assert!((pag.bound(None).unwrap() - 0.6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn smoke_shrinks_every_scenario() {
+        let full = Params::new(false);
+        let smoke = Params::new(true);
+        for name in NAMES {
+            let f = full.scenario(name).unwrap();
+            let s = smoke.scenario(name).unwrap();
+            assert!(s.file_count() <= f.file_count(), "{name}");
+            assert!(
+                s.total_bytes() <= f.total_bytes() / 8 || f.total_bytes() < MIB,
+                "{name}"
+            );
+            let bound = |x: &Scenario| x.bound(Some(3e9)).unwrap_or(0.0);
+            assert!(bound(&s) <= bound(&f), "{name}");
+        }
+    }
+
+    #[test]
+    fn params_are_settable_with_suffixes() {
+        let mut p = Params::new(false);
+        p.set("big.size=512M").unwrap();
+        p.set("throttled.rate=10MB").unwrap();
+        p.set("latency.files = 1_000").unwrap();
+        assert_eq!(p.get("big.size"), 512 * MIB);
+        assert_eq!(p.get("throttled.rate"), 10_000_000);
+        assert_eq!(p.scenario("latency").unwrap().file_count(), 1000);
+        assert!(p.set("big.nope=1").is_err());
+        assert!(p.set("big.size").is_err());
+        assert!(p.set("big.size=12Q").is_err());
+        assert!(p.scenario("nope").is_err());
+        p.set("mixed.min=2M").unwrap();
+        p.set("mixed.max=1M").unwrap();
+        assert!(p.scenario("mixed").is_err());
+    }
+
+    #[test]
+    fn sizes_parse_and_print() {
+        assert_eq!(parse_size("16384").unwrap(), 16384);
+        assert_eq!(parse_size("16K").unwrap(), 16384);
+        assert_eq!(parse_size("16kib").unwrap(), 16384);
+        assert_eq!(parse_size("1G").unwrap(), GIB);
+        assert_eq!(parse_size("20MB").unwrap(), 20_000_000);
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+        assert_eq!(Bytes(16 * KIB).to_string(), "16 KiB");
+        assert_eq!(Bytes(GIB).to_string(), "1 GiB");
+        assert_eq!(Bytes(3 * MIB / 2).to_string(), "1.5 MiB");
+        assert_eq!(Bytes(100).to_string(), "100 B");
+        assert_eq!(Rate(20_000_000).to_string(), "20 MB/s");
+        assert_eq!(Rate(1_500_000_000).to_string(), "1.5 GB/s");
+    }
+
+    #[test]
+    fn mixed_sizes_span_the_range_with_unique_names() {
+        let files = mixed_files(60, KIB, 64 * MIB);
+        assert_eq!(files.len(), 60);
+        let sizes: Vec<u64> = files.iter().map(|f| f.size).collect();
+        assert_eq!(*sizes.iter().min().unwrap(), KIB);
+        assert_eq!(*sizes.iter().max().unwrap(), 64 * MIB);
+        let mut sorted = sizes.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 60, "every size distinct");
+        // Interleaved: the list is not sorted by size.
+        assert!(sizes.windows(2).any(|w| w[0] > w[1]));
+        assert!(sizes.windows(2).any(|w| w[0] < w[1]));
+        let mut names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 60);
+        // Edge cases.
+        assert_eq!(mixed_files(1, 5, 10)[0].size, 10);
+        assert_eq!(mixed_files(2, 5, 5).len(), 2);
+    }
+
+    #[test]
+    fn urls_carry_size_latency_and_rate() {
+        let p = Params::new(false);
+        let lat = p.scenario("latency").unwrap();
+        assert_eq!(
+            lat.url("http://127.0.0.1:1", &lat.files()[3]),
+            "http://127.0.0.1:1/lat/f00003.bin?size=16384&latency_ms=100"
+        );
+        let thr = p.scenario("throttled").unwrap();
+        assert_eq!(
+            thr.url("http://h", &thr.files()[0]),
+            "http://h/thr/throttled.bin?size=268435456&rate=20000000"
+        );
+        assert!(thr.single_file());
+        assert!(!lat.single_file());
+    }
+}

@@ -1,0 +1,556 @@
+//! The tools side by side: which are installed, and the command line and
+//! input files each gets for a scenario. Building commands is pure; finding
+//! tools reads `PATH`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::scenario::{Scenario, Work, MIB};
+
+/// A tool the bench can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Tool {
+    /// parget: the CLI for file scenarios, `examples/paginated` for the API.
+    Parget,
+    /// curl `--parallel`.
+    Curl,
+    /// aria2c.
+    Aria2c,
+    /// wget2.
+    Wget2,
+    /// axel (single files only).
+    Axel,
+    /// The blocking thread-pool baseline built into this binary.
+    Baseline,
+    /// A Python aiohttp client written the seed's way (paginated only).
+    Aiohttp,
+}
+
+/// Every tool, in table order.
+pub const ALL: &[Tool] = &[
+    Tool::Parget,
+    Tool::Curl,
+    Tool::Aria2c,
+    Tool::Wget2,
+    Tool::Axel,
+    Tool::Baseline,
+    Tool::Aiohttp,
+];
+
+impl Tool {
+    /// The tool's name in tables and on the command line (`--tool`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Parget => "parget",
+            Tool::Curl => "curl",
+            Tool::Aria2c => "aria2c",
+            Tool::Wget2 => "wget2",
+            Tool::Axel => "axel",
+            Tool::Baseline => "blocking-baseline",
+            Tool::Aiohttp => "python-aiohttp",
+        }
+    }
+
+    /// The tool called `name`.
+    pub fn from_name(name: &str) -> Option<Tool> {
+        let alias = match name {
+            "baseline" => "blocking-baseline",
+            "aiohttp" => "python-aiohttp",
+            other => other,
+        };
+        ALL.iter().copied().find(|t| t.name() == alias)
+    }
+
+    /// Whether the tool has a way to run `scenario` at all.
+    pub fn applies_to(self, scenario: &Scenario) -> Result<(), &'static str> {
+        let paginated = matches!(scenario.work, Work::Paginated { .. });
+        match self {
+            Tool::Parget => Ok(()),
+            Tool::Aiohttp if paginated => Ok(()),
+            Tool::Aiohttp => Err("only for the paginated API"),
+            Tool::Baseline => Ok(()),
+            _ if paginated => Err("no way to walk a paginated API"),
+            Tool::Axel if !scenario.single_file() => Err("one file per run only"),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Where the binaries are and what the installed tools can do.
+#[derive(Debug, Clone)]
+pub struct Env {
+    /// This binary (the measuring helper and the baseline).
+    pub bench: PathBuf,
+    /// `parget` (release build).
+    pub parget: PathBuf,
+    /// `parget-testbed`.
+    pub testbed: PathBuf,
+    /// `examples/paginated`.
+    pub paginated: PathBuf,
+    /// The Python client script, written out at start.
+    pub aiohttp_script: PathBuf,
+    /// The Python interpreter, when aiohttp imports in it.
+    pub python: Option<PathBuf>,
+    /// `parget --help` offers `-s/--split` (segmented downloads).
+    pub parget_split: bool,
+}
+
+/// The program of `tool` for `scenario` on this machine, or why it is not
+/// there.
+pub fn locate(tool: Tool, env: &Env, scenario: &Scenario) -> Result<PathBuf, String> {
+    let built = |p: &Path| {
+        p.is_file()
+            .then(|| p.to_owned())
+            .ok_or_else(|| format!("{} is not built", p.display()))
+    };
+    match tool {
+        Tool::Parget if matches!(scenario.work, Work::Paginated { .. }) => built(&env.paginated),
+        Tool::Parget => built(&env.parget),
+        Tool::Baseline => Ok(env.bench.clone()),
+        Tool::Aiohttp => env
+            .python
+            .clone()
+            .ok_or_else(|| "python3 with aiohttp not installed".to_owned()),
+        Tool::Curl => which("curl").ok_or_else(|| "not installed".into()),
+        Tool::Aria2c => which("aria2c").ok_or_else(|| "not installed".into()),
+        Tool::Wget2 => which("wget2").ok_or_else(|| "not installed".into()),
+        Tool::Axel => which("axel").ok_or_else(|| "not installed".into()),
+    }
+}
+
+/// `program` on `PATH`.
+pub fn which(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// The first line the tool prints about its version.
+pub fn version(tool: Tool, program: &Path) -> Option<String> {
+    let output = match tool {
+        Tool::Baseline => return Some(format!("parget-bench {}", env!("CARGO_PKG_VERSION"))),
+        Tool::Aiohttp => Command::new(program)
+            .args([
+                "-c",
+                "import sys, aiohttp; print('Python', sys.version.split()[0], 'aiohttp', aiohttp.__version__)",
+            ])
+            .output(),
+        _ => Command::new(program).arg("--version").output(),
+    }
+    .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(short_version)
+}
+
+/// A version line without the build details: `curl 7.88.1 (x86_64...)
+/// libcurl/...` → `curl 7.88.1`, `GNU Wget2 1.99.1 - multithreaded...` →
+/// `GNU Wget2 1.99.1`.
+pub fn short_version(line: &str) -> String {
+    let cut = [" (", " - "]
+        .iter()
+        .filter_map(|sep| line.find(sep))
+        .min()
+        .unwrap_or(line.len());
+    line[..cut].trim().to_owned()
+}
+
+/// True when `python` imports aiohttp.
+pub fn python_has_aiohttp(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import aiohttp"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// What one run of a tool needs: its command line, input files to write
+/// before it starts (path, contents), and where its files land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Files to write first.
+    pub inputs: Vec<(PathBuf, String)>,
+    /// The directory the downloaded files end up in (created first): the
+    /// output directory, except for wget2 (see [`invocation`]).
+    pub result_dir: PathBuf,
+}
+
+/// The command for one run of `tool` in `scenario` against the server at
+/// `base`, writing into `out` (which exists and is empty), with its input
+/// files under `work`.
+pub fn invocation(
+    tool: Tool,
+    program: &Path,
+    env: &Env,
+    scenario: &Scenario,
+    base: &str,
+    out: &Path,
+    work: &Path,
+) -> Invocation {
+    let s = |x: &dyn std::fmt::Display| x.to_string();
+    let out_s = out.display().to_string();
+    let c = scenario.concurrency.max(1);
+    // 0: the tool's own default.
+    let split = scenario.split;
+    let single = scenario.single_file();
+    let files = scenario.files();
+    let plain_list = || {
+        let mut list = String::new();
+        for f in files {
+            let _ = writeln!(list, "{}", scenario.url(base, f));
+        }
+        list
+    };
+    let mut argv = vec![program.display().to_string()];
+    let mut inputs = Vec::new();
+    let mut result_dir = out.to_owned();
+    match (tool, &scenario.work) {
+        (Tool::Parget, Work::Paginated { .. }) => {
+            argv.extend([base.to_owned(), out_s, "--concurrency".into(), "512".into()]);
+        }
+        (Tool::Aiohttp, _) => {
+            argv.extend([
+                env.aiohttp_script.display().to_string(),
+                base.to_owned(),
+                out_s,
+            ]);
+        }
+        (Tool::Parget, Work::Files(_)) => {
+            let list = work.join("list.txt");
+            inputs.push((list.clone(), plain_list()));
+            // Many files: the scenario's connection budget, within which
+            // parget's defaults split large files. One file: `-s N` and N
+            // connections, or parget's defaults.
+            argv.extend([
+                "-q".into(),
+                "-i".into(),
+                list.display().to_string(),
+                "-d".into(),
+                out_s,
+                "-j".into(),
+                s(&c),
+            ]);
+            if split > 0 {
+                argv.extend(["--max-per-host".into(), s(&c.max(split))]);
+                if env.parget_split {
+                    argv.extend(["-s".into(), s(&split)]);
+                }
+            } else if !single {
+                argv.extend(["--max-per-host".into(), s(&c)]);
+            }
+        }
+        (Tool::Curl, _) => {
+            let config = work.join("curl.cfg");
+            let mut text = String::new();
+            for f in files {
+                let _ = writeln!(
+                    text,
+                    "url = \"{}\"\noutput = \"{}\"",
+                    scenario.url(base, f),
+                    out.join(&f.name).display()
+                );
+            }
+            inputs.push((config.clone(), text));
+            argv.extend([
+                "-sS".into(),
+                // -s alone leaves the --parallel progress meter on (7.88).
+                "--no-progress-meter".into(),
+                "--fail".into(),
+                "--parallel".into(),
+                "--parallel-max".into(),
+                s(&c.min(300)),
+                "-K".into(),
+                config.display().to_string(),
+            ]);
+        }
+        (Tool::Aria2c, _) => {
+            let list = work.join("aria2.txt");
+            let mut text = String::new();
+            for f in files {
+                let _ = writeln!(text, "{}\n  out={}", scenario.url(base, f), f.name);
+            }
+            inputs.push((list.clone(), text));
+            argv.extend([
+                "-q".into(),
+                "--console-log-level=error".into(),
+                "--summary-interval=0".into(),
+                "--auto-file-renaming=false".into(),
+                "--allow-overwrite=true".into(),
+                "-i".into(),
+                list.display().to_string(),
+                "-d".into(),
+                out_s,
+                "-j".into(),
+                s(&c),
+            ]);
+            if split > 0 {
+                let x = split.min(16);
+                argv.extend([
+                    "-x".into(),
+                    s(&x),
+                    "-s".into(),
+                    s(&x),
+                    "-k".into(),
+                    "1M".into(),
+                ]);
+            }
+        }
+        (Tool::Wget2, _) => {
+            // wget2 1.99.1 in --chunk-size mode ignores -nd, saves under the
+            // URL's directories and loops forever on an I/O error when they
+            // do not exist: so every file goes under the URL's directory
+            // (-x -nH), which is created first.
+            let list = work.join("wget2.txt");
+            inputs.push((list.clone(), plain_list()));
+            if let Some(first) = files.first() {
+                let parent = Path::new(&first.path).parent().unwrap_or(Path::new("/"));
+                result_dir = out.join(parent.strip_prefix("/").unwrap_or(parent));
+            }
+            argv.extend([
+                "-q".into(),
+                "-x".into(),
+                "-nH".into(),
+                "--cut-file-get-vars".into(),
+                "--tries=1".into(),
+                "-i".into(),
+                list.display().to_string(),
+                "-P".into(),
+                out_s,
+            ]);
+            let threads = if single { split } else { c };
+            if threads > 0 {
+                argv.extend(["--max-threads".into(), s(&threads)]);
+            }
+            if split > 1 {
+                let largest = files.iter().map(|f| f.size).max().unwrap_or(0);
+                let chunk = largest.div_ceil(split as u64).max(MIB);
+                argv.push(format!("--chunk-size={chunk}"));
+            }
+        }
+        (Tool::Axel, _) => {
+            let f = &files[0];
+            argv.push("-q".into());
+            if split > 0 {
+                argv.extend(["-n".into(), s(&split)]);
+            }
+            argv.extend([
+                "-o".into(),
+                out.join(&f.name).display().to_string(),
+                scenario.url(base, f),
+            ]);
+        }
+        (Tool::Baseline, Work::Paginated { .. }) => {
+            // Like the seed's executor variant: serial pages, a pool of 32
+            // blocking downloads.
+            argv.extend([
+                "baseline".into(),
+                "--paginated".into(),
+                base.to_owned(),
+                "--dir".into(),
+                out_s,
+                "--threads".into(),
+                "32".into(),
+            ]);
+        }
+        (Tool::Baseline, _) => {
+            let list = work.join("baseline.txt");
+            inputs.push((list.clone(), plain_list()));
+            let threads = if single { split.max(1) } else { c };
+            argv.extend([
+                "baseline".into(),
+                "--list".into(),
+                list.display().to_string(),
+                "--dir".into(),
+                out_s,
+                "--threads".into(),
+                s(&threads),
+                "--split".into(),
+                s(&split.max(1)),
+            ]);
+        }
+    }
+    Invocation {
+        argv,
+        inputs,
+        result_dir,
+    }
+}
+
+/// How the tool was asked to run, for the notes under a table: its flags
+/// without paths and URLs.
+pub fn flags_note(invocation: &Invocation) -> String {
+    invocation
+        .argv
+        .iter()
+        .skip(1)
+        .filter(|a| !a.contains('/') && !a.starts_with("http"))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Params;
+
+    fn env(split: bool) -> Env {
+        Env {
+            bench: "/b/parget-bench".into(),
+            parget: "/b/parget".into(),
+            testbed: "/b/parget-testbed".into(),
+            paginated: "/b/examples/paginated".into(),
+            aiohttp_script: "/w/aiohttp_paginated.py".into(),
+            python: None,
+            parget_split: split,
+        }
+    }
+
+    fn inv(tool: Tool, scenario: &str, split: bool) -> Invocation {
+        let p = Params::new(false);
+        let s = p.scenario(scenario).unwrap();
+        invocation(
+            tool,
+            Path::new("/usr/bin/x"),
+            &env(split),
+            &s,
+            "http://127.0.0.1:9",
+            Path::new("/o"),
+            Path::new("/w"),
+        )
+    }
+
+    #[test]
+    fn parget_gets_the_list_and_limits() {
+        let i = inv(Tool::Parget, "latency", false);
+        assert_eq!(
+            i.argv[1..],
+            [
+                "-q",
+                "-i",
+                "/w/list.txt",
+                "-d",
+                "/o",
+                "-j",
+                "32",
+                "--max-per-host",
+                "32"
+            ]
+        );
+        let (path, list) = &i.inputs[0];
+        assert_eq!(path, Path::new("/w/list.txt"));
+        assert_eq!(list.lines().count(), 500);
+        assert_eq!(
+            list.lines().next().unwrap(),
+            "http://127.0.0.1:9/lat/f00000.bin?size=16384&latency_ms=100"
+        );
+        // Without segmented downloads parget gets no -s; with them, -s 16.
+        let big = inv(Tool::Parget, "big", false);
+        assert!(!big.argv.contains(&"-s".to_owned()));
+        let big = inv(Tool::Parget, "big", true);
+        assert!(
+            big.argv.ends_with(&["-j".into(), "1".into()]),
+            "{:?}",
+            big.argv
+        );
+        let thr = inv(Tool::Parget, "throttled", true);
+        let tail = ["--max-per-host", "16", "-s", "16"].map(String::from);
+        assert!(thr.argv.ends_with(&tail), "{:?}", thr.argv);
+        let lat = inv(Tool::Parget, "latency", true);
+        assert!(lat.argv.ends_with(&["--max-per-host".into(), "32".into()]));
+        // Mixed: a budget of 16 connections, parget's own splitting.
+        let mixed = inv(Tool::Parget, "mixed", true);
+        let tail = ["-j", "16", "--max-per-host", "16"].map(String::from);
+        assert!(mixed.argv.ends_with(&tail), "{:?}", mixed.argv);
+    }
+
+    #[test]
+    fn peers_get_their_idioms() {
+        let curl = inv(Tool::Curl, "request-rate", false);
+        assert!(curl.argv.windows(2).any(|w| w == ["--parallel-max", "32"]));
+        let cfg = &curl.inputs[0].1;
+        assert_eq!(cfg.lines().count(), 4000);
+        assert!(cfg.starts_with(
+            "url = \"http://127.0.0.1:9/rr/f00000.bin?size=4096\"\noutput = \"/o/f00000.bin\"\n"
+        ));
+
+        let aria = inv(Tool::Aria2c, "throttled", false);
+        assert!(aria.argv.windows(2).any(|w| w == ["-x", "16"]));
+        assert!(aria.inputs[0].1.contains("\n  out=throttled.bin\n"));
+        let aria = inv(Tool::Aria2c, "latency", false);
+        assert!(!aria.argv.contains(&"-x".to_owned()));
+
+        let wget = inv(Tool::Wget2, "throttled", false);
+        assert!(wget.argv.windows(2).any(|w| w == ["--max-threads", "16"]));
+        assert_eq!(wget.result_dir, Path::new("/o/thr"));
+        assert_eq!(curl.result_dir, Path::new("/o"));
+        assert!(wget.argv.contains(&format!("--chunk-size={}", 16 * MIB)));
+        // Each tool's defaults where the scenario sets no connections.
+        let wget = inv(Tool::Wget2, "big", false);
+        assert!(!wget
+            .argv
+            .iter()
+            .any(|a| a.contains("threads") || a.contains("chunk")));
+
+        let axel = inv(Tool::Axel, "throttled", false);
+        assert_eq!(axel.argv[1..5], ["-q", "-n", "16", "-o"]);
+        assert_eq!(axel.argv[5], "/o/throttled.bin");
+        let axel = inv(Tool::Axel, "big", false);
+        assert_eq!(axel.argv[1..3], ["-q", "-o"]);
+
+        let base = inv(Tool::Baseline, "mixed", false);
+        assert!(base.argv.windows(2).any(|w| w == ["--threads", "16"]));
+        assert_eq!(
+            flags_note(&base),
+            "baseline --list --dir --threads 16 --split 1"
+        );
+        let base = inv(Tool::Baseline, "throttled", false);
+        assert!(base.argv.windows(2).any(|w| w == ["--split", "16"]));
+        let base = inv(Tool::Baseline, "big", false);
+        assert!(base.argv.ends_with(&[
+            "--threads".into(),
+            "1".into(),
+            "--split".into(),
+            "1".into()
+        ]));
+    }
+
+    #[test]
+    fn versions_are_shortened() {
+        assert_eq!(
+            short_version("curl 7.88.1 (x86_64-pc-linux-gnu) libcurl/7.88.1 OpenSSL/3.0.19"),
+            "curl 7.88.1"
+        );
+        assert_eq!(
+            short_version("GNU Wget2 1.99.1 - multithreaded metalink/file/website downloader"),
+            "GNU Wget2 1.99.1"
+        );
+        assert_eq!(
+            short_version("aria2 version 1.36.0"),
+            "aria2 version 1.36.0"
+        );
+        assert_eq!(short_version("Axel 2.17.11 (linux-gnu)"), "Axel 2.17.11");
+    }
+
+    #[test]
+    fn applicability() {
+        let p = Params::new(false);
+        let big = p.scenario("big").unwrap();
+        let lat = p.scenario("latency").unwrap();
+        let pag = p.scenario("paginated").unwrap();
+        assert!(Tool::Axel.applies_to(&big).is_ok());
+        assert!(Tool::Axel.applies_to(&lat).is_err());
+        assert!(Tool::Curl.applies_to(&pag).is_err());
+        assert!(Tool::Aiohttp.applies_to(&pag).is_ok());
+        assert!(Tool::Aiohttp.applies_to(&lat).is_err());
+        assert!(Tool::Parget.applies_to(&pag).is_ok());
+        assert_eq!(Tool::from_name("baseline"), Some(Tool::Baseline));
+        assert_eq!(Tool::from_name("curl"), Some(Tool::Curl));
+        assert_eq!(Tool::from_name("nope"), None);
+    }
+}
