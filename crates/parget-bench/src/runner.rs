@@ -383,8 +383,14 @@ fn run_scenario(
                 env,
                 scenario,
                 server.base(),
-                &out,
-                &run_dir,
+                tools::RunDirs {
+                    out: &out,
+                    work: &run_dir,
+                },
+                match &check {
+                    Check::Files(expected) => expected,
+                    Check::Paginated(_) => &[],
+                },
             );
             for (path, text) in &invocation.inputs {
                 std::fs::write(path, text)?;

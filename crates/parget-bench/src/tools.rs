@@ -180,18 +180,30 @@ pub struct Invocation {
     pub result_dir: PathBuf,
 }
 
+/// Where one run writes: its output directory and its input files.
+#[derive(Debug, Clone, Copy)]
+pub struct RunDirs<'a> {
+    /// The output directory (exists and is empty).
+    pub out: &'a Path,
+    /// Where the run's input files (lists, configs) go.
+    pub work: &'a Path,
+}
+
 /// The command for one run of `tool` in `scenario` against the server at
 /// `base`, writing into `out` (which exists and is empty), with its input
-/// files under `work`.
+/// files under `work`. parget is handed each file's SHA-256 (`expected`)
+/// and verifies it while downloading, as it would with an apt or aria2
+/// list; the peers are not, since they cannot check digests in flight.
 pub fn invocation(
     tool: Tool,
     program: &Path,
     env: &Env,
     scenario: &Scenario,
     base: &str,
-    out: &Path,
-    work: &Path,
+    dirs: RunDirs<'_>,
+    expected: &[crate::verify::Expected],
 ) -> Invocation {
+    let RunDirs { out, work } = dirs;
     let s = |x: &dyn std::fmt::Display| x.to_string();
     let out_s = out.display().to_string();
     let c = scenario.concurrency.max(1);
@@ -222,7 +234,15 @@ pub fn invocation(
         }
         (Tool::Parget, Work::Files(_)) => {
             let list = work.join("list.txt");
-            inputs.push((list.clone(), plain_list()));
+            let mut text = String::new();
+            for f in files {
+                let _ = writeln!(text, "{}", scenario.url(base, f));
+                if let Some(e) = expected.iter().find(|e| e.name == f.name) {
+                    let hex: String = e.sha256.iter().map(|b| format!("{b:02x}")).collect();
+                    let _ = writeln!(text, "  checksum=sha-256={hex}");
+                }
+            }
+            inputs.push((list.clone(), text));
             // Many files: the scenario's connection budget, within which
             // parget's defaults split large files. One file: `-s N` and N
             // connections, or parget's defaults.
@@ -420,8 +440,11 @@ mod tests {
             &env(split),
             &s,
             "http://127.0.0.1:9",
-            Path::new("/o"),
-            Path::new("/w"),
+            RunDirs {
+                out: Path::new("/o"),
+                work: Path::new("/w"),
+            },
+            &[],
         )
     }
 

@@ -18,7 +18,7 @@ use crate::report::Report;
 use crate::request::Request;
 use crate::retry::RetryPolicy;
 use crate::transport::file::FileTransport;
-use crate::transport::http::HttpTransport;
+use crate::transport::http::{ClientKind, HttpTransport};
 use crate::transport::Transport;
 
 /// State shared by every download of one [`Downloader`].
@@ -387,21 +387,44 @@ impl DownloaderBuilder {
                 .with_source(e)
             })?);
         }
-        let client_builder = || {
+        let insecure = self.insecure;
+        let settings = config.clone();
+        let factory = move |kind: ClientKind| {
+            let max_redirects = settings.max_redirects;
             let mut builder = reqwest::Client::builder()
-                .user_agent(config.user_agent.clone())
-                .connect_timeout(config.connect_timeout)
-                .pool_max_idle_per_host(config.max_per_host)
+                .user_agent(settings.user_agent.clone())
+                .connect_timeout(settings.connect_timeout)
+                .pool_max_idle_per_host(settings.max_per_host)
                 .pool_idle_timeout(Duration::from_secs(90))
-                .redirect(reqwest::redirect::Policy::limited(config.max_redirects))
                 .tcp_nodelay(true)
-                .danger_accept_invalid_certs(self.insecure);
-            for certificate in &certificates {
-                builder = builder.add_root_certificate(certificate.clone());
-            }
-            builder
-        };
-        let build = |builder: reqwest::ClientBuilder| {
+                .danger_accept_invalid_certs(insecure);
+            builder = match kind {
+                ClientKind::Plain => builder
+                    // No TLS here: a redirect to https is handed back and
+                    // followed by the TLS client, which loads the roots.
+                    .tls_built_in_native_certs(false)
+                    .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                        if attempt.url().scheme() != "http" {
+                            attempt.stop()
+                        } else if attempt.previous().len() > max_redirects {
+                            attempt.error("too many redirects")
+                        } else {
+                            attempt.follow()
+                        }
+                    })),
+                ClientKind::Tls | ClientKind::TlsHttp1 => {
+                    for certificate in &certificates {
+                        builder = builder.add_root_certificate(certificate.clone());
+                    }
+                    let builder =
+                        builder.redirect(reqwest::redirect::Policy::limited(max_redirects));
+                    if kind == ClientKind::TlsHttp1 {
+                        builder.http1_only()
+                    } else {
+                        builder
+                    }
+                }
+            };
             builder.build().map_err(|e| {
                 Error::new(
                     ErrorKind::InvalidRequest("the HTTP client could not be set up".into()),
@@ -410,13 +433,8 @@ impl DownloaderBuilder {
                 .with_source(e)
             })
         };
-        let client = build(client_builder())?;
-        let http1_client = build(client_builder().http1_only())?;
-        let http: Arc<dyn Transport> = Arc::new(HttpTransport::new(
-            client,
-            http1_client,
-            config.max_redirects,
-        ));
+        let http: Arc<dyn Transport> =
+            Arc::new(HttpTransport::lazy(Box::new(factory), config.max_redirects));
         let mut transports: HashMap<String, Arc<dyn Transport>> = HashMap::new();
         transports.insert("http".into(), http.clone());
         transports.insert("https".into(), http);

@@ -42,6 +42,14 @@ const POOL_SIZE: usize = 16;
 pub(crate) struct BufferPool(std::sync::Arc<std::sync::Mutex<Vec<BytesMut>>>);
 
 impl BufferPool {
+    /// The pool every download of the process shares: a list of files,
+    /// each downloaded with its own fresh buffers, would otherwise fault in
+    /// a new MiB of pages per file.
+    pub(crate) fn shared() -> BufferPool {
+        static SHARED: std::sync::OnceLock<BufferPool> = std::sync::OnceLock::new();
+        SHARED.get_or_init(BufferPool::default).clone()
+    }
+
     /// A cleared buffer of at least [`FLUSH_SIZE`] capacity.
     pub(crate) fn take(&self) -> BytesMut {
         let recycled = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();

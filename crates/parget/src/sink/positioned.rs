@@ -124,7 +124,7 @@ impl PositionedSink {
         })
         .await?;
 
-        let pool = BufferPool::default();
+        let pool = BufferPool::shared();
         let (tx, rx) = mpsc::channel(4);
         let (hasher, hash_tx) = if algorithms.is_empty() {
             (None, None)
@@ -165,7 +165,7 @@ impl PositionedSink {
 
     /// A sink keeping the body in memory.
     pub(crate) fn open_memory(algorithms: Vec<Algorithm>) -> PositionedSink {
-        let pool = BufferPool::default();
+        let pool = BufferPool::shared();
         let (tx, rx) = mpsc::channel(4);
         let thread = tokio::task::spawn_blocking(move || keep_in_memory(rx, algorithms));
         PositionedSink {

@@ -60,7 +60,7 @@ impl PartSink {
         .await?;
 
         let (tx, rx) = mpsc::channel(1);
-        let pool = BufferPool::default();
+        let pool = BufferPool::shared();
         let (hasher, hash_tx) = if algorithms.is_empty() {
             (None, None)
         } else {

@@ -1,4 +1,6 @@
-//! The `http` and `https` transport, over one shared reqwest client.
+//! The `http` and `https` transport, over shared reqwest clients.
+
+use std::sync::{Arc, OnceLock};
 
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
@@ -12,13 +14,69 @@ use crate::header::{
 };
 
 /// Fetches `http` and `https` URLs with a shared connection pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HttpTransport {
-    client: reqwest::Client,
-    /// Used for bounded ranges (segments): HTTP/2 would multiplex every
-    /// segment onto one TCP connection, which defeats the point of them.
-    http1_client: reqwest::Client,
+    clients: Arc<Clients>,
     max_redirects: usize,
+}
+
+impl std::fmt::Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTransport")
+            .field("max_redirects", &self.max_redirects)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which client a request needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClientKind {
+    /// `http://`: no TLS, so no root certificates to load.
+    Plain,
+    /// `https://`, HTTP/2 where the server offers it.
+    Tls,
+    /// `https://` limited to HTTP/1.1, for segments: HTTP/2 would multiplex
+    /// every segment onto one TCP connection, which defeats their point.
+    TlsHttp1,
+}
+
+type ClientFactory = Box<dyn Fn(ClientKind) -> Result<reqwest::Client, Error> + Send + Sync>;
+
+/// The clients, built on first use: loading the system's root certificates
+/// costs about 12 ms of CPU, which a run of plain `http` URLs never needs.
+struct Clients {
+    factory: Option<ClientFactory>,
+    plain: OnceLock<reqwest::Client>,
+    tls: OnceLock<reqwest::Client>,
+    tls_http1: OnceLock<reqwest::Client>,
+}
+
+impl Clients {
+    fn get(&self, kind: ClientKind) -> Result<&reqwest::Client, Error> {
+        let cell = match kind {
+            ClientKind::Plain => &self.plain,
+            ClientKind::Tls => &self.tls,
+            ClientKind::TlsHttp1 => &self.tls_http1,
+        };
+        if let Some(client) = cell.get() {
+            return Ok(client);
+        }
+        let factory = self.factory.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidRequest("no HTTP client for this URL".into()),
+                None,
+            )
+        })?;
+        // Two first requests may race to build: one client wins, the other
+        // is dropped unused.
+        let _ = cell.set(factory(kind)?);
+        cell.get().ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidRequest("the HTTP client could not be set up".into()),
+                None,
+            )
+        })
+    }
 }
 
 impl HttpTransport {
@@ -32,34 +90,64 @@ impl HttpTransport {
         http1_client: reqwest::Client,
         max_redirects: usize,
     ) -> HttpTransport {
+        let clients = Clients {
+            factory: None,
+            plain: OnceLock::from(client.clone()),
+            tls: OnceLock::from(client),
+            tls_http1: OnceLock::from(http1_client),
+        };
         HttpTransport {
-            client,
-            http1_client,
+            clients: Arc::new(clients),
+            max_redirects,
+        }
+    }
+
+    /// A transport whose clients `factory` builds on first use.
+    pub(crate) fn lazy(factory: ClientFactory, max_redirects: usize) -> HttpTransport {
+        let clients = Clients {
+            factory: Some(factory),
+            plain: OnceLock::new(),
+            tls: OnceLock::new(),
+            tls_http1: OnceLock::new(),
+        };
+        HttpTransport {
+            clients: Arc::new(clients),
             max_redirects,
         }
     }
 
     async fn open_inner(&self, request: OpenRequest<'_>) -> Result<Opened, Error> {
         let url = request.url;
-        let client = if request.end.is_some() {
-            &self.http1_client
+        let tls_kind = if request.end.is_some() {
+            ClientKind::TlsHttp1
         } else {
-            &self.client
+            ClientKind::Tls
         };
+        let kind = if url.scheme() == "http" {
+            ClientKind::Plain
+        } else {
+            tls_kind
+        };
+        let client = self.clients.get(kind)?;
         let mut builder = client
             .get(url.clone())
             .header(header::ACCEPT_ENCODING, "identity");
-        if request.is_range() {
-            let range = match request.end {
-                Some(end) => format!("bytes={}-{}", request.offset, end.saturating_sub(1)),
-                None => format!("bytes={}-", request.offset),
-            };
-            builder = builder.header(header::RANGE, range);
-            if let Some(if_range) = request.validator.and_then(Validator::if_range) {
-                builder = builder.header(header::IF_RANGE, if_range);
-            }
+        for (name, value) in request_headers(&request) {
+            builder = builder.header(name, value);
         }
-        let response = builder.send().await.map_err(|e| self.classify(e))?;
+        let mut response = builder.send().await.map_err(|e| self.classify(e))?;
+        if kind == ClientKind::Plain && response.status().is_redirection() {
+            // The plain client stops at a redirect to https: the TLS client
+            // takes the request from the start and follows it.
+            let client = self.clients.get(tls_kind)?;
+            let mut again = client
+                .get(url.clone())
+                .header(header::ACCEPT_ENCODING, "identity");
+            for (name, value) in request_headers(&request) {
+                again = again.header(name, value);
+            }
+            response = again.send().await.map_err(|e| self.classify(e))?;
+        }
         let status = response.status();
         let headers = response.headers();
         let validator = Validator {
@@ -202,6 +290,22 @@ fn is_certificate_error(error: &reqwest::Error) -> bool {
         source = cause.source();
     }
     false
+}
+
+/// The Range and If-Range headers of `request`, if it asks for a range.
+fn request_headers(request: &OpenRequest<'_>) -> Vec<(header::HeaderName, String)> {
+    let mut headers = Vec::new();
+    if request.is_range() {
+        let range = match request.end {
+            Some(end) => format!("bytes={}-{}", request.offset, end.saturating_sub(1)),
+            None => format!("bytes={}-", request.offset),
+        };
+        headers.push((header::RANGE, range));
+        if let Some(if_range) = request.validator.and_then(Validator::if_range) {
+            headers.push((header::IF_RANGE, if_range.to_owned()));
+        }
+    }
+    headers
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

@@ -57,3 +57,27 @@ async fn an_untrusted_certificate_fails_without_retrying() {
         "a certificate problem does not go away by retrying"
     );
 }
+
+#[tokio::test]
+async fn a_redirect_from_http_to_https_is_followed() {
+    let plain = Bed::start().await;
+    let secure = parget_testbed::TestServer::start(ServerConfig {
+        tls: true,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let target = secure.url("/up.bin?size=5000");
+    let encoded =
+        percent_encoding::utf8_percent_encode(&target, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    let downloader = fast()
+        .add_root_certificate_pem(secure.ca_cert_pem().unwrap())
+        .build()
+        .unwrap();
+    let report = downloader
+        .download(plain.request(&format!("/start?redirect_to={encoded}"), "up.bin"))
+        .await;
+    assert_file(&report, &content("/up.bin", 5000));
+    assert_eq!(secure.stats().tls_handshakes, 1);
+}
