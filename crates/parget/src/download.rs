@@ -453,11 +453,28 @@ impl Run<'_> {
             }
             _ => None,
         };
+        let mut body = opened.body;
         if let Some(len) = segment_len {
-            let first = Some(opened.body);
-            return self
-                .segmented(transfer, first, len, RangeSet::new(), progress, algorithms)
-                .await;
+            let sample = sample_rate(&mut body, config.keep_single_above).await?;
+            let seen = futures_util::stream::iter(sample.seen.into_iter().map(Ok));
+            // A body that already ended is not polled again.
+            body = if sample.ended {
+                seen.boxed()
+            } else {
+                seen.chain(body).boxed()
+            };
+            if !sample.fast && !sample.ended {
+                return self
+                    .segmented(
+                        transfer,
+                        Some(body),
+                        len,
+                        RangeSet::new(),
+                        progress,
+                        algorithms,
+                    )
+                    .await;
+            }
         }
         if transfer.buffer.capacity() == 0 {
             // Small bodies get a buffer of their size; large ones one flush unit.
@@ -468,7 +485,7 @@ impl Run<'_> {
             transfer.buffer.reserve(hint as usize);
         }
         self.stream_body(
-            opened.body,
+            body,
             opened.offset,
             opened.body_len,
             transfer,
@@ -852,6 +869,60 @@ fn control_for(url: &str, total: Option<u64>, validator: &Validator) -> Control 
         validator: validator.clone(),
         ranges: None,
     }
+}
+
+/// How long the first stream is watched before deciding to split.
+const SAMPLE_TIME: Duration = Duration::from_millis(20);
+
+/// What the first [`SAMPLE_TIME`] of a stream showed.
+struct Sample {
+    /// The chunks read, to be used as the start of the body.
+    seen: Vec<Bytes>,
+    /// The stream reached `keep_single_above` bytes/s.
+    fast: bool,
+    /// The body ended within the window.
+    ended: bool,
+}
+
+/// Reads the first stream for [`SAMPLE_TIME`] and says whether it is
+/// already faster than `keep_single_above` (see
+/// `DownloaderBuilder::keep_single_stream_above`).
+async fn sample_rate(
+    body: &mut crate::transport::BodyStream,
+    keep_single_above: Option<u64>,
+) -> Result<Sample, Error> {
+    let Some(threshold) = keep_single_above else {
+        return Ok(Sample {
+            seen: Vec::new(),
+            fast: false,
+            ended: false,
+        });
+    };
+    let started = Instant::now();
+    let deadline = started + SAMPLE_TIME;
+    let mut seen = Vec::new();
+    let mut bytes = 0u64;
+    let mut ended = false;
+    loop {
+        match tokio::time::timeout_at(deadline, body.next()).await {
+            Err(_) => break,
+            Ok(None) => {
+                ended = true;
+                break;
+            }
+            Ok(Some(chunk)) => {
+                let chunk = chunk?;
+                bytes += chunk.len() as u64;
+                seen.push(chunk);
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-6);
+    Ok(Sample {
+        seen,
+        fast: bytes as f64 / secs >= threshold as f64,
+        ended,
+    })
 }
 
 /// A stable key for a destination path: `a/./b` and `a//b` are one path.

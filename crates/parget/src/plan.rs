@@ -61,7 +61,6 @@ impl RangeSet {
 
     /// Removes the bytes of `range`, splitting a range that straddles it.
     /// Empty and inverted ranges are ignored.
-    #[cfg(test)]
     pub(crate) fn remove(&mut self, range: Range<u64>) {
         if range.start >= range.end {
             return;
@@ -75,15 +74,6 @@ impl RangeSet {
         let tail = range.end..self.ranges[past_last - 1].end;
         let kept = [head, tail].into_iter().filter(|r| r.start < r.end);
         self.ranges.splice(first..past_last, kept);
-    }
-
-    /// Removes and returns the lowest range.
-    pub(crate) fn pop_first(&mut self) -> Option<Range<u64>> {
-        if self.ranges.is_empty() {
-            None
-        } else {
-            Some(self.ranges.remove(0))
-        }
     }
 
     /// The ranges: sorted, disjoint, non-empty, adjacent ones merged.
@@ -206,6 +196,8 @@ pub(crate) struct Plan {
     /// Active segments by id; ordered so ties are broken deterministically.
     segments: BTreeMap<SegmentId, Segment>,
     next_id: SegmentId,
+    /// When set, gaps are handed out in pieces of this size, lowest first.
+    piece: Option<u64>,
 }
 
 impl Plan {
@@ -224,7 +216,19 @@ impl Plan {
             unassigned,
             segments: BTreeMap::new(),
             next_id: 0,
+            piece: None,
         }
+    }
+
+    /// Hands gaps out in pieces of `piece` bytes, lowest first, rather than
+    /// whole: the connections then work side by side near the start of
+    /// what is missing, so the contiguous frontier (which a digest like
+    /// SHA-256 must follow in order) advances at their combined rate
+    /// instead of one connection's. A gap is handed out whole when cutting
+    /// it would leave a remainder under `min_split`. 0 is treated as 1.
+    pub(crate) fn with_pieces(mut self, piece: u64) -> Plan {
+        self.piece = Some(piece.max(1));
+        self
     }
 
     /// Work for an idle worker, or `None` when there is nothing to give.
@@ -240,8 +244,17 @@ impl Plan {
         // Checked before anything changes, so running out of ids (not
         // reachable in practice) loses no bytes.
         let following_id = id.checked_add(1)?;
-        let range = match self.unassigned.pop_first() {
-            Some(gap) => gap,
+        let range = match self.unassigned.ranges().first().cloned() {
+            Some(gap) => {
+                let piece = match self.piece {
+                    Some(piece) if gap.end - gap.start >= piece.saturating_add(self.min_split) => {
+                        gap.start..gap.start + piece
+                    }
+                    _ => gap,
+                };
+                self.unassigned.remove(piece.clone());
+                piece
+            }
             None => self.split_largest()?,
         };
         self.next_id = following_id;
@@ -486,17 +499,43 @@ mod tests {
     }
 
     #[test]
-    fn range_set_remove_splits_and_pops() {
+    fn range_set_remove_splits() {
         let mut s = set(&[0..10, 20..30]);
         s.remove(5..25);
         assert_eq!(s.ranges(), &[0..5, 25..30]);
         s.remove(2..3);
         assert_eq!(s.ranges(), &[0..2, 3..5, 25..30]);
         s.remove(40..50);
-        assert_eq!(s.pop_first(), Some(0..2));
+        assert_eq!(s.ranges(), &[0..2, 3..5, 25..30]);
         s.remove(0..100);
         assert!(s.is_empty());
-        assert_eq!(s.pop_first(), None);
+    }
+
+    #[test]
+    fn pieces_are_handed_out_in_order() {
+        let mut plan = Plan::new(65, 10, &RangeSet::new()).with_pieces(20);
+        let handed: Vec<(u64, u64)> = (0..3)
+            .map(|_| plan.next_work().map(|w| (w.start, w.end)).unwrap())
+            .collect();
+        assert_eq!(
+            handed,
+            vec![(0, 20), (20, 40), (40, 65)],
+            "a remainder under min_split stays with the last piece"
+        );
+        assert_eq!(
+            plan.next_work().map(|w| (w.start, w.end)),
+            Some((52, 65)),
+            "then stealing, as without pieces"
+        );
+        // A finished piece is followed by the next lowest gap; a released
+        // one comes back first.
+        let mut plan = Plan::new(100, 10, &RangeSet::new()).with_pieces(20);
+        let first = plan.next_work().unwrap();
+        let second = plan.next_work().unwrap();
+        plan.release(second.id);
+        plan.advance(first.id, 20);
+        assert_eq!(plan.next_work().map(|w| (w.start, w.end)), Some((20, 40)));
+        assert_eq!(plan.next_work().map(|w| (w.start, w.end)), Some((40, 60)));
     }
 
     #[test]
@@ -943,7 +982,15 @@ mod tests {
         prop_assert!(before.keys().all(|&id| id < work.id));
         prop_assert_eq!(plan.segment(work.id), Some(work.start..work.end));
         if let Some(gap) = lowest_gap {
-            prop_assert_eq!(work.start..work.end, gap);
+            // The gap whole, or (with pieces) its front piece, leaving at
+            // least min_split behind.
+            prop_assert_eq!(work.start, gap.start);
+            prop_assert!(work.end <= gap.end);
+            if work.end < gap.end {
+                let piece = plan.piece.unwrap_or(u64::MAX).max(1);
+                prop_assert_eq!(work.end - work.start, piece);
+                prop_assert!(gap.end - work.end >= min_split);
+            }
             return Ok(Some(work));
         }
         // A split: the new piece and what the victim keeps are both at
@@ -976,8 +1023,12 @@ mod tests {
             ops in prop::collection::vec(any_op(), 0..80),
             workers in 1usize..6,
             step in 1u64..500,
+            piece in prop::option::of(0u64..300),
         ) {
             let mut plan = Plan::new(len, min_split, &RangeSet::from_ranges(done));
+            if let Some(piece) = piece {
+                plan = plan.with_pieces(piece);
+            }
             let mut issued = Vec::new();
             check_partition(&plan)?;
             for op in ops {

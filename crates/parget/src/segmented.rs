@@ -112,7 +112,8 @@ enum FetchEnd {
 /// Downloads the missing ranges of the file over up to `split` connections.
 pub(crate) async fn run(shared: Arc<Shared>, mut setup: Setup) -> Result<(), Failure> {
     let split = shared.config.split.max(1);
-    let mut plan = Plan::new(setup.len, shared.config.min_split_size, &setup.done);
+    let mut plan = Plan::new(setup.len, shared.config.min_split_size, &setup.done)
+        .with_pieces(shared.config.min_split_size);
     let mirrors: Vec<Mirror> = setup
         .urls
         .iter()

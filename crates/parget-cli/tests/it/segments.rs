@@ -130,7 +130,8 @@ fn mirrors_on_the_command_line() {
     let a = Server::start();
     let b = Server::start();
     let sb = Sandbox::new();
-    let path = format!("/mir/m.bin?size={LEN}");
+    // Capped, so the first connection is slow enough to be split.
+    let path = format!("/mir/m.bin?size={LEN}&rate=30000000");
     let expected = content("/mir/m.bin", LEN);
     let checksum = format!("sha256={}", sha256(&expected));
     let run = sb.run(&segment_args(&[

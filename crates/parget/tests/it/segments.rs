@@ -11,9 +11,13 @@ use crate::util::{assert_file, content, fast, sha256, Bed};
 
 const MIB: u64 = 1 << 20;
 
-/// Fast retries, 4 connections, 1 MiB pieces.
+/// Fast retries, 4 connections, 1 MiB pieces, and split however fast the
+/// first connection is (loopback would otherwise keep one stream).
 fn segmented() -> DownloaderBuilder {
-    fast().split(4).min_split_size(MIB)
+    fast()
+        .split(4)
+        .min_split_size(MIB)
+        .keep_single_stream_above(None)
 }
 
 #[tokio::test]
@@ -121,6 +125,24 @@ async fn advertised_range_support_needs_no_probe() {
         "the first GET and one segment: {stats:?}"
     );
     assert_eq!(stats.head_requests, 0);
+}
+
+#[tokio::test]
+async fn a_connection_already_fast_enough_keeps_the_whole_file() {
+    let bed = Bed::start().await;
+    let len = 64 * MIB;
+    let report = segmented()
+        .keep_single_stream_above(Some(1))
+        .build()
+        .unwrap()
+        .download(bed.request(&format!("/fast.bin?size={len}"), "fast.bin"))
+        .await;
+    assert_file(&report, &content("/fast.bin", len));
+    assert_eq!(
+        bed.server.stats().requests_for("/fast.bin"),
+        1,
+        "one stream"
+    );
 }
 
 #[tokio::test]
