@@ -49,6 +49,8 @@ pub(crate) struct Setup {
     pub validator: Validator,
     /// The file size.
     pub len: u64,
+    /// The size of the pieces handed out in order (see `Plan::with_pieces`).
+    pub piece: u64,
     /// Ranges already on disk (a resumed download).
     pub done: RangeSet,
     /// An open stream of the whole file from byte 0 (the first response),
@@ -112,8 +114,8 @@ enum FetchEnd {
 /// Downloads the missing ranges of the file over up to `split` connections.
 pub(crate) async fn run(shared: Arc<Shared>, mut setup: Setup) -> Result<(), Failure> {
     let split = shared.config.split.max(1);
-    let mut plan = Plan::new(setup.len, shared.config.min_split_size, &setup.done)
-        .with_pieces(shared.config.min_split_size);
+    let mut plan =
+        Plan::new(setup.len, shared.config.min_split_size, &setup.done).with_pieces(setup.piece);
     let mirrors: Vec<Mirror> = setup
         .urls
         .iter()
