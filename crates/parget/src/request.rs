@@ -32,13 +32,7 @@ impl Request {
     /// A request for `url`, saved at `destination`. Fails when the URL does
     /// not parse; the scheme is checked when the download starts.
     pub fn new(url: &str, destination: impl Into<PathBuf>) -> Result<Request, Error> {
-        let parsed = Url::parse(url).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidRequest(format!("`{url}` is not a URL")),
-                None,
-            )
-            .with_source(e)
-        })?;
+        let parsed = parse_url(url)?;
         Ok(Request::from_url(parsed, destination))
     }
 
@@ -67,13 +61,7 @@ impl Request {
     /// spread over the URL and its mirrors; a mirror that fails or serves
     /// another size or version is dropped and its ranges go to the others.
     pub fn with_mirror(mut self, url: &str) -> Result<Request, Error> {
-        let parsed = Url::parse(url).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidRequest(format!("`{url}` is not a URL")),
-                None,
-            )
-            .with_source(e)
-        })?;
+        let parsed = parse_url(url)?;
         if parsed != self.url && !self.mirrors.contains(&parsed) {
             self.mirrors.push(parsed);
         }
@@ -138,4 +126,15 @@ impl Request {
     pub fn has_expectations(&self) -> bool {
         self.expected_size.is_some() || !self.digests.is_empty()
     }
+}
+
+/// Parses a URL, with an error that names it.
+fn parse_url(url: &str) -> Result<Url, Error> {
+    Url::parse(url).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidRequest(format!("`{url}` is not a URL")),
+            None,
+        )
+        .with_source(e)
+    })
 }

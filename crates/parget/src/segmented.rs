@@ -309,6 +309,19 @@ impl Job {
         }
     }
 
+    /// Drops mirror `m` after `error`; true when another mirror is left to
+    /// carry on with (the switch is reported as an immediate retry).
+    fn drop_mirror(&self, m: usize, error: &Error) -> bool {
+        self.mirrors[m].alive.store(false, Ordering::Release);
+        let others = self.next_alive_mirror(m).is_some();
+        if others {
+            self.shared
+                .reporter
+                .retrying(&self.progress, error, Duration::ZERO);
+        }
+        others
+    }
+
     fn next_alive_mirror(&self, from: usize) -> Option<usize> {
         (0..self.mirrors.len())
             .map(|i| (from + i) % self.mirrors.len())
@@ -520,11 +533,7 @@ async fn worker(
             }
             Err(FetchEnd::BadMirror(error)) => {
                 job.release(&work);
-                job.mirrors[mirror].alive.store(false, Ordering::Release);
-                if job.next_alive_mirror(mirror).is_some() {
-                    job.shared
-                        .reporter
-                        .retrying(&job.progress, &error, Duration::ZERO);
+                if job.drop_mirror(mirror, &error) {
                     continue;
                 }
                 // The only source left answers ranges with the whole file.
@@ -539,14 +548,8 @@ async fn worker(
                 // With mirrors, a failing one is dropped and the others
                 // carry on; a lone URL is retried with backoff.
                 let others = job.mirrors.len() > 1 && !error.is_cancelled();
-                if others {
-                    job.mirrors[mirror].alive.store(false, Ordering::Release);
-                    if job.next_alive_mirror(mirror).is_some() {
-                        job.shared
-                            .reporter
-                            .retrying(&job.progress, &error, Duration::ZERO);
-                        continue;
-                    }
+                if others && job.drop_mirror(mirror, &error) {
+                    continue;
                 }
                 error
             }
