@@ -196,44 +196,32 @@ pub(crate) async fn write_small(
 
 /// Writes `bytes` to `NAME.part` and renames it to `destination`.
 fn write_whole(destination: &Path, bytes: &[u8], fsync: bool) -> Result<(), Error> {
-    {
-        let part = part_path(destination);
-        // The common case costs one open: the directory exists and no
-        // earlier `.part` is in the way. Only a failed open pays for
-        // creating directories or clearing an earlier run's leftovers.
-        let create_new = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&part)
-        };
-        let (file, leftovers) = match create_new() {
-            Ok(file) => (file, false),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                create_parent(&part)?;
-                (create_new().map_err(|e| Error::io(&part, e))?, false)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                (File::create(&part).map_err(|e| Error::io(&part, e))?, true)
-            }
-            Err(e) => return Err(Error::io(&part, e)),
-        };
-        file.write_all_at(bytes, 0)
-            .map_err(|e| Error::io(&part, e))?;
-        if fsync {
-            file.sync_all().map_err(|e| Error::io(&part, e))?;
+    let part = part_path(destination);
+    // The common case costs one open: the directory exists and no earlier
+    // `.part` is in the way. Only a failed open pays for creating
+    // directories or clearing an earlier run's leftovers.
+    let create_new = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&part)
+    };
+    let (file, leftovers) = match create_new() {
+        Ok(file) => (file, false),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            create_parent(&part)?;
+            (create_new().map_err(|e| Error::io(&part, e))?, false)
         }
-        drop(file);
-        std::fs::rename(&part, destination).map_err(|e| Error::io(destination, e))?;
-        if leftovers {
-            // An earlier run's control file described the replaced `.part`.
-            remove_if_present(&control_path(destination))?;
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            (File::create(&part).map_err(|e| Error::io(&part, e))?, true)
         }
-        if fsync {
-            sync_parent(destination)?;
-        }
-        Ok(())
-    }
+        Err(e) => return Err(Error::io(&part, e)),
+    };
+    file.write_all_at(bytes, 0)
+        .map_err(|e| Error::io(&part, e))?;
+    // An earlier run's control file can only be there beside its `.part`.
+    let control = leftovers.then(|| control_path(destination));
+    finish_rename(file, &part, destination, control.as_deref(), fsync)
 }
 
 /// Renames a verified `NAME.part` into place and removes its control file.
@@ -241,7 +229,7 @@ pub(crate) async fn commit(file: File, destination: PathBuf, fsync: bool) -> Res
     blocking(move || {
         let part = part_path(&destination);
         let control = control_path(&destination);
-        finish_rename(file, &part, &destination, &control, fsync)
+        finish_rename(file, &part, &destination, Some(&control), fsync)
     })
     .await
 }
@@ -250,7 +238,7 @@ fn finish_rename(
     file: File,
     part: &Path,
     destination: &Path,
-    control: &Path,
+    control: Option<&Path>,
     fsync: bool,
 ) -> Result<(), Error> {
     if fsync {
@@ -258,7 +246,9 @@ fn finish_rename(
     }
     drop(file);
     std::fs::rename(part, destination).map_err(|e| Error::io(destination, e))?;
-    remove_if_present(control)?;
+    if let Some(control) = control {
+        remove_if_present(control)?;
+    }
     if fsync {
         sync_parent(destination)?;
     }

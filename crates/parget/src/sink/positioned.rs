@@ -359,67 +359,73 @@ impl FileWriter {
 /// Hashes the file in order as its contiguous written frontier advances.
 fn hash_frontier(
     reader: File,
-    mut known: RangeSet,
+    known: RangeSet,
     part: &Path,
     algorithms: Vec<Algorithm>,
     mut rx: mpsc::Receiver<Piece>,
     pool: &BufferPool,
 ) -> Result<Hashers, Error> {
-    let mut hashers = Hashers::new(algorithms);
-    let mut hashed = 0u64;
-    let mut scratch = Vec::new();
-    catch_up(
-        &reader,
+    let mut frontier = Frontier {
+        reader,
         part,
-        &known,
-        &mut hashed,
-        &mut hashers,
-        &mut scratch,
-    )?;
+        known,
+        hashed: 0,
+        hashers: Hashers::new(algorithms),
+        scratch: Vec::new(),
+    };
+    frontier.catch_up()?;
     while let Some(piece) = rx.blocking_recv() {
-        let end = piece.offset + piece.bytes.len() as u64;
-        known.insert(piece.offset..end);
-        if piece.offset == hashed {
-            // The next bytes in order: hash them from the buffer.
-            hashers.update(&piece.bytes);
-            hashed = end;
-        }
+        frontier.take(&piece);
         pool.give(piece.bytes);
-        catch_up(
-            &reader,
-            part,
-            &known,
-            &mut hashed,
-            &mut hashers,
-            &mut scratch,
-        )?;
+        frontier.catch_up()?;
     }
-    Ok(hashers)
+    Ok(frontier.hashers)
 }
 
-/// Reads back and hashes what was written ahead of `hashed`, up to the
-/// contiguous frontier. The bytes are in the page cache: a copy, not a disk read.
-fn catch_up(
-    reader: &File,
-    part: &Path,
-    known: &RangeSet,
-    hashed: &mut u64,
-    hashers: &mut Hashers,
-    scratch: &mut Vec<u8>,
-) -> Result<(), Error> {
-    let frontier = known.frontier();
-    while *hashed < frontier {
-        if scratch.is_empty() {
-            scratch.resize(FLUSH_SIZE, 0);
+/// The hashing side of a positioned sink: what is on disk, and how far
+/// the digest has got through it.
+struct Frontier<'a> {
+    reader: File,
+    part: &'a Path,
+    /// Ranges written so far (the writer's, as it reported them).
+    known: RangeSet,
+    /// Bytes hashed, from 0.
+    hashed: u64,
+    hashers: Hashers,
+    /// Read-back buffer, allocated on first use.
+    scratch: Vec<u8>,
+}
+
+impl Frontier<'_> {
+    /// Records a written piece, hashing it from its buffer when it is the
+    /// next bytes in order.
+    fn take(&mut self, piece: &Piece) {
+        let end = piece.offset + piece.bytes.len() as u64;
+        self.known.insert(piece.offset..end);
+        if piece.offset == self.hashed {
+            self.hashers.update(&piece.bytes);
+            self.hashed = end;
         }
-        let want = (frontier - *hashed).min(scratch.len() as u64) as usize;
-        reader
-            .read_exact_at(&mut scratch[..want], *hashed)
-            .map_err(|e| Error::io(part, e))?;
-        hashers.update(&scratch[..want]);
-        *hashed += want as u64;
     }
-    Ok(())
+
+    /// Reads back and hashes what was written ahead of `hashed`, up to the
+    /// contiguous frontier. The bytes are in the page cache: a copy, not a
+    /// disk read.
+    fn catch_up(&mut self) -> Result<(), Error> {
+        let frontier = self.known.frontier();
+        while self.hashed < frontier {
+            if self.scratch.is_empty() {
+                self.scratch.resize(FLUSH_SIZE, 0);
+            }
+            let want = (frontier - self.hashed).min(self.scratch.len() as u64) as usize;
+            self.reader
+                .read_exact_at(&mut self.scratch[..want], self.hashed)
+                .map_err(|e| Error::io(self.part, e))?;
+            self.hashers.update(&self.scratch[..want]);
+            self.hashed += want as u64;
+        }
+        Ok(())
+    }
 }
 
 /// Keeps pieces by offset, hashing them in order as the gaps close.
