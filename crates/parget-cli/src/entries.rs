@@ -99,7 +99,7 @@ impl Feeder {
         let (first, others) = self.urls.split_first().ok_or("no URL given")?;
         let mut request = self.request_for_argument(first)?;
         for mirror in others {
-            request = request.with_mirror(mirror).map_err(|e| e.to_string())?;
+            request = request.with_mirror(mirror).map_err(|e| format!("{e:#}"))?;
         }
         Ok(request)
     }
@@ -107,9 +107,9 @@ impl Feeder {
     fn request_for_argument(&self, url: &str) -> Result<Request, String> {
         let request = match &self.out {
             Some(out) => Request::new(url, self.dir.join(out)),
-            None => Request::into_dir(url, &self.dir),
+            None => Request::new_in_dir(url, &self.dir),
         };
-        let mut request = request.map_err(|e| e.to_string())?;
+        let mut request = request.map_err(|e| format!("{e:#}"))?;
         for digest in &self.checksums {
             request = request.with_digest(digest.clone());
         }
@@ -175,11 +175,11 @@ pub fn request_for_entry(entry: &Entry, base: &Path) -> Result<Request, String> 
                 .ok_or_else(|| format!("`{out}` is not a usable file name"))?;
             Request::new(url, dir.join(safe))
         }
-        None => Request::into_dir(url, &dir),
+        None => Request::new_in_dir(url, &dir),
     };
-    let mut request = request.map_err(|e| e.to_string())?;
+    let mut request = request.map_err(|e| format!("{e:#}"))?;
     for mirror in &entry.urls[1..] {
-        request = request.with_mirror(mirror).map_err(|e| e.to_string())?;
+        request = request.with_mirror(mirror).map_err(|e| format!("{e:#}"))?;
     }
     if let Some(size) = entry.size {
         request = request.with_size(size);
@@ -202,15 +202,15 @@ mod tests {
     fn names_stay_inside_the_output_directory() {
         let base = Path::new("out");
         let plain = request_for_entry(&entry("http://h/a/b.bin?x=1"), base).unwrap();
-        assert_eq!(plain.destination(), Path::new("out/b.bin"));
+        assert_eq!(plain.path().unwrap(), Path::new("out/b.bin"));
         let mut e = entry("http://h/%2e%2e%2fetc%2fpasswd");
         assert_eq!(
-            request_for_entry(&e, base).unwrap().destination(),
+            request_for_entry(&e, base).unwrap().path().unwrap(),
             Path::new("out/passwd")
         );
         e.out = Some("/etc/shadow".into());
         assert_eq!(
-            request_for_entry(&e, base).unwrap().destination(),
+            request_for_entry(&e, base).unwrap().path().unwrap(),
             Path::new("out/etc/shadow")
         );
         e.out = Some("../x".into());
@@ -218,13 +218,13 @@ mod tests {
         e.out = Some("sub/f.deb".into());
         e.dir = Some("pool".into());
         assert_eq!(
-            request_for_entry(&e, base).unwrap().destination(),
+            request_for_entry(&e, base).unwrap().path().unwrap(),
             Path::new("out/pool/sub/f.deb")
         );
         e.dir = Some("../../up".into());
         assert!(request_for_entry(&e, base).is_err());
         let root = request_for_entry(&entry("http://h/"), base).unwrap();
-        assert_eq!(root.destination(), Path::new("out/index.html"));
+        assert_eq!(root.path().unwrap(), Path::new("out/index.html"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use indicatif::HumanBytes;
-use parget::{Outcome, Report};
+use parget::{ErrorKind, Outcome, Report};
 use serde::Serialize;
 
 use crate::entries::Invalid;
@@ -63,7 +63,7 @@ impl Output {
             }
             Outcome::Failed(error) => {
                 self.failed += 1;
-                progress.println_always(&format!("parget: failed: {error}"));
+                progress.println_always(&format!("parget: failed: {}", describe(error)));
                 "failed"
             }
         };
@@ -75,13 +75,13 @@ impl Output {
                 .collect();
             self.write_json(&JsonReport {
                 url: Some(report.url()),
-                path: Some(report.destination().display().to_string()),
+                path: report.path().map(|p| p.display().to_string()),
                 status,
                 bytes: report.bytes(),
                 digests,
                 elapsed: report.elapsed().as_secs_f64(),
                 attempts: report.attempts(),
-                error: report.error().map(ToString::to_string),
+                error: report.error().map(describe),
             });
         }
     }
@@ -126,4 +126,15 @@ impl Output {
             HumanBytes((self.bytes as f64 / secs.max(0.001)) as u64)
         )
     }
+}
+
+/// An engine error on one line, with its causes, and the flag that
+/// changes the outcome where there is one.
+pub fn describe(error: &parget::Error) -> String {
+    let hint = match error.kind() {
+        ErrorKind::DestinationExists(_) => " (use --allow-overwrite to replace it)",
+        ErrorKind::Cancelled => "; resume it with --continue",
+        _ => "",
+    };
+    format!("{error:#}{hint}")
 }

@@ -185,7 +185,7 @@ impl Reporter for Progress {
 
     fn retrying(&self, progress: &DownloadProgress, error: &Error, delay: Duration) {
         self.println(&format!(
-            "parget: retry {} of {} in {:.1} s: {error}",
+            "parget: retry {} of {} in {:.1} s: {error:#}",
             progress.attempts(),
             progress.url(),
             delay.as_secs_f64()

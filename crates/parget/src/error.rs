@@ -232,7 +232,7 @@ impl Error {
                 expected.to_hex(),
                 actual.to_hex()
             ),
-            ErrorKind::Io(path) => write!(f, "{}", path.display()),
+            ErrorKind::Io(path) => write!(f, "{}: file operation failed", path.display()),
             ErrorKind::UnsupportedScheme(scheme) => write!(
                 f,
                 "unsupported URL scheme `{scheme}` (parget speaks http, https and file)"
@@ -240,7 +240,7 @@ impl Error {
             ErrorKind::InvalidRequest(what) => write!(f, "invalid request: {what}"),
             ErrorKind::DestinationExists(path) => write!(
                 f,
-                "{} exists and nothing was given to check it against (use --allow-overwrite to replace it)",
+                "{} exists and nothing was given to check it against; it is replaced only when overwriting is allowed",
                 path.display()
             ),
             ErrorKind::DuplicateDestination(path) => write!(
@@ -249,7 +249,7 @@ impl Error {
                 path.display()
             ),
             ErrorKind::ResumeRefused(why) => write!(f, "cannot resume: {why}"),
-            ErrorKind::Cancelled => write!(f, "cancelled (partial data kept for --continue)"),
+            ErrorKind::Cancelled => write!(f, "cancelled (the partial file is kept for a resume)"),
         }
     }
 
@@ -263,21 +263,22 @@ impl Error {
 }
 
 impl fmt::Display for Error {
+    /// The URL and what went wrong. The alternate form (`{:#}`) appends
+    /// the chain of causes on the same line (`…: connection refused`), for
+    /// a one-line report; the plain form leaves them to
+    /// [`std::error::Error::source`], so reporters that walk the chain do
+    /// not print a cause twice.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(url) = &self.inner.url {
             write!(f, "{url}: ")?;
         }
         self.describe(f)?;
-        // The cause chain goes on the same line: one line per failure in
-        // reports, and the low-level reason is usually the useful part.
-        let mut source = self
-            .inner
-            .source
-            .as_deref()
-            .map(|s| s as &(dyn StdError + 'static));
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
+        if f.alternate() {
+            let mut source = self.source();
+            while let Some(cause) = source {
+                write!(f, ": {cause}")?;
+                source = cause.source();
+            }
         }
         Ok(())
     }
@@ -294,10 +295,12 @@ impl fmt::Debug for Error {
 }
 
 impl StdError for Error {
+    /// The underlying I/O, HTTP or TLS error, when there is one.
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        // Display already prints the chain; exposing it here too would make
-        // reporters that walk sources print every cause twice.
-        None
+        self.inner
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
     }
 }
 
@@ -348,6 +351,12 @@ mod tests {
         assert!(idle.is_timeout() && idle.is_retryable());
         let io = Error::io(Path::new("/x"), std::io::Error::other("disk full"));
         assert!(io.is_io() && !io.is_retryable());
-        assert_eq!(io.to_string(), "/x: disk full");
+        assert_eq!(io.to_string(), "/x: file operation failed");
+        assert_eq!(format!("{io:#}"), "/x: file operation failed: disk full");
+        assert_eq!(
+            io.source().map(ToString::to_string).as_deref(),
+            Some("disk full"),
+            "the cause is the source"
+        );
     }
 }

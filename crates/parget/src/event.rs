@@ -11,9 +11,29 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::report::Report;
 
+/// Identifies one download of a [`crate::Downloader`]: its
+/// [`DownloadProgress`], its retries and its [`Report`] carry the same id,
+/// so a UI can follow each download from start to finish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DownloadId(pub(crate) u64);
+
+impl DownloadId {
+    /// The id as a number (unique within one downloader, counting from 1).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for DownloadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
 /// Live counters of one running download.
 #[derive(Debug)]
 pub struct DownloadProgress {
+    id: DownloadId,
     url: String,
     destination: std::path::PathBuf,
     received: AtomicU64,
@@ -25,8 +45,13 @@ pub struct DownloadProgress {
 const UNKNOWN: u64 = u64::MAX;
 
 impl DownloadProgress {
-    pub(crate) fn new(url: String, destination: std::path::PathBuf) -> DownloadProgress {
+    pub(crate) fn new(
+        id: DownloadId,
+        url: String,
+        destination: std::path::PathBuf,
+    ) -> DownloadProgress {
         DownloadProgress {
+            id,
             url,
             destination,
             received: AtomicU64::new(0),
@@ -36,12 +61,17 @@ impl DownloadProgress {
         }
     }
 
+    /// The download's id, the same as on its [`Report`].
+    pub fn id(&self) -> DownloadId {
+        self.id
+    }
+
     /// The URL.
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// The destination path.
+    /// The destination path (empty for a download to memory).
     pub fn destination(&self) -> &std::path::Path {
         &self.destination
     }
@@ -93,6 +123,10 @@ impl DownloadProgress {
 
     pub(crate) fn set_attempts(&self, n: u32) {
         self.attempts.store(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_attempt(&self) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -30,7 +30,7 @@
 pub mod blocking;
 mod config;
 mod download;
-mod engine;
+mod downloader;
 mod error;
 pub mod event;
 pub(crate) mod header;
@@ -41,16 +41,16 @@ pub(crate) mod plan;
 mod report;
 mod request;
 pub mod retry;
-mod segmented;
+mod shared;
 mod sink;
 pub mod transport;
 pub mod verify;
 
-pub use engine::{Downloader, DownloaderBuilder, Reports};
+pub use downloader::{Downloader, DownloaderBuilder, Reports};
 pub use error::{Error, ErrorKind};
-pub use event::{DownloadProgress, Reporter, Totals};
+pub use event::{DownloadId, DownloadProgress, Reporter, Totals};
 pub use report::{Outcome, Report};
-pub use request::Request;
+pub use request::{Destination, Request};
 pub use verify::{Algorithm, Digest};
 
 /// The README's Rust examples, compiled as doctests so they keep working.

@@ -342,7 +342,6 @@ impl Plan {
     }
 
     /// All bytes received so far, including those on disk at the start.
-    #[cfg(test)]
     pub(crate) fn received(&self) -> &RangeSet {
         &self.received
     }

@@ -1,9 +1,11 @@
 //! What happened to one download.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::event::DownloadId;
+use crate::request::Destination;
 use crate::verify::Digest;
 
 /// How a download ended.
@@ -20,8 +22,9 @@ pub enum Outcome {
 /// The result of one download, handed back as soon as it ends.
 #[derive(Debug)]
 pub struct Report {
+    pub(crate) id: DownloadId,
     pub(crate) url: String,
-    pub(crate) destination: PathBuf,
+    pub(crate) destination: Destination,
     pub(crate) outcome: Outcome,
     pub(crate) bytes: u64,
     pub(crate) digests: Vec<Digest>,
@@ -31,14 +34,24 @@ pub struct Report {
 }
 
 impl Report {
+    /// The download's id, the same as its progress events carry.
+    pub fn id(&self) -> DownloadId {
+        self.id
+    }
+
     /// The URL as requested.
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// The destination path.
-    pub fn destination(&self) -> &Path {
+    /// Where the bytes went.
+    pub fn destination(&self) -> &Destination {
         &self.destination
+    }
+
+    /// The destination file's path, or `None` for a download to memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.destination.path()
     }
 
     /// How it ended.
@@ -80,7 +93,7 @@ impl Report {
         self.attempts
     }
 
-    /// The body of a download to memory ([`crate::Request::to_memory`]).
+    /// The body of a download to memory ([`crate::Request::new_in_memory`]).
     pub fn data(&self) -> Option<&bytes::Bytes> {
         self.data.as_ref()
     }

@@ -7,7 +7,27 @@ use url::Url;
 use crate::error::{Error, ErrorKind};
 use crate::verify::Digest;
 
-/// One download: a URL, its destination path, and the size and digests the
+/// Where the bytes of a download go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// A file: the bytes go to `PATH.part` and are renamed to `PATH` once
+    /// every check passed.
+    File(PathBuf),
+    /// Memory: the bytes come back in the report ([`crate::Report::data`]).
+    Memory,
+}
+
+impl Destination {
+    /// The file's path, or `None` for memory.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Destination::File(path) => Some(path),
+            Destination::Memory => None,
+        }
+    }
+}
+
+/// One download: a URL, its destination, and the size and digests the
 /// bytes must have.
 ///
 /// ```
@@ -22,39 +42,47 @@ use crate::verify::Digest;
 pub struct Request {
     url: Url,
     mirrors: Vec<Url>,
-    destination: PathBuf,
-    in_memory: bool,
+    destination: Destination,
     expected_size: Option<u64>,
     digests: Vec<Digest>,
 }
 
 impl Request {
-    /// A request for `url`, saved at `destination`. Fails when the URL does
-    /// not parse; the scheme is checked when the download starts.
-    pub fn new(url: &str, destination: impl Into<PathBuf>) -> Result<Request, Error> {
-        let parsed = parse_url(url)?;
-        Ok(Request::from_url(parsed, destination))
-    }
-
-    /// A request for an already parsed URL.
-    pub fn from_url(url: Url, destination: impl Into<PathBuf>) -> Request {
-        Request {
-            url,
-            mirrors: Vec::new(),
-            destination: destination.into(),
-            in_memory: false,
-            expected_size: None,
-            digests: Vec::new(),
-        }
+    /// A request for `url`, saved at `path`. Fails when the URL does not
+    /// parse; the scheme is checked when the download starts.
+    pub fn new(url: &str, path: impl Into<PathBuf>) -> Result<Request, Error> {
+        Ok(Request::from_url(
+            parse_url(url)?,
+            Destination::File(path.into()),
+        ))
     }
 
     /// A request whose bytes are handed back in memory
     /// ([`crate::Report::data`]) instead of written to a file; segmenting,
     /// verification and limits apply as for files.
-    pub fn to_memory(url: &str) -> Result<Request, Error> {
-        let mut request = Request::new(url, PathBuf::new())?;
-        request.in_memory = true;
-        Ok(request)
+    pub fn new_in_memory(url: &str) -> Result<Request, Error> {
+        Ok(Request::from_url(parse_url(url)?, Destination::Memory))
+    }
+
+    /// A request saved in `dir` under the name the URL suggests (its last
+    /// path segment made safe, see [`crate::naming`]), or `index.html`.
+    pub fn new_in_dir(url: &str, dir: impl AsRef<Path>) -> Result<Request, Error> {
+        let url = parse_url(url)?;
+        let name = crate::naming::name_from_url(&url)
+            .unwrap_or_else(|| crate::naming::FALLBACK_NAME.to_owned());
+        let path = dir.as_ref().join(name);
+        Ok(Request::from_url(url, Destination::File(path)))
+    }
+
+    /// A request for an already parsed URL.
+    pub fn from_url(url: Url, destination: Destination) -> Request {
+        Request {
+            url,
+            mirrors: Vec::new(),
+            destination,
+            expected_size: None,
+            digests: Vec::new(),
+        }
     }
 
     /// Adds a mirror: another URL serving the same bytes. Segments are
@@ -66,15 +94,6 @@ impl Request {
             self.mirrors.push(parsed);
         }
         Ok(self)
-    }
-
-    /// A request saved in `dir` under the name the URL suggests (its last
-    /// path segment made safe, see [`crate::naming`]), or `index.html`.
-    pub fn into_dir(url: &str, dir: impl AsRef<Path>) -> Result<Request, Error> {
-        let probe = Request::new(url, PathBuf::new())?;
-        let name = crate::naming::name_from_url(&probe.url)
-            .unwrap_or_else(|| crate::naming::FALLBACK_NAME.to_owned());
-        Ok(Request::from_url(probe.url, dir.as_ref().join(name)))
     }
 
     /// Requires the download to be exactly `size` bytes.
@@ -102,14 +121,14 @@ impl Request {
         &self.mirrors
     }
 
-    /// Where the file goes (an empty path for a download to memory).
-    pub fn destination(&self) -> &Path {
+    /// Where the bytes go.
+    pub fn destination(&self) -> &Destination {
         &self.destination
     }
 
-    /// True when the bytes are handed back in memory rather than written.
-    pub fn is_in_memory(&self) -> bool {
-        self.in_memory
+    /// The destination file's path, or `None` for a download to memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.destination.path()
     }
 
     /// The size the bytes must have, if given.

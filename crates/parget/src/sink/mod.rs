@@ -1,31 +1,30 @@
 //! Where the bytes go: `NAME.part`, its control file, and the rename into place.
 //!
-//! A [`PartSink`] runs two blocking threads per large download: a writer
-//! that puts ≥1 MiB buffers into `NAME.part` with positioned writes, and a
-//! hasher fed the same buffers in order. Hashing inline on the receive path
-//! would halve throughput (DESIGN.md), and `tokio::fs` would cost a
-//! `spawn_blocking` per call, so both threads block on their channels
-//! instead. Small bodies skip the threads: [`write_small`] does it all in
-//! one blocking call. Nothing reaches the destination path but a fully
+//! A [`Sink`] runs blocking threads per large download: a writer that puts
+//! ≥1 MiB buffers into `NAME.part` with positioned writes, and a hasher
+//! that follows the contiguous written frontier. Hashing inline on the
+//! receive path would halve throughput (DESIGN.md), and `tokio::fs` would
+//! cost a `spawn_blocking` per call, so both threads block on their
+//! channels instead. Small bodies skip the threads: [`write_small`] does it
+//! all in one call. Nothing reaches the destination path but a fully
 //! verified file, by rename.
 
 use std::fs::File;
-use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
 
-use crate::error::{Error, ErrorKind};
-use crate::transport::Validator;
+use crate::error::Error;
 use crate::verify::{Algorithm, Digest, Hashers};
 
+mod control;
 mod positioned;
-mod stream;
 
-pub(crate) use positioned::{Finished, PieceSender, PositionedSink};
-pub(crate) use stream::PartSink;
+use control::write_control;
+pub(crate) use control::{control_path, part_path, read_control, Control, CONTROL_VERSION};
+pub(crate) use positioned::{Layout, PieceSender, Sink};
 
 /// Buffers handed to the writer are at least this large (but the last one).
 pub(crate) const FLUSH_SIZE: usize = 1 << 20;
@@ -70,71 +69,6 @@ impl BufferPool {
     }
 }
 
-/// `NAME.part` for `NAME`.
-pub(crate) fn part_path(destination: &Path) -> PathBuf {
-    with_suffix(destination, ".part")
-}
-
-/// The control file beside `NAME.part`.
-pub(crate) fn control_path(destination: &Path) -> PathBuf {
-    with_suffix(destination, ".part.parget")
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-/// What the control file records: enough to tell, on `--continue`, whether
-/// the bytes in `NAME.part` belong to this download and may be extended.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Control {
-    /// Format version, bumped on incompatible changes.
-    pub version: u32,
-    /// The URL the bytes came from.
-    pub url: String,
-    /// The resource size, when the server announced it.
-    pub total: Option<u64>,
-    /// The validators the bytes came with.
-    pub validator: Validator,
-    /// For a segmented download: the byte ranges durable in `NAME.part`
-    /// (half-open `[start, end)` pairs). Absent for a single stream, whose
-    /// bytes are the file's length.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ranges: Option<Vec<[u64; 2]>>,
-}
-
-pub(crate) const CONTROL_VERSION: u32 = 1;
-
-/// Reads a control file; `Ok(None)` when there is none.
-pub(crate) fn read_control(path: &Path) -> Result<Option<Control>, Error> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            Error::new(
-                ErrorKind::ResumeRefused(format!(
-                    "{} is not a parget control file",
-                    path.display()
-                )),
-                None,
-            )
-            .with_source(e)
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
-    }
-}
-
-/// Writes a control file atomically (temporary file, then rename), so a
-/// crash leaves the old one or the new one, never half of one.
-pub(super) fn write_control(path: &Path, control: &Control) -> Result<(), Error> {
-    let tmp = with_suffix(path, ".tmp");
-    let json =
-        serde_json::to_vec(control).map_err(|e| Error::io(path, std::io::Error::other(e)))?;
-    std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
 pub(super) fn create_parent(path: &Path) -> Result<(), Error> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => {
@@ -147,10 +81,10 @@ pub(super) fn create_parent(path: &Path) -> Result<(), Error> {
 pub(super) async fn join<T>(handle: JoinHandle<T>) -> Result<T, Error> {
     handle
         .await
-        .map_err(|e| Error::io(Path::new(""), std::io::Error::other(e)))
+        .map_err(|e| Error::io(Path::new("a blocking task"), std::io::Error::other(e)))
 }
 
-pub(super) async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
     join(tokio::task::spawn_blocking(f)).await?
@@ -279,100 +213,4 @@ pub(crate) async fn discard(destination: PathBuf) {
         remove_if_present(&control_path(&destination))
     })
     .await;
-}
-
-/// What an existing destination holds, for the skip check.
-pub(crate) struct Existing {
-    pub len: u64,
-    pub digests: Vec<Digest>,
-}
-
-/// Looks at an existing destination: `Ok(None)` when there is none; its
-/// size and, when `algorithms` are given, its digests otherwise.
-pub(crate) async fn inspect_existing(
-    destination: PathBuf,
-    algorithms: Vec<Algorithm>,
-) -> Result<Option<Existing>, Error> {
-    // One stat, done in place: handing it to a blocking thread would cost
-    // more than the call (two thread wake-ups per file), and most
-    // destinations do not exist yet.
-    let meta = match std::fs::metadata(&destination) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::io(&destination, e)),
-    };
-    if !meta.is_file() {
-        return Err(Error::io(
-            &destination,
-            std::io::Error::other("exists and is not a regular file"),
-        ));
-    }
-    if algorithms.is_empty() {
-        return Ok(Some(Existing {
-            len: meta.len(),
-            digests: Vec::new(),
-        }));
-    }
-    blocking(move || {
-        let digests = {
-            let mut hashers = Hashers::new(algorithms);
-            let mut file = File::open(&destination).map_err(|e| Error::io(&destination, e))?;
-            let mut buf = vec![0u8; FLUSH_SIZE];
-            loop {
-                match file.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => hashers.update(&buf[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(Error::io(&destination, e)),
-                }
-            }
-            hashers.finish()
-        };
-        Ok(Some(Existing {
-            len: meta.len(),
-            digests,
-        }))
-    })
-    .await
-}
-
-/// What `--continue` finds beside a destination.
-pub(crate) struct Resumable {
-    pub part_len: u64,
-    pub control: Option<Control>,
-}
-
-/// Looks for an earlier run's `NAME.part` and control file.
-pub(crate) async fn inspect_part(destination: PathBuf) -> Result<Option<Resumable>, Error> {
-    blocking(move || {
-        let part = part_path(&destination);
-        let part_len = match std::fs::metadata(&part) {
-            Ok(meta) if meta.is_file() => meta.len(),
-            Ok(_) => {
-                return Err(Error::io(
-                    &part,
-                    std::io::Error::other("is not a regular file"),
-                ))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(&part, e)),
-        };
-        let control = read_control(&control_path(&destination))?;
-        Ok(Some(Resumable { part_len, control }))
-    })
-    .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn part_and_control_names_sit_beside_the_destination() {
-        assert_eq!(part_path(Path::new("d/f.bin")), Path::new("d/f.bin.part"));
-        assert_eq!(
-            control_path(Path::new("f.bin")),
-            Path::new("f.bin.part.parget")
-        );
-    }
 }

@@ -1,5 +1,5 @@
-//! The sink of a segmented download (or of a download to memory): pieces
-//! arrive out of order, each with its offset.
+//! The sink of every download: pieces arrive in order (one stream) or out
+//! of order (segments), each with its offset.
 //!
 //! For a file, one writer thread puts every piece into the preallocated
 //! `NAME.part` with a positioned write and records what is on disk; a
@@ -35,6 +35,21 @@ use crate::verify::{Algorithm, Digest, Hashers};
 /// it on its own thread keeps the writer going meanwhile.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How a part file's contents are described.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Written in order from the start (one stream): the file's length
+    /// says what it holds, so nothing is checkpointed and it grows as it
+    /// is written.
+    Prefix,
+    /// Ranges anywhere in a file preallocated to `len` bytes (segments):
+    /// the control file records them at each checkpoint.
+    Ranges {
+        /// The file's size.
+        len: u64,
+    },
+}
+
 /// A piece of the file: bytes at an offset.
 struct Piece {
     offset: u64,
@@ -46,6 +61,8 @@ struct Piece {
 pub(crate) struct PieceSender {
     tx: mpsc::Sender<Piece>,
     pool: BufferPool,
+    /// The file written, named when the writer stopped (`None` in memory).
+    part: Option<Arc<PathBuf>>,
 }
 
 impl PieceSender {
@@ -55,10 +72,15 @@ impl PieceSender {
         if bytes.is_empty() {
             return Ok(());
         }
-        self.tx
-            .send(Piece { offset, bytes })
-            .await
-            .map_err(|_| Error::io(Path::new(""), std::io::Error::other("the writer stopped")))
+        self.tx.send(Piece { offset, bytes }).await.map_err(|_| {
+            // The writer's own error (a full disk, say) comes back from
+            // `Sink::finish`; this one only says where.
+            let part = self
+                .part
+                .as_deref()
+                .map_or(Path::new("memory"), |p| p.as_path());
+            Error::io(part, std::io::Error::other("the writer stopped"))
+        })
     }
 
     /// A cleared buffer for the next piece.
@@ -79,8 +101,8 @@ pub(crate) struct Finished {
     pub digests: Vec<Digest>,
 }
 
-/// The sink of a segmented download or a download to memory.
-pub(crate) struct PositionedSink {
+/// Where the bytes of one download go: `NAME.part` or memory.
+pub(crate) struct Sink {
     sender: PieceSender,
     thread: JoinHandle<Result<Finished, Error>>,
     /// Set before the last sender goes when every byte arrived: the file
@@ -88,24 +110,31 @@ pub(crate) struct PositionedSink {
     complete: Arc<AtomicBool>,
 }
 
-impl PositionedSink {
-    /// A sink writing into `part`, preallocated to `len` bytes. The ranges
-    /// in `done` are already in the file (an earlier run's); everything else
-    /// is overwritten. `control` is recorded beside it, with the ranges on
-    /// disk at each checkpoint.
+impl Sink {
+    /// A sink writing into `part` in `layout`. The ranges in `done` are
+    /// already in the file (an earlier attempt's or run's; for a prefix,
+    /// the file is cut after them); everything else is overwritten.
+    /// `control` is recorded beside it, and for ranges, the ranges on disk
+    /// at each checkpoint.
     pub(crate) async fn open_file(
         part: PathBuf,
         control_file: PathBuf,
         control: Control,
-        len: u64,
+        layout: Layout,
         done: RangeSet,
         algorithms: Vec<Algorithm>,
-    ) -> Result<PositionedSink, Error> {
+    ) -> Result<Sink, Error> {
         let open_part = part.clone();
         let open_control = control_file.clone();
         let mut first = control.clone();
-        first.ranges = Some(to_pairs(&done));
-        let keep_nothing = done.is_empty();
+        let cut_at = match layout {
+            Layout::Prefix => Some(done.frontier()),
+            Layout::Ranges { .. } => {
+                first.ranges = Some(to_pairs(&done));
+                // Nothing to keep: drop whatever an earlier file held.
+                done.is_empty().then_some(0)
+            }
+        };
         let file = blocking(move || {
             create_parent(&open_part)?;
             let file = OpenOptions::new()
@@ -115,9 +144,8 @@ impl PositionedSink {
                 .write(true)
                 .open(&open_part)
                 .map_err(|e| Error::io(&open_part, e))?;
-            if keep_nothing {
-                // Nothing to keep: drop whatever an earlier file held.
-                file.set_len(0).map_err(|e| Error::io(&open_part, e))?;
+            if let Some(len) = cut_at {
+                file.set_len(len).map_err(|e| Error::io(&open_part, e))?;
             }
             write_control(&open_control, &first)?;
             Ok(file)
@@ -125,6 +153,7 @@ impl PositionedSink {
         .await?;
 
         let pool = BufferPool::shared();
+        let sender_part = Arc::new(part.clone());
         let (tx, rx) = mpsc::channel(4);
         let (hasher, hash_tx) = if algorithms.is_empty() {
             (None, None)
@@ -145,7 +174,7 @@ impl PositionedSink {
         let complete = Arc::new(AtomicBool::new(false));
         let writer = FileWriter {
             complete: complete.clone(),
-            len,
+            layout,
             file,
             part,
             control_file,
@@ -156,20 +185,28 @@ impl PositionedSink {
             checkpoint: Checkpoint::default(),
         };
         let thread = tokio::task::spawn_blocking(move || writer.run(rx, hasher));
-        Ok(PositionedSink {
-            sender: PieceSender { tx, pool },
+        Ok(Sink {
+            sender: PieceSender {
+                tx,
+                pool,
+                part: Some(sender_part),
+            },
             thread,
             complete,
         })
     }
 
     /// A sink keeping the body in memory.
-    pub(crate) fn open_memory(algorithms: Vec<Algorithm>) -> PositionedSink {
+    pub(crate) fn open_memory(algorithms: Vec<Algorithm>) -> Sink {
         let pool = BufferPool::shared();
         let (tx, rx) = mpsc::channel(4);
         let thread = tokio::task::spawn_blocking(move || keep_in_memory(rx, algorithms));
-        PositionedSink {
-            sender: PieceSender { tx, pool },
+        Sink {
+            sender: PieceSender {
+                tx,
+                pool,
+                part: None,
+            },
             thread,
             complete: Arc::new(AtomicBool::new(false)),
         }
@@ -178,6 +215,12 @@ impl PositionedSink {
     /// A sender for a worker.
     pub(crate) fn sender(&self) -> PieceSender {
         self.sender.clone()
+    }
+
+    /// True when the writer stopped early: it failed, and
+    /// [`Sink::finish`] returns its error.
+    pub(crate) fn stopped(&self) -> bool {
+        self.sender.tx.is_closed()
     }
 
     /// Waits until every piece sent (by every sender, all of which must be
@@ -219,8 +262,7 @@ struct Checkpoint {
 
 struct FileWriter {
     complete: Arc<AtomicBool>,
-    /// The file's size, preallocated before the first write.
-    len: u64,
+    layout: Layout,
     file: File,
     part: PathBuf,
     control_file: PathBuf,
@@ -240,7 +282,11 @@ impl FileWriter {
         // Preallocating can take tens of milliseconds (tmpfs zeroes every
         // page): done here, it overlaps the segments' connection setup
         // instead of delaying it, and pieces wait in the channel meanwhile.
-        let result = preallocate(&self.file, self.len)
+        let preallocated = match self.layout {
+            Layout::Ranges { len } => preallocate(&self.file, len),
+            Layout::Prefix => Ok(()),
+        };
+        let result = preallocated
             .map_err(|e| Error::io(&self.part, e))
             .and_then(|()| self.write_all(&mut rx));
         // Stop the hasher whatever happened, then wait for it.
@@ -295,6 +341,9 @@ impl FileWriter {
 
     /// Starts a checkpoint when the last one is old enough and done.
     fn maybe_checkpoint(&mut self) -> Result<(), Error> {
+        if self.layout == Layout::Prefix {
+            return Ok(());
+        }
         let now = Instant::now();
         let last = *self.checkpoint.last.get_or_insert(now);
         if now.duration_since(last) < CHECKPOINT_INTERVAL
@@ -344,7 +393,7 @@ impl FileWriter {
                 .join()
                 .map_err(|_| self.thread_died("checkpoint"))??;
         }
-        if self.complete.load(Ordering::Acquire) {
+        if self.complete.load(Ordering::Acquire) || self.layout == Layout::Prefix {
             return Ok(());
         }
         self.file
@@ -485,11 +534,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let part = dir.path().join("f.part");
         let control_file = dir.path().join("f.part.parget");
-        let sink = PositionedSink::open_file(
+        let sink = Sink::open_file(
             part.clone(),
             control_file.clone(),
             control(),
-            10,
+            Layout::Ranges { len: 10 },
             RangeSet::new(),
             vec![Algorithm::Sha256, Algorithm::Blake3],
         )
@@ -520,11 +569,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let part = dir.path().join("f.part");
         std::fs::write(&part, b"01234xxxxx").unwrap();
-        let sink = PositionedSink::open_file(
+        let sink = Sink::open_file(
             part.clone(),
             dir.path().join("c"),
             control(),
-            10,
+            Layout::Ranges { len: 10 },
             RangeSet::from_ranges(std::iter::once(0..5)),
             vec![Algorithm::Md5],
         )
@@ -545,11 +594,11 @@ mod tests {
     #[tokio::test]
     async fn a_gap_leaves_the_length_short() {
         let dir = tempfile::tempdir().unwrap();
-        let sink = PositionedSink::open_file(
+        let sink = Sink::open_file(
             dir.path().join("p"),
             dir.path().join("c"),
             control(),
-            10,
+            Layout::Ranges { len: 10 },
             RangeSet::new(),
             vec![],
         )
@@ -565,7 +614,7 @@ mod tests {
 
     #[tokio::test]
     async fn memory_sink_assembles_and_hashes() {
-        let sink = PositionedSink::open_memory(vec![Algorithm::Sha1]);
+        let sink = Sink::open_memory(vec![Algorithm::Sha1]);
         let sender = sink.sender();
         sender.send(4, Bytes::from_static(b"efgh")).await.unwrap();
         sender.send(0, Bytes::from_static(b"abcd")).await.unwrap();

@@ -1,6 +1,7 @@
 //! The `http` and `https` transport, over shared reqwest clients.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt};
@@ -30,7 +31,7 @@ impl std::fmt::Debug for HttpTransport {
 
 /// Which client a request needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ClientKind {
+enum ClientKind {
     /// `http://`: no TLS, so no root certificates to load.
     Plain,
     /// `https://`, HTTP/2 where the server offers it.
@@ -41,6 +42,72 @@ pub(crate) enum ClientKind {
 }
 
 type ClientFactory = Box<dyn Fn(ClientKind) -> Result<reqwest::Client, Error> + Send + Sync>;
+
+/// What the engine's own HTTP clients are built from.
+#[derive(Clone, Debug)]
+pub(crate) struct HttpSettings {
+    pub user_agent: String,
+    pub connect_timeout: Duration,
+    /// Idle connections kept per host for reuse.
+    pub idle_per_host: usize,
+    pub max_redirects: usize,
+    /// PEM certificates (or bundles) trusted besides the system's roots.
+    pub root_certificates: Vec<Vec<u8>>,
+    pub insecure: bool,
+}
+
+impl HttpSettings {
+    /// Builds the client of `kind`. None may decompress bodies (the bytes
+    /// on disk must be the bytes served) nor set a whole-request timeout
+    /// (it would kill large downloads): the engine applies idle timeouts.
+    fn client(
+        &self,
+        kind: ClientKind,
+        roots: &[reqwest::Certificate],
+    ) -> Result<reqwest::Client, Error> {
+        let max_redirects = self.max_redirects;
+        let mut builder = reqwest::Client::builder()
+            .user_agent(self.user_agent.clone())
+            .connect_timeout(self.connect_timeout)
+            .pool_max_idle_per_host(self.idle_per_host)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .danger_accept_invalid_certs(self.insecure);
+        builder = match kind {
+            ClientKind::Plain => builder
+                // No TLS here: a redirect to https is handed back and
+                // followed by the TLS client, which loads the roots.
+                .tls_built_in_native_certs(false)
+                .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                    if attempt.url().scheme() != "http" {
+                        attempt.stop()
+                    } else if attempt.previous().len() > max_redirects {
+                        attempt.error("too many redirects")
+                    } else {
+                        attempt.follow()
+                    }
+                })),
+            ClientKind::Tls | ClientKind::TlsHttp1 => {
+                for certificate in roots {
+                    builder = builder.add_root_certificate(certificate.clone());
+                }
+                let builder = builder.redirect(reqwest::redirect::Policy::limited(max_redirects));
+                if kind == ClientKind::TlsHttp1 {
+                    builder.http1_only()
+                } else {
+                    builder
+                }
+            }
+        };
+        builder.build().map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidRequest("the HTTP client could not be set up".into()),
+                None,
+            )
+            .with_source(e)
+        })
+    }
+}
 
 /// The clients, built on first use: loading the system's root certificates
 /// costs about 12 ms of CPU, which a run of plain `http` URLs never needs.
@@ -102,8 +169,26 @@ impl HttpTransport {
         }
     }
 
+    /// The engine's own transport, its clients built from `settings` on
+    /// first use. Fails when a root certificate is not valid PEM.
+    pub(crate) fn from_settings(settings: HttpSettings) -> Result<HttpTransport, Error> {
+        let mut roots = Vec::new();
+        for pem in &settings.root_certificates {
+            roots.extend(reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidRequest("a root certificate is not valid PEM".into()),
+                    None,
+                )
+                .with_source(e)
+            })?);
+        }
+        let max_redirects = settings.max_redirects;
+        let factory = move |kind: ClientKind| settings.client(kind, &roots);
+        Ok(HttpTransport::lazy(Box::new(factory), max_redirects))
+    }
+
     /// A transport whose clients `factory` builds on first use.
-    pub(crate) fn lazy(factory: ClientFactory, max_redirects: usize) -> HttpTransport {
+    fn lazy(factory: ClientFactory, max_redirects: usize) -> HttpTransport {
         let clients = Clients {
             factory: Some(factory),
             plain: OnceLock::new(),

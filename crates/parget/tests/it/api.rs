@@ -223,7 +223,7 @@ async fn file_urls_are_read_and_verified() {
         .await;
     let error = report.error().expect("a missing file fails");
     assert!(
-        error.is_io() && error.to_string().contains("missing"),
+        error.is_io() && format!("{error:#}").contains("missing"),
         "{error}"
     );
 }

@@ -181,7 +181,7 @@ async fn a_full_disk_is_a_clear_error_and_nothing_lands() {
     let report = fast().build().unwrap().download(request).await;
     let error = report.error().expect("a full disk fails the download");
     assert!(error.is_io() && !error.is_retryable(), "{error}");
-    let text = error.to_string();
+    let text = format!("{error:#}");
     assert!(
         text.contains("big.bin.part") && text.to_lowercase().contains("no space"),
         "{text}"
@@ -203,7 +203,7 @@ async fn an_unusable_destination_directory_is_a_clear_error() {
         .error()
         .expect("cannot create a directory below a file");
     assert!(
-        error.is_io() && error.to_string().contains("file/sub"),
+        error.is_io() && format!("{error:#}").contains("file/sub"),
         "{error}"
     );
 }

@@ -60,7 +60,12 @@ async fn an_output_without_expectations_is_not_overwritten() {
         matches!(error.kind(), ErrorKind::DestinationExists(_)),
         "{error}"
     );
-    assert!(error.to_string().contains("--allow-overwrite"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("replaced only when overwriting is allowed"),
+        "{error}"
+    );
     assert_eq!(std::fs::read(bed.path("mine.txt")).unwrap(), b"precious");
     let report = fast()
         .allow_overwrite(true)

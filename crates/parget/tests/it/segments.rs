@@ -321,7 +321,7 @@ async fn downloads_to_memory_segmented_or_not() {
         let path = format!("/mem{len}.bin");
         let expected = content(&path, len);
         let url = bed.server.url(&format!("{path}?size={len}{query}"));
-        let request = Request::to_memory(&url)
+        let request = Request::new_in_memory(&url)
             .unwrap()
             .with_digest(sha256(&expected));
         let mut report = downloader.download(request).await;
@@ -334,7 +334,7 @@ async fn downloads_to_memory_segmented_or_not() {
         assert!(data == expected, "{len} bytes in memory");
         assert_eq!(report.bytes(), len);
     }
-    let bad = Request::to_memory(&bed.server.url("/mem-bad?size=20000000"))
+    let bad = Request::new_in_memory(&bed.server.url("/mem-bad?size=20000000"))
         .unwrap()
         .with_digest(sha256(b"x"));
     let report = downloader.download(bad).await;

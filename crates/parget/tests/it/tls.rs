@@ -48,7 +48,7 @@ async fn an_untrusted_certificate_fails_without_retrying() {
         .await;
     let error = assert_failed(&report);
     assert!(
-        error.to_string().to_lowercase().contains("certificate"),
+        format!("{error:#}").to_lowercase().contains("certificate"),
         "{error}"
     );
     assert_eq!(

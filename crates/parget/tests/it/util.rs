@@ -59,18 +59,16 @@ pub fn assert_file(report: &Report, expected: &[u8]) {
         "download failed: {:?}",
         report.error().map(ToString::to_string)
     );
-    let got = std::fs::read(report.destination()).expect("destination exists");
+    let path = report.path().expect("a file destination");
+    let got = std::fs::read(path).expect("destination exists");
     assert!(
         got == expected,
         "{} holds {} bytes, expected {}",
-        report.destination().display(),
+        path.display(),
         got.len(),
         expected.len()
     );
-    assert!(
-        !part_of(report.destination()).exists(),
-        "the .part file is gone"
-    );
+    assert!(!part_of(path).exists(), "the .part file is gone");
 }
 
 /// Asserts the report failed and nothing is at its destination.
@@ -80,7 +78,7 @@ pub fn assert_failed(report: &Report) -> &parget::Error {
         .error()
         .unwrap_or_else(|| panic!("{} should have failed", report.url()));
     assert!(
-        !report.destination().exists(),
+        !report.path().expect("a file destination").exists(),
         "nothing may be at the destination after: {error}"
     );
     error

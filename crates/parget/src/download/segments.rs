@@ -1,8 +1,8 @@
-//! One file over several connections: workers take ranges from the
-//! [`Plan`], stream them into the positioned sink, steal the back half of
-//! the largest remaining range when they finish, and a monitor gives up a
-//! connection far slower than the others so its range is fetched again by
-//! faster ones.
+//! The segments fetch: one file over several connections. Workers take
+//! ranges from the [`Plan`], stream them into the sink, steal the back half
+//! of the largest remaining range when they finish, and a monitor gives up
+//! a connection far slower than the others so its range is fetched again
+//! by faster ones. Each connection's failures go through the retry loop.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,12 +15,12 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use url::Url;
 
-use crate::engine::Shared;
+use super::retry_loop::{retry_loop, Failure, Next, Retrying};
 use crate::error::{Error, ErrorKind};
 use crate::event::DownloadProgress;
 use crate::limit::{host_key, HostPermit};
 use crate::plan::{pick_slow, Plan, RangeSet, SegmentRate, Work};
-use crate::retry::RetryDecision;
+use crate::shared::Shared;
 use crate::sink::{PieceSender, FLUSH_SIZE};
 use crate::transport::{BodyStream, OpenRequest, Validator};
 
@@ -30,16 +30,6 @@ const MONITOR_PERIOD: Duration = Duration::from_millis(500);
 const SLOW_RATIO: f64 = 8.0;
 /// Below this many bytes left, giving a connection up costs more than it saves.
 const SLOW_MIN_LEFT: u64 = 256 * 1024;
-
-/// How a segmented download ended, when it did not complete.
-pub(crate) enum Failure {
-    /// The server answered a range request with the whole resource: it
-    /// changed (the `If-Range` failed), or it ignores Range. The caller
-    /// starts over.
-    StartOver(Error),
-    /// Anything else; the `.part` file and its control file stay.
-    Failed(Error),
-}
 
 /// Everything a segmented download needs.
 pub(crate) struct Setup {
@@ -72,10 +62,6 @@ struct Mirror {
 struct WorkerState {
     /// Bytes received by this worker, ever.
     received: AtomicU64,
-    /// The rate measured over the last window in which it was fetching
-    /// (bytes/s, as f64 bits): an idle fast worker still shows how fast
-    /// a connection can be.
-    last_rate: AtomicU64,
     /// The segment being fetched, or `usize::MAX`.
     segment: AtomicUsize,
     /// Set by the monitor: the segment to give up (`NO_SEGMENT` for none).
@@ -111,8 +97,16 @@ enum FetchEnd {
     Error(Error),
 }
 
-/// Downloads the missing ranges of the file over up to `split` connections.
-pub(crate) async fn run(shared: Arc<Shared>, mut setup: Setup) -> Result<(), Failure> {
+/// Downloads the missing ranges of the file over up to `split`
+/// connections. Returns how it ended and the ranges received (kept in the
+/// sink either way). A failure is [`Next::StartOver`] when the server
+/// answered a range with the whole resource (it changed, or ignores
+/// Range), and otherwise [`Next::GiveUp`]: every connection has already
+/// been retried.
+pub(crate) async fn fetch(
+    shared: Arc<Shared>,
+    mut setup: Setup,
+) -> (Result<(), Failure>, RangeSet) {
     let split = shared.config.split.max(1);
     let mut plan =
         Plan::new(setup.len, shared.config.min_split_size, &setup.done).with_pieces(setup.piece);
@@ -140,7 +134,6 @@ pub(crate) async fn run(shared: Arc<Shared>, mut setup: Setup) -> Result<(), Fai
         workers: (0..split)
             .map(|_| WorkerState {
                 received: AtomicU64::new(0),
-                last_rate: AtomicU64::new(f64::NAN.to_bits()),
                 segment: AtomicUsize::new(NO_SEGMENT),
                 abandon: AtomicUsize::new(NO_SEGMENT),
                 wake: Notify::new(),
@@ -188,7 +181,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut setup: Setup) -> Result<(), Fai
                     job.changed.notify_waiters();
                 }
                 Some(Err(panic)) => {
-                    failure = Some(Failure::Failed(
+                    failure = Some(Failure::give_up(
                         Error::new(ErrorKind::Transfer, None).with_source(panic),
                     ));
                     job.stop.store(true, Ordering::Release);
@@ -202,23 +195,18 @@ pub(crate) async fn run(shared: Arc<Shared>, mut setup: Setup) -> Result<(), Fai
             }
         }
     }
-    if let Some(failure) = failure {
-        return Err(failure);
-    }
-    let complete = job
-        .plan
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .is_complete();
-    if complete {
-        Ok(())
-    } else {
-        Err(Failure::Failed(
+    let plan = job.plan();
+    let received = plan.received().clone();
+    let result = match failure {
+        Some(failure) => Err(failure),
+        None if plan.is_complete() => Ok(()),
+        None => Err(Failure::give_up(
             Error::new(ErrorKind::Transfer, None).with_source(std::io::Error::other(
                 "every connection ended with ranges still missing",
             )),
-        ))
-    }
+        )),
+    };
+    (result, received)
 }
 
 impl Job {
@@ -250,19 +238,18 @@ impl Job {
                 match plan.segment(id) {
                     Some(segment) => {
                         let bytes = now.1[index].saturating_sub(before.1[index]);
-                        let rate = bytes as f64 / secs;
-                        state.last_rate.store(rate.to_bits(), Ordering::Relaxed);
                         SegmentRate {
                             id,
-                            bytes_per_sec: rate,
+                            bytes_per_sec: bytes as f64 / secs,
                             remaining: segment.end - segment.start,
                         }
                     }
-                    // An idle worker: its last rate is the yardstick,
-                    // with nothing left to give up.
+                    // An idle worker is not compared: a rate from another
+                    // moment (often a burst out of socket buffers) would
+                    // make a connection fetching now look slow.
                     None => SegmentRate {
                         id: NO_SEGMENT,
-                        bytes_per_sec: f64::from_bits(state.last_rate.load(Ordering::Relaxed)),
+                        bytes_per_sec: f64::NAN,
                         remaining: 0,
                     },
                 }
@@ -309,17 +296,10 @@ impl Job {
         }
     }
 
-    /// Drops mirror `m` after `error`; true when another mirror is left to
-    /// carry on with (the switch is reported as an immediate retry).
-    fn drop_mirror(&self, m: usize, error: &Error) -> bool {
+    /// Drops mirror `m`; true when another mirror is left to carry on with.
+    fn drop_mirror(&self, m: usize) -> bool {
         self.mirrors[m].alive.store(false, Ordering::Release);
-        let others = self.next_alive_mirror(m).is_some();
-        if others {
-            self.shared
-                .reporter
-                .retrying(&self.progress, error, Duration::ZERO);
-        }
-        others
+        self.next_alive_mirror(m).is_some()
     }
 
     fn next_alive_mirror(&self, from: usize) -> Option<usize> {
@@ -483,94 +463,104 @@ impl Job {
     }
 }
 
-/// One connection's loop: take a range, fetch it, take the next; retry
-/// after failures, continuing from the last byte received.
+/// What one step of a connection did.
+enum Step {
+    /// A range was fetched; take the next.
+    Fetched,
+    /// Nothing is left to take, or the connection was given up as too
+    /// slow (its range went back to the others).
+    Done,
+}
+
+/// One connection: its place among the workers and its current mirror.
+struct Worker {
+    job: Arc<Job>,
+    index: usize,
+    mirror: usize,
+    initial: Option<(Work, Option<BodyStream>)>,
+}
+
+/// One connection's loop: take a range, fetch it, take the next; failures
+/// go through the retry loop, and a retry continues from the last byte
+/// received (the range went back to the plan).
 async fn worker(
     job: Arc<Job>,
     index: usize,
-    mut initial: Option<(Work, Option<BodyStream>)>,
+    initial: Option<(Work, Option<BodyStream>)>,
     _permit: Option<HostPermit>,
 ) -> Result<(), Failure> {
-    let mut mirror = index % job.mirrors.len();
-    let mut retries = 0u32;
+    let mut worker = Worker {
+        mirror: index % job.mirrors.len(),
+        job: job.clone(),
+        index,
+        initial,
+    };
     loop {
-        if job.stop.load(Ordering::Acquire) {
-            return Ok(());
+        let retrying = Retrying {
+            shared: &job.shared,
+            progress: &job.progress,
+            policy: &job.shared.config.retry,
+        };
+        match retry_loop(retrying, &mut worker, |w| Box::pin(w.step())).await? {
+            Step::Fetched => continue,
+            Step::Done => return Ok(()),
         }
-        let (work, stream) = match initial.take() {
+    }
+}
+
+impl Worker {
+    /// Takes a range and fetches it.
+    async fn step(&mut self) -> Result<Step, Failure> {
+        let job = &self.job;
+        if job.stop.load(Ordering::Acquire) {
+            return Ok(Step::Done);
+        }
+        let (work, stream) = match self.initial.take() {
             Some(first) => first,
             None => match job.next_work().await {
                 Some(work) => (work, None),
-                None => return Ok(()),
+                None => return Ok(Step::Done),
             },
         };
-        let state = &job.workers[index];
+        let state = &job.workers[self.index];
         state.segment.store(work.id, Ordering::Relaxed);
         job.progress.segment_started();
-        let fetch_started = Instant::now();
-        let received_before = state.received.load(Ordering::Relaxed);
-        let result = job.fetch(index, &mut mirror, &work, stream).await;
+        let result = job.fetch(self.index, &mut self.mirror, &work, stream).await;
         job.progress.segment_ended();
-        // A fetch too short for the monitor to see still measures how fast
-        // this connection can be.
-        let secs = fetch_started.elapsed().as_secs_f64();
-        if secs > 0.0 {
-            let bytes = state.received.load(Ordering::Relaxed) - received_before;
-            state
-                .last_rate
-                .store((bytes as f64 / secs).to_bits(), Ordering::Relaxed);
-        }
         state.segment.store(NO_SEGMENT, Ordering::Relaxed);
         let error = match result {
-            Ok(()) => {
-                retries = 0;
-                continue;
-            }
+            Ok(()) => return Ok(Step::Fetched),
             Err(FetchEnd::Abandoned) => {
                 // Too slow: leave the range to faster connections.
                 job.release(&work);
-                return Ok(());
+                return Ok(Step::Done);
             }
             Err(FetchEnd::BadMirror(error)) => {
                 job.release(&work);
-                if job.drop_mirror(mirror, &error) {
-                    continue;
+                if job.drop_mirror(self.mirror) {
+                    return Err(Failure::new(error, Next::RetryNow));
                 }
                 // The only source left answers ranges with the whole file.
-                return Err(if matches!(error.kind(), ErrorKind::Protocol(_)) {
-                    Failure::StartOver(error)
+                let next = if matches!(error.kind(), ErrorKind::Protocol(_)) {
+                    Next::StartOver
                 } else {
-                    Failure::Failed(error)
-                });
+                    Next::GiveUp
+                };
+                return Err(Failure::new(error, next));
             }
             Err(FetchEnd::Error(error)) => {
                 job.release(&work);
-                // With mirrors, a failing one is dropped and the others
-                // carry on; a lone URL is retried with backoff.
-                let others = job.mirrors.len() > 1 && !error.is_cancelled();
-                if others && job.drop_mirror(mirror, &error) {
-                    continue;
-                }
                 error
             }
         };
-        if error.is_cancelled() || !error.is_retryable() {
-            return Err(Failure::Failed(error));
+        if error.is_cancelled() {
+            return Err(Failure::give_up(error));
         }
-        let decision =
-            job.shared
-                .config
-                .retry
-                .decide(retries, true, error.retry_after(), fastrand::f64());
-        let RetryDecision::RetryAfter(delay) = decision else {
-            return Err(Failure::Failed(error));
-        };
-        job.progress.set_attempts(job.progress.attempts() + 1);
-        job.shared.reporter.retrying(&job.progress, &error, delay);
-        retries += 1;
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = job.shared.cancelled() => return Err(Failure::Failed(Error::new(ErrorKind::Cancelled, None))),
+        // With mirrors, a failing one is dropped and the others carry on;
+        // a lone URL is retried with backoff.
+        if job.mirrors.len() > 1 && job.drop_mirror(self.mirror) {
+            return Err(Failure::new(error, Next::RetryNow));
         }
+        Err(Failure::from(error))
     }
 }

@@ -1,101 +1,23 @@
-//! The [`Downloader`]: shared state (connection pool, limits, reporter) and
-//! the calls that run downloads, one or a stream of them.
+//! The [`Downloader`]: the calls that run downloads, one or a stream of
+//! them, over state they share (see `shared`).
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::mpsc;
 
 use crate::config::{Config, LowestSpeed};
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::event::{NoReporter, Reporter, Totals};
-use crate::limit::HostLimits;
 use crate::report::Report;
 use crate::request::Request;
 use crate::retry::RetryPolicy;
+use crate::shared::{destination_hash, Shared};
 use crate::transport::file::FileTransport;
-use crate::transport::http::{ClientKind, HttpTransport};
+use crate::transport::http::{HttpSettings, HttpTransport};
 use crate::transport::Transport;
-
-/// State shared by every download of one [`Downloader`].
-pub(crate) struct Shared {
-    pub config: Config,
-    transports: HashMap<String, Arc<dyn Transport>>,
-    pub hosts: HostLimits,
-    slots: Arc<Semaphore>,
-    /// Destinations being written now, by any call: two downloads never
-    /// write one file at once.
-    active: Mutex<HashSet<u64>>,
-    pub reporter: Arc<dyn Reporter>,
-    pub totals: Arc<Totals>,
-    cancel: watch::Sender<bool>,
-}
-
-impl Shared {
-    pub(crate) fn transport_for(&self, url: &url::Url) -> Result<Arc<dyn Transport>, Error> {
-        self.transports
-            .get(url.scheme())
-            .cloned()
-            .ok_or_else(|| Error::new(ErrorKind::UnsupportedScheme(url.scheme().to_owned()), None))
-    }
-
-    /// Claims `destination` while it is downloaded: two downloads never
-    /// write one file at once. `repeated` says the destination appeared
-    /// earlier in the same run (list order decides which entry wins, not
-    /// scheduling). The claim ends with the guard.
-    pub(crate) fn claim(&self, destination: &Path, repeated: bool) -> Result<Claim<'_>, Error> {
-        let key = destination_hash(destination);
-        let taken = repeated
-            || !self
-                .active
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key);
-        if taken {
-            return Err(Error::new(
-                ErrorKind::DuplicateDestination(destination.to_owned()),
-                None,
-            ));
-        }
-        Ok(Claim { shared: self, key })
-    }
-
-    /// Resolves when [`Downloader::cancel`] was called.
-    pub(crate) async fn cancelled(&self) {
-        let mut rx = self.cancel.subscribe();
-        // The sender lives as long as `self`, so this only ends on cancel.
-        let _ = rx.wait_for(|cancelled| *cancelled).await;
-    }
-}
-
-/// A destination as a 64-bit hash: a run remembers the destinations of a
-/// million-entry list at 8 bytes an entry, not their paths. Two different
-/// paths colliding in 64 bits is not a practical concern.
-fn destination_hash(destination: &Path) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    crate::download::destination_key(destination).hash(&mut hasher);
-    hasher.finish()
-}
-
-/// A destination held by a running download; released on drop.
-pub(crate) struct Claim<'a> {
-    shared: &'a Shared,
-    key: u64,
-}
-
-impl Drop for Claim<'_> {
-    fn drop(&mut self) {
-        self.shared
-            .active
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.key);
-    }
-}
 
 /// The download engine. Cheap to clone; clones share the connection pool,
 /// the limits and the reporter.
@@ -113,7 +35,7 @@ impl Drop for Claim<'_> {
 /// let mut reports = downloader.download_all(requests);
 /// while let Some(report) = reports.next().await {
 ///     match report.error() {
-///         None => println!("{} ok", report.destination().display()),
+///         None => println!("{} ok", report.url()),
 ///         Some(e) => eprintln!("{e}"),
 ///     }
 /// }
@@ -172,7 +94,7 @@ impl Downloader {
                 };
                 // After a cancel, or once nobody reads the reports, stop
                 // pulling requests: a long list must not be churned through.
-                if tx.is_closed() || *shared.cancel.borrow() {
+                if tx.is_closed() || shared.is_cancelled() {
                     break;
                 }
                 let Some(request) = requests.next().await else {
@@ -180,7 +102,10 @@ impl Downloader {
                 };
                 let shared = shared.clone();
                 let tx = tx.clone();
-                let repeated = !seen.insert(destination_hash(request.destination()));
+                // Downloads to memory have no destination to collide on.
+                let repeated = request
+                    .path()
+                    .is_some_and(|path| !seen.insert(destination_hash(path)));
                 tokio::spawn(async move {
                     let report = crate::download::run(shared, request, repeated).await;
                     drop(slot);
@@ -195,7 +120,7 @@ impl Downloader {
     /// keeps its `.part` file for a later `--continue`. Downloads started
     /// after this call are cancelled at once.
     pub fn cancel(&self) {
-        self.shared.cancel.send_replace(true);
+        self.shared.cancel();
     }
 
     /// Counters over every download of this downloader.
@@ -389,81 +314,21 @@ impl DownloaderBuilder {
     /// or the TLS setup fails.
     pub fn build(self) -> Result<Downloader, Error> {
         let config = self.config;
-        let mut certificates = Vec::new();
-        for pem in &self.root_certificates {
-            certificates.extend(reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
-                Error::new(
-                    ErrorKind::InvalidRequest("a root certificate is not valid PEM".into()),
-                    None,
-                )
-                .with_source(e)
-            })?);
-        }
-        let insecure = self.insecure;
-        let settings = config.clone();
-        let factory = move |kind: ClientKind| {
-            let max_redirects = settings.max_redirects;
-            let mut builder = reqwest::Client::builder()
-                .user_agent(settings.user_agent.clone())
-                .connect_timeout(settings.connect_timeout)
-                .pool_max_idle_per_host(settings.max_per_host)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .tcp_nodelay(true)
-                .danger_accept_invalid_certs(insecure);
-            builder = match kind {
-                ClientKind::Plain => builder
-                    // No TLS here: a redirect to https is handed back and
-                    // followed by the TLS client, which loads the roots.
-                    .tls_built_in_native_certs(false)
-                    .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                        if attempt.url().scheme() != "http" {
-                            attempt.stop()
-                        } else if attempt.previous().len() > max_redirects {
-                            attempt.error("too many redirects")
-                        } else {
-                            attempt.follow()
-                        }
-                    })),
-                ClientKind::Tls | ClientKind::TlsHttp1 => {
-                    for certificate in &certificates {
-                        builder = builder.add_root_certificate(certificate.clone());
-                    }
-                    let builder =
-                        builder.redirect(reqwest::redirect::Policy::limited(max_redirects));
-                    if kind == ClientKind::TlsHttp1 {
-                        builder.http1_only()
-                    } else {
-                        builder
-                    }
-                }
-            };
-            builder.build().map_err(|e| {
-                Error::new(
-                    ErrorKind::InvalidRequest("the HTTP client could not be set up".into()),
-                    None,
-                )
-                .with_source(e)
-            })
-        };
-        let http: Arc<dyn Transport> =
-            Arc::new(HttpTransport::lazy(Box::new(factory), config.max_redirects));
+        let http: Arc<dyn Transport> = Arc::new(HttpTransport::from_settings(HttpSettings {
+            user_agent: config.user_agent.clone(),
+            connect_timeout: config.connect_timeout,
+            idle_per_host: config.max_per_host,
+            max_redirects: config.max_redirects,
+            root_certificates: self.root_certificates,
+            insecure: self.insecure,
+        })?);
         let mut transports: HashMap<String, Arc<dyn Transport>> = HashMap::new();
         transports.insert("http".into(), http.clone());
         transports.insert("https".into(), http);
         transports.insert("file".into(), Arc::new(FileTransport));
         transports.extend(self.transports);
-        let (cancel, _) = watch::channel(false);
         Ok(Downloader {
-            shared: Arc::new(Shared {
-                slots: Arc::new(Semaphore::new(config.concurrency)),
-                hosts: HostLimits::new(config.max_per_host),
-                config,
-                transports,
-                active: Mutex::new(HashSet::new()),
-                reporter: self.reporter,
-                totals: Arc::new(Totals::default()),
-                cancel,
-            }),
+            shared: Arc::new(Shared::new(config, transports, self.reporter)),
         })
     }
 }

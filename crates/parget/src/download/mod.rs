@@ -1,0 +1,400 @@
+//! One download, from request to report, in stages a reader can follow
+//! down [`run`]:
+//!
+//! 1. **claim** the destination: one writer per path ([`Shared::claim`]);
+//! 2. **inspect** what is on disk ([`inspect`]) and **decide** to skip,
+//!    refuse, resume or start over ([`resume`], pure);
+//! 3. **limits**: the caller holds a global slot, this takes a host slot;
+//! 4. **attempts**, under the one [`retry_loop`], each of which
+//!    - **opens**: the first request is the probe ([`open`]),
+//!    - chooses a **strategy**: one stream or segments ([`strategy`], pure),
+//!    - **fetches** into the sink ([`stream`] or [`segments`]);
+//! 5. **finish**: verify size and digests, then rename into place, hand
+//!    back, or discard ([`finish`]);
+//! 6. **report**.
+
+mod finish;
+mod inspect;
+mod open;
+mod resume;
+mod retry_loop;
+mod segments;
+mod strategy;
+mod stream;
+mod transfer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+use crate::error::{Error, ErrorKind};
+use crate::event::{DownloadId, DownloadProgress};
+use crate::limit::host_key;
+use crate::report::{Outcome, Report};
+use crate::request::Request;
+use crate::shared::Shared;
+use crate::sink::{self, Layout};
+use crate::transport::{BodyStream, Transport};
+use crate::verify::{Algorithm, Digest};
+
+use finish::Done;
+use resume::{Decision, Held, Wanted};
+use retry_loop::{retry_loop, Failure, Next, Retrying};
+use strategy::{Facts, Settings, Strategy};
+use stream::Fetched;
+use transfer::{Answer, Transfer};
+
+/// What every stage of one download reads.
+pub(crate) struct Ctx<'a> {
+    pub shared: &'a Arc<Shared>,
+    pub request: &'a Request,
+    pub transport: &'a dyn Transport,
+    pub progress: &'a Arc<DownloadProgress>,
+}
+
+/// Runs one download to its end and reports it.
+pub(crate) async fn run(shared: Arc<Shared>, request: Request, repeated: bool) -> Report {
+    let started = Instant::now();
+    let id = shared.next_id();
+    let mut progress = None;
+    let result = download(&shared, &request, repeated, id, &mut progress).await;
+    let attempts = progress.as_ref().map_or(0, |p| p.attempts());
+    let url = request.url().as_str().to_owned();
+    let (outcome, bytes, digests, data) = match result {
+        Ok(Done::Downloaded {
+            bytes,
+            digests,
+            data,
+        }) => (Outcome::Downloaded, bytes, digests, data),
+        Ok(Done::Skipped { bytes, digests }) => (Outcome::Skipped, bytes, digests, None),
+        Err(e) => (Outcome::Failed(e.with_url(&url)), 0, Vec::new(), None),
+    };
+    if progress.is_some() {
+        shared.totals.ended(!matches!(outcome, Outcome::Failed(_)));
+    }
+    let report = Report {
+        id,
+        url,
+        destination: request.destination().clone(),
+        outcome,
+        bytes,
+        digests,
+        elapsed: started.elapsed(),
+        attempts,
+        data,
+    };
+    shared.reporter.finished(&report);
+    report
+}
+
+/// The stages, in order. `progress` is set once the download starts.
+async fn download(
+    shared: &Arc<Shared>,
+    request: &Request,
+    repeated: bool,
+    id: DownloadId,
+    progress: &mut Option<Arc<DownloadProgress>>,
+) -> Result<Done, Error> {
+    let transport = shared.transport_for(request.url())?;
+    let algorithms: Vec<Algorithm> = request.digests().iter().map(Digest::algorithm).collect();
+
+    // Claim, inspect and decide (files only: memory has nothing on disk).
+    let mut _claim = None;
+    let mut held = Held::default();
+    if let Some(path) = request.path() {
+        _claim = Some(shared.claim(path, repeated)?);
+        let expected = if request.has_expectations() {
+            &algorithms[..]
+        } else {
+            &[]
+        };
+        let on_disk = inspect::on_disk(path, expected, shared.config.resume_partial).await?;
+        let part = sink::part_path(path);
+        let wanted = Wanted {
+            url: request.url().as_str(),
+            expected_size: request.expected_size(),
+            digests: request.digests(),
+            allow_overwrite: shared.config.allow_overwrite,
+            destination: path,
+            part: &part,
+        };
+        match resume::decide(&on_disk, &wanted) {
+            Decision::Skip { len, digests } => {
+                return Ok(Done::Skipped {
+                    bytes: len,
+                    digests,
+                })
+            }
+            Decision::Refuse(error) => return Err(error),
+            Decision::Start(start) => held = start,
+        }
+    }
+
+    // Limits: a connection slot on the host.
+    let _host = shared.hosts.acquire(&host_key(request.url())).await;
+    let started = Arc::new(DownloadProgress::new(
+        id,
+        request.url().as_str().to_owned(),
+        request.path().map(ToOwned::to_owned).unwrap_or_default(),
+    ));
+    *progress = Some(started.clone());
+    let progress = started;
+    shared.totals.started();
+    shared.reporter.started(&progress);
+    progress.set_received(held.ranges.covered());
+    progress.set_attempts(1);
+
+    // Attempts.
+    let ctx = Ctx {
+        shared,
+        request,
+        transport: &*transport,
+        progress: &progress,
+    };
+    let retrying = Retrying {
+        shared,
+        progress: &progress,
+        policy: &shared.config.retry,
+    };
+    // The loop's state carries the context, so each attempt's future
+    // borrows only from it.
+    let mut state = (&ctx, Transfer::new(held, algorithms.clone()));
+    let fetched = retry_loop(retrying, &mut state, |(ctx, transfer)| {
+        Box::pin(attempt(ctx, transfer))
+    })
+    .await;
+    let (ctx, transfer) = state;
+
+    // Finish.
+    match fetched {
+        Ok(fetched) => finish::finish(ctx, transfer, fetched, algorithms).await,
+        Err(Failure { error, .. }) => {
+            // The sink's own error (a full disk) says more than a send
+            // that found the writer gone.
+            let sink_error = transfer.close().await;
+            let error = sink_error.unwrap_or(error);
+            if error.is_validation() {
+                if let Some(path) = request.path() {
+                    sink::discard(path.to_owned()).await;
+                }
+            }
+            Err(error)
+        }
+    }
+}
+
+/// One attempt: open, choose a strategy, fetch.
+async fn attempt(ctx: &Ctx<'_>, transfer: &mut Transfer) -> Result<Fetched, Failure> {
+    let result = open_and_fetch(ctx, transfer).await;
+    match result {
+        Err(failure) => match transfer.sink_error().await {
+            // The disk, not the network, failed: retrying cannot help.
+            Some(error) => Err(Failure::give_up(error)),
+            None => Err(failure),
+        },
+        ok => ok,
+    }
+}
+
+async fn open_and_fetch(ctx: &Ctx<'_>, transfer: &mut Transfer) -> Result<Fetched, Failure> {
+    let config = &ctx.shared.config;
+    let asked = transfer.next_offset();
+    let started = Instant::now();
+    let opened = open::first_request(ctx, transfer, asked).await?;
+    // How long a request waits for its answer: each piece of a segmented
+    // download pays it again.
+    let latency = started.elapsed();
+    let answer = Answer::of(&opened);
+    let facts = Facts {
+        total: answer.total.or(answer.body_len.map(|n| answer.offset + n)),
+        ranges: answer.ranges,
+        validated: answer.validator.if_range().is_some(),
+        offset: answer.offset,
+        held_scattered: false,
+    };
+    let validator = answer.validator.clone();
+    transfer.accept(ctx, answer, asked).await?;
+
+    let facts = Facts {
+        held_scattered: transfer.held_scattered(),
+        ..facts
+    };
+    let settings = Settings {
+        split: config.split,
+        min_split: config.min_split_size,
+        segments_allowed: transfer.segments_allowed,
+    };
+    let mut strategy = strategy::choose(&facts, &settings);
+    if !facts.ranges {
+        // Range support unknown: ask, but only when the answer matters.
+        let assumed = strategy::choose(
+            &Facts {
+                ranges: true,
+                ..facts
+            },
+            &settings,
+        );
+        if let Strategy::Segments { len } = assumed {
+            if open::ranges_work(ctx, &validator, len).await {
+                strategy = assumed;
+            }
+        }
+    }
+    let mut body = opened.body;
+    let mut piece = config.min_split_size;
+    if let (Strategy::Segments { .. }, false) = (strategy, facts.held_scattered) {
+        let sample = sample(&mut body, config.keep_single_above).await?;
+        piece = strategy::piece_size(config.min_split_size, sample.rate, latency);
+        let seen = futures_util::stream::iter(sample.seen.into_iter().map(Ok));
+        // A body that already ended is not polled again.
+        body = if sample.ended {
+            seen.boxed()
+        } else {
+            seen.chain(body).boxed()
+        };
+        if sample.ended || strategy::keeps_single_stream(sample.rate, config.keep_single_above) {
+            strategy = Strategy::Stream;
+        }
+    }
+    match strategy {
+        Strategy::Stream => {
+            if transfer.held_scattered() {
+                // A stream writes a prefix; scattered held bytes cannot
+                // be continued by one.
+                transfer.restart(ctx).await?;
+                return Err(Failure::new(
+                    Error::new(
+                        ErrorKind::Protocol(
+                            "the server no longer serves ranges of this file; starting over".into(),
+                        ),
+                        None,
+                    ),
+                    Next::RetryNow,
+                ));
+            }
+            stream::fetch(ctx, body, opened.offset, opened.body_len, transfer).await
+        }
+        Strategy::Segments { len } => segmented(ctx, transfer, body, len, piece).await,
+    }
+}
+
+/// Fetches the missing ranges over several connections, the first being
+/// `first`, the open body.
+async fn segmented(
+    ctx: &Ctx<'_>,
+    transfer: &mut Transfer,
+    first: BodyStream,
+    len: u64,
+    piece: u64,
+) -> Result<Fetched, Failure> {
+    let resumed = !transfer.held().is_empty();
+    let sender = transfer.sink(ctx, Layout::Ranges { len }).await?.sender();
+    let mut urls = vec![ctx.request.url().clone()];
+    urls.extend(ctx.request.mirrors().iter().cloned());
+    let setup = segments::Setup {
+        urls,
+        validator: transfer.validator().cloned().unwrap_or_default(),
+        len,
+        piece,
+        done: transfer.held().clone(),
+        first: Some(first),
+        sender,
+        progress: ctx.progress.clone(),
+    };
+    let (result, received) = segments::fetch(ctx.shared.clone(), setup).await;
+    transfer.record(&received);
+    match result {
+        Ok(()) => Ok(Fetched::InSink),
+        Err(Failure {
+            error,
+            next: Next::StartOver,
+        }) => {
+            // A resumed file changed: start over, segmented again. A fresh
+            // one whose server ignores Range: one stream.
+            transfer.segments_allowed = resumed;
+            transfer.restart(ctx).await?;
+            Err(Failure::new(error, Next::RetryNow))
+        }
+        Err(failure) => Err(failure),
+    }
+}
+
+/// How long the first stream is watched before deciding to split.
+const SAMPLE_TIME: Duration = Duration::from_millis(20);
+
+/// The most of the first stream held while sampling.
+const SAMPLE_BYTES: u64 = 1 << 20;
+
+/// What the first [`SAMPLE_TIME`] of a stream showed.
+struct Sample {
+    /// The chunks read, to be used as the start of the body.
+    seen: Vec<Bytes>,
+    /// The rate seen, bytes/s, when it was measured.
+    rate: Option<f64>,
+    /// The body ended within the window.
+    ended: bool,
+}
+
+/// Reads the first stream for [`SAMPLE_TIME`] to measure its rate (see
+/// `DownloaderBuilder::keep_single_stream_above`); nothing is read when no
+/// threshold is set.
+async fn sample(body: &mut BodyStream, keep_single_above: Option<u64>) -> Result<Sample, Error> {
+    if keep_single_above.is_none() {
+        return Ok(Sample {
+            seen: Vec::new(),
+            rate: None,
+            ended: false,
+        });
+    }
+    let started = Instant::now();
+    let deadline = started + SAMPLE_TIME;
+    let mut seen = Vec::new();
+    let mut bytes = 0u64;
+    let mut ended = false;
+    loop {
+        match tokio::time::timeout_at(deadline, body.next()).await {
+            Err(_) => break,
+            Ok(None) => {
+                ended = true;
+                break;
+            }
+            Ok(Some(chunk)) => {
+                let chunk = chunk?;
+                bytes += chunk.len() as u64;
+                seen.push(chunk);
+                // Enough to judge; the sample is held in memory.
+                if bytes >= SAMPLE_BYTES {
+                    break;
+                }
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-6);
+    Ok(Sample {
+        seen,
+        rate: Some(bytes as f64 / secs),
+        ended,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sample_keeps_every_chunk_it_read() {
+        let chunks: Vec<Result<Bytes, Error>> =
+            vec![Ok(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"c"))];
+        let mut body: BodyStream = futures_util::stream::iter(chunks).boxed();
+        let sample = sample(&mut body, Some(1)).await.unwrap();
+        assert!(sample.ended);
+        assert_eq!(sample.seen.concat(), b"abc");
+        assert!(sample.rate.is_some_and(|r| r > 0.0));
+        let mut body: BodyStream = futures_util::stream::empty().boxed();
+        let unmeasured = super::sample(&mut body, None).await.unwrap();
+        assert!(unmeasured.rate.is_none() && unmeasured.seen.is_empty());
+    }
+}

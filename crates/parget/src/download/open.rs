@@ -1,0 +1,76 @@
+//! The open stage: an attempt's first request. It is the probe: its answer
+//! says the size, whether Range works and which version is served, so no
+//! HEAD is sent (a HEAD costs a round trip per file).
+
+use futures_util::StreamExt;
+
+use super::retry_loop::Failure;
+use super::transfer::Transfer;
+use super::Ctx;
+use crate::error::{Error, ErrorKind};
+use crate::transport::{OpenRequest, Opened, Validator};
+
+/// Asks for the resource from byte `offset` (validated against the held
+/// bytes' version when continuing them).
+pub(crate) async fn first_request(
+    ctx: &Ctx<'_>,
+    transfer: &mut Transfer,
+    offset: u64,
+) -> Result<Opened, Failure> {
+    let idle = ctx.shared.config.idle_timeout;
+    let open = ctx.transport.open(OpenRequest {
+        url: ctx.request.url(),
+        offset,
+        end: None,
+        validator: transfer.validator().filter(|_| offset > 0),
+    });
+    let opened = tokio::select! {
+        opened = tokio::time::timeout(idle, open) => opened,
+        () = ctx.shared.cancelled() => {
+            return Err(Failure::give_up(Error::new(ErrorKind::Cancelled, None)));
+        }
+    };
+    match opened {
+        Err(_) => Err(Error::new(ErrorKind::IdleTimeout(idle), None).into()),
+        // The resource is shorter than the bytes already held (the server
+        // lied about its length, or the file changed): the held bytes
+        // cannot be continued, so the next attempt starts over.
+        Ok(Err(e)) if offset > 0 && e.status() == Some(416) => {
+            transfer.cannot_continue();
+            Err(Error::new(ErrorKind::Transfer, None)
+                .with_source(std::io::Error::other(format!(
+                    "the server cannot continue at byte {offset} (HTTP 416); starting over"
+                )))
+                .into())
+        }
+        Ok(Err(e)) => Err(e.into()),
+        Ok(Ok(opened)) => Ok(opened),
+    }
+}
+
+/// Asks for `bytes=0-0` when the first answer did not say whether Range
+/// works (no `Accept-Ranges`; some servers honour Range without saying
+/// so). A 206 for exactly that byte of a `len`-byte resource means yes;
+/// anything else means one stream, and costs nothing more.
+pub(crate) async fn ranges_work(ctx: &Ctx<'_>, validator: &Validator, len: u64) -> bool {
+    let idle = ctx.shared.config.idle_timeout;
+    let probe = ctx.transport.open(OpenRequest {
+        url: ctx.request.url(),
+        offset: 0,
+        end: Some(1),
+        validator: Some(validator),
+    });
+    match tokio::time::timeout(idle, probe).await {
+        Ok(Ok(answer)) => {
+            let exact =
+                answer.offset == 0 && answer.body_len == Some(1) && answer.total == Some(len);
+            if exact {
+                // Read the one byte so the connection can be reused.
+                let mut body = answer.body;
+                while let Ok(Some(Ok(_))) = tokio::time::timeout(idle, body.next()).await {}
+            }
+            exact
+        }
+        _ => false,
+    }
+}

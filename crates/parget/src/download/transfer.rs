@@ -1,0 +1,307 @@
+//! What a download holds across its attempts: the byte ranges handed to
+//! the sink, what they were served with, and the sink itself (opened on
+//! the first bytes, kept open through retries, so a retry continues
+//! where the last attempt stopped).
+
+use bytes::Bytes;
+
+use super::resume::Held;
+use super::retry_loop::Failure;
+use super::Ctx;
+use crate::error::{Error, ErrorKind};
+use crate::plan::RangeSet;
+use crate::request::Destination;
+use crate::sink::{self, Control, Layout, Sink, CONTROL_VERSION};
+use crate::transport::{Opened, Validator};
+
+/// The head of an attempt's first answer: what [`Transfer::accept`] judges.
+pub(crate) struct Answer<'a> {
+    pub offset: u64,
+    pub body_len: Option<u64>,
+    pub total: Option<u64>,
+    pub validator: &'a Validator,
+    pub ranges: bool,
+}
+
+impl<'a> Answer<'a> {
+    pub(crate) fn of(opened: &'a Opened) -> Answer<'a> {
+        Answer {
+            offset: opened.offset,
+            body_len: opened.body_len,
+            total: opened.total,
+            validator: &opened.validator,
+            ranges: opened.ranges,
+        }
+    }
+}
+use crate::verify::Algorithm;
+
+/// The state of one download between and during its attempts.
+pub(crate) struct Transfer {
+    algorithms: Vec<Algorithm>,
+    /// Ranges of the resource handed to the sink (or kept from an earlier
+    /// run, which the sink re-reads for the digest when it opens).
+    held: RangeSet,
+    /// The validators the held bytes came with.
+    validator: Option<Validator>,
+    /// The resource size, once announced.
+    total: Option<u64>,
+    /// A range request can continue the held bytes: the server honours
+    /// Range and sent a validator to check the range against.
+    resumable: bool,
+    /// False once a server answered a range with the whole file.
+    pub segments_allowed: bool,
+    sink: Option<Sink>,
+}
+
+impl Transfer {
+    /// A transfer starting from `held` (bytes an earlier run left).
+    pub(crate) fn new(held: Held, algorithms: Vec<Algorithm>) -> Transfer {
+        Transfer {
+            algorithms,
+            resumable: !held.ranges.is_empty(),
+            held: held.ranges,
+            validator: held.validator,
+            total: held.total,
+            segments_allowed: true,
+            sink: None,
+        }
+    }
+
+    /// Bytes held so far.
+    pub(crate) fn held(&self) -> &RangeSet {
+        &self.held
+    }
+
+    /// The resource size, once announced.
+    pub(crate) fn total(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// The validator the held bytes came with.
+    pub(crate) fn validator(&self) -> Option<&Validator> {
+        self.validator.as_ref()
+    }
+
+    /// True when the server can continue the held bytes with a range.
+    pub(crate) fn resumable(&self) -> bool {
+        self.resumable
+    }
+
+    /// Where the next request starts: after the held prefix when the
+    /// server can continue it, else at 0.
+    pub(crate) fn next_offset(&self) -> u64 {
+        if self.resumable {
+            self.held.frontier()
+        } else {
+            0
+        }
+    }
+
+    /// True when held bytes lie beyond the held prefix: only range
+    /// requests can fill the gaps between them.
+    pub(crate) fn held_scattered(&self) -> bool {
+        self.held.ranges().len() > 1 || self.held.ranges().first().is_some_and(|r| r.start > 0)
+    }
+
+    /// True when nothing is held and no sink is open: a body that fits in
+    /// one buffer can go to its destination without a sink.
+    pub(crate) fn is_fresh(&self) -> bool {
+        self.held.is_empty() && self.sink.is_none()
+    }
+
+    /// The server can no longer continue at the held offset (HTTP 416):
+    /// the next attempt starts over.
+    pub(crate) fn cannot_continue(&mut self) {
+        self.resumable = false;
+    }
+
+    /// Takes in the first answer of an attempt asked at `asked`: keeps the
+    /// held bytes when the answer continues them, and otherwise starts
+    /// over, so two versions are never spliced.
+    pub(crate) async fn accept(
+        &mut self,
+        ctx: &Ctx<'_>,
+        opened: Answer<'_>,
+        asked: u64,
+    ) -> Result<(), Failure> {
+        let continuing = if asked > 0 {
+            opened.offset == asked
+        } else {
+            // From byte 0 the held bytes can only be ranges further on
+            // (an earlier segmented run's), of the same version, for
+            // segments to fill the gaps between.
+            self.held.is_empty()
+                || (self.held.frontier() == 0
+                    && opened.ranges
+                    && same_version(self.validator.as_ref(), opened.validator))
+        };
+        let total = opened.total.or(opened.body_len.map(|n| opened.offset + n));
+        if let (true, Some(before), Some(now)) =
+            (continuing && !self.held.is_empty(), self.total, total)
+        {
+            if before != now {
+                // The held bytes were announced as part of another size:
+                // the resource changed or the server lies; never splice.
+                self.restart(ctx).await?;
+                return Err(Error::new(ErrorKind::Transfer, None)
+                    .with_source(std::io::Error::other(format!(
+                        "the size changed from {before} to {now} bytes between requests; starting over"
+                    )))
+                    .into());
+            }
+        }
+        if !continuing {
+            // Served from byte 0: whatever is held is another version or
+            // a lost cause.
+            self.restart(ctx).await?;
+        }
+        self.validator = Some(opened.validator.clone());
+        self.resumable = opened.ranges && opened.validator.if_range().is_some();
+        self.total = total;
+        ctx.progress.set_total(total);
+        if let (Some(expected), Some(total)) = (ctx.request.expected_size(), total) {
+            if expected != total {
+                return Err(Failure::give_up(Error::new(
+                    ErrorKind::SizeMismatch {
+                        expected,
+                        actual: total,
+                    },
+                    None,
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops everything held: the resource is fetched anew from byte 0.
+    pub(crate) async fn restart(&mut self, ctx: &Ctx<'_>) -> Result<(), Error> {
+        if let Some(sink) = self.sink.take() {
+            // Its writer must be done before the file is truncated; the
+            // next sink truncates it and records the new version.
+            sink.finish(false).await?;
+        }
+        self.held = RangeSet::new();
+        self.resumable = false;
+        ctx.progress.set_received(0);
+        Ok(())
+    }
+
+    /// The sink, opened on first use in `layout`.
+    pub(crate) async fn sink(&mut self, ctx: &Ctx<'_>, layout: Layout) -> Result<&Sink, Error> {
+        if self.sink.is_none() {
+            let sink = match ctx.request.destination() {
+                Destination::Memory => Sink::open_memory(self.algorithms.clone()),
+                Destination::File(path) => {
+                    let control = Control {
+                        version: CONTROL_VERSION,
+                        url: ctx.request.url().as_str().to_owned(),
+                        total: self.total,
+                        validator: self.validator.clone().unwrap_or_default(),
+                        ranges: None,
+                    };
+                    Sink::open_file(
+                        sink::part_path(path),
+                        sink::control_path(path),
+                        control,
+                        layout,
+                        self.held.clone(),
+                        self.algorithms.clone(),
+                    )
+                    .await?
+                }
+            };
+            self.sink = Some(sink);
+        }
+        match &self.sink {
+            Some(sink) => Ok(sink),
+            None => unreachable!("the sink was opened above"),
+        }
+    }
+
+    /// True when the sink is open.
+    pub(crate) fn has_sink(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// Hands `bytes`, which belong at `offset`, to the sink (opened for a
+    /// stream when it is not open yet).
+    pub(crate) async fn write(
+        &mut self,
+        ctx: &Ctx<'_>,
+        offset: u64,
+        bytes: Bytes,
+    ) -> Result<(), Error> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let end = offset + bytes.len() as u64;
+        self.sink(ctx, Layout::Prefix)
+            .await?
+            .sender()
+            .send(offset, bytes)
+            .await?;
+        self.held.insert(offset..end);
+        Ok(())
+    }
+
+    /// Records ranges other senders (segment connections) handed over.
+    pub(crate) fn record(&mut self, ranges: &RangeSet) {
+        for range in ranges.ranges() {
+            self.held.insert(range.clone());
+        }
+    }
+
+    /// When the sink's writer stopped on an error of its own (a full
+    /// disk), that error: it explains a failed send better than the send.
+    pub(crate) async fn sink_error(&mut self) -> Option<Error> {
+        if !self.sink.as_ref().is_some_and(Sink::stopped) {
+            return None;
+        }
+        self.sink.take()?.finish(false).await.err()
+    }
+
+    /// Ends a download that will not complete: the sink records what is
+    /// on disk for a resume. An error of the sink's own comes back.
+    pub(crate) async fn close(mut self) -> Option<Error> {
+        self.sink.take()?.finish(false).await.err()
+    }
+
+    /// The sink, for the finish stage, once every byte was handed over.
+    pub(crate) fn into_sink(self) -> Option<Sink> {
+        self.sink
+    }
+}
+
+/// True when two validators name one version: equal strong ETags, or
+/// equal Last-Modified dates where neither has a strong ETag (what a
+/// server's `If-Range` check would conclude).
+fn same_version(held: Option<&Validator>, served: &Validator) -> bool {
+    held.and_then(Validator::if_range)
+        .is_some_and(|ours| served.if_range() == Some(ours))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_compared_as_if_range_would() {
+        let tag = |t: &str| Validator {
+            etag: Some(t.into()),
+            last_modified: Some("date".into()),
+        };
+        assert!(same_version(Some(&tag("\"a\"")), &tag("\"a\"")));
+        assert!(!same_version(Some(&tag("\"a\"")), &tag("\"b\"")));
+        // Weak tags fall back to the date, on both sides.
+        assert!(same_version(Some(&tag("W/\"a\"")), &tag("W/\"b\"")));
+        assert!(
+            !same_version(None, &tag("\"a\"")),
+            "nothing held validates nothing"
+        );
+        assert!(!same_version(
+            Some(&Validator::default()),
+            &Validator::default()
+        ));
+    }
+}
