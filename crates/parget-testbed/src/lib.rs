@@ -70,7 +70,19 @@
 //! `content-length` (the peer sees a stream error, since h2 polices lengths),
 //! and
 //! `content_length`/`extra_length` are not applied (the true length is sent).
+//!
+//! # TLS
+//!
+//! With [`ServerConfig::tls`] the server presents a certificate for
+//! `127.0.0.1` and `localhost` from a CA made at start
+//! ([`TestServer::ca_cert_pem`]), or the chain and key given in
+//! [`ServerConfig::tls_identity`]; [`ServerConfig::client_ca`] makes it
+//! require a client certificate signed by that CA. [`certs`] makes CAs and
+//! server and client certificates at test time, with chosen names and
+//! validity: unknown CA, wrong name, expired and mutual TLS are a few lines
+//! each.
 
+pub mod certs;
 mod config;
 mod content;
 mod h1;
@@ -89,7 +101,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-pub use config::ServerConfig;
+pub use config::{ServerConfig, TlsIdentity};
 pub use content::{content, fill, versioned_path};
 pub use handler::{DEFAULT_SIZE, LAST_MODIFIED, LISTING_MAX_PER_PAGE};
 pub use stats::{PathStats, Stats};
@@ -123,9 +135,15 @@ impl TestServer {
     pub async fn start(config: ServerConfig) -> io::Result<TestServer> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await?;
         let addr = listener.local_addr()?;
+        if !config.tls && (config.tls_identity.is_some() || config.client_ca.is_some()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ServerConfig: tls_identity and client_ca need tls: true",
+            ));
+        }
         let (acceptor, ca_pem) = if config.tls {
-            let (acceptor, pem) = tls::acceptor(config.http2)?;
-            (Some(acceptor), Some(pem))
+            let (acceptor, pem) = tls::acceptor(&config)?;
+            (Some(acceptor), pem)
         } else {
             (None, None)
         };
@@ -167,8 +185,9 @@ impl TestServer {
         format!("{}{slash}{path_and_query}", self.base_url())
     }
 
-    /// The PEM of the CA that issued the server certificate, when TLS is on;
-    /// trust it to connect to `127.0.0.1` or `localhost`.
+    /// The PEM of the CA that issued the generated server certificate, when
+    /// TLS is on; trust it to connect to `127.0.0.1` or `localhost`. `None`
+    /// without TLS and with [`ServerConfig::tls_identity`].
     pub fn ca_cert_pem(&self) -> Option<String> {
         self.ca_pem.clone()
     }
