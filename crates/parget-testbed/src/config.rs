@@ -41,7 +41,14 @@ pub struct ServerConfig {
     /// requires a client certificate signed by it and refuses the handshake
     /// without one. Default: `None`, no client certificate asked for.
     pub client_ca: Option<String>,
+    /// How many of the newest requests [`crate::TestServer::requests`]
+    /// keeps; 0 records nothing (for benchmarks). Default:
+    /// [`DEFAULT_RECORDED_REQUESTS`].
+    pub record_requests: usize,
 }
+
+/// Requests kept by default for [`crate::TestServer::requests`].
+pub const DEFAULT_RECORDED_REQUESTS: usize = 10_000;
 
 /// A server certificate chain and its private key, both PEM, as
 /// [`crate::certs`] makes them.
@@ -66,6 +73,7 @@ impl Default for ServerConfig {
             port: 0,
             tls_identity: None,
             client_ca: None,
+            record_requests: DEFAULT_RECORDED_REQUESTS,
         }
     }
 }

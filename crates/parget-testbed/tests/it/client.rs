@@ -178,6 +178,73 @@ pub async fn tls_connect(
         .await
 }
 
+/// Sends one request on `io` with `Connection: close` and reads every byte
+/// until the server closes: for responses whose framing cannot be trusted.
+pub async fn raw_exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    method: &str,
+    target: &str,
+    headers: &[&str],
+) -> Vec<u8> {
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    io.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    // A TLS peer that closes without close_notify is an error here, but the
+    // bytes before it are what the test looks at.
+    let _ = io.read_to_end(&mut raw).await;
+    raw
+}
+
+/// A raw response split at the blank line: head lines and the bytes after.
+pub struct RawResponse {
+    pub lines: Vec<String>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn parse(raw: &[u8]) -> RawResponse {
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a blank line ends the head");
+        let head = String::from_utf8(raw[..end].to_vec()).expect("the head is UTF-8");
+        RawResponse {
+            lines: head.split("\r\n").map(str::to_owned).collect(),
+            body: raw[end + 4..].to_vec(),
+        }
+    }
+
+    pub fn status_line(&self) -> &str {
+        &self.lines[0]
+    }
+
+    /// Every value of header `name` (case-insensitive), untrimmed past the
+    /// one space after the colon.
+    pub fn headers(&self, name: &str) -> Vec<&str> {
+        self.lines[1..]
+            .iter()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.strip_prefix(' ').unwrap_or(v))
+            .collect()
+    }
+}
+
+/// A reqwest client that goes straight to loopback (no proxy from the
+/// environment) and does not follow redirects.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 /// A reqwest builder trusting only `ca_pem` (no system roots), no proxy.
 pub fn https_builder(ca_pem: &str) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
