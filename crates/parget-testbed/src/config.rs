@@ -33,6 +33,31 @@ pub struct ServerConfig {
     pub listing_lag: Duration,
     /// Port to listen on at 127.0.0.1; 0 picks a free one. Default: 0.
     pub port: u16,
+    /// With `tls`, serve this certificate chain and key instead of the
+    /// generated ones (then [`crate::TestServer::ca_cert_pem`] is `None`: the
+    /// caller knows its CA). Default: `None`.
+    pub tls_identity: Option<TlsIdentity>,
+    /// With `tls`, a CA certificate (PEM, one or more): the server then
+    /// requires a client certificate signed by it and refuses the handshake
+    /// without one. Default: `None`, no client certificate asked for.
+    pub client_ca: Option<String>,
+    /// How many of the newest requests [`crate::TestServer::requests`]
+    /// keeps; 0 records nothing (for benchmarks). Default:
+    /// [`DEFAULT_RECORDED_REQUESTS`].
+    pub record_requests: usize,
+}
+
+/// Requests kept by default for [`crate::TestServer::requests`].
+pub const DEFAULT_RECORDED_REQUESTS: usize = 10_000;
+
+/// A server certificate chain and its private key, both PEM, as
+/// [`crate::certs`] makes them.
+#[derive(Debug, Clone)]
+pub struct TlsIdentity {
+    /// The leaf certificate first, then any intermediates.
+    pub cert_chain_pem: String,
+    /// The leaf's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: String,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +71,9 @@ impl Default for ServerConfig {
             listing_files: 25,
             listing_lag: Duration::ZERO,
             port: 0,
+            tls_identity: None,
+            client_ca: None,
+            record_requests: DEFAULT_RECORDED_REQUESTS,
         }
     }
 }

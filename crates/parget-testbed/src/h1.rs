@@ -2,6 +2,7 @@
 //! behaviour (lying lengths, RSTs, stalls) rather than whatever a library
 //! allows.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 use std::ops::Range;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::handler::{
-    reason, ContentLength, Ending, Method, Plan, Request, Shared, MAX_REQUEST_BODY,
+    reason, ContentLength, Ending, Method, Plan, Request, Shared, WirePart, MAX_REQUEST_BODY,
 };
 use crate::pacing::{body_bytes, slice_len, Pacer, CHUNK};
 use crate::stats::{BodyCounter, StatsCell};
@@ -50,6 +51,7 @@ impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
 /// The request head, as byte ranges into its text.
 struct Head {
     method: Method,
+    method_name: Range<usize>,
     target: Range<usize>,
     http10: bool,
     content_length: Option<u64>,
@@ -59,6 +61,8 @@ struct Head {
     range: Option<Range<usize>>,
     if_range: Option<Range<usize>>,
     host: Option<Range<usize>>,
+    /// Every header line as (name, value), the value trimmed.
+    headers: Vec<(Range<usize>, Range<usize>)>,
 }
 
 fn span(whole: &str, part: &str) -> Range<usize> {
@@ -92,6 +96,7 @@ fn parse_head(text: &str) -> Result<Head, &'static str> {
     }
     let mut head = Head {
         method: Method::parse(method),
+        method_name: span(text, method),
         target: span(text, target),
         http10,
         content_length: None,
@@ -101,6 +106,7 @@ fn parse_head(text: &str) -> Result<Head, &'static str> {
         range: None,
         if_range: None,
         host: None,
+        headers: Vec::new(),
     };
     for line in lines {
         if line.is_empty() {
@@ -108,6 +114,8 @@ fn parse_head(text: &str) -> Result<Head, &'static str> {
         }
         let (name, value) = line.split_once(':').ok_or("malformed header line")?;
         let value = value.trim();
+        head.headers
+            .push((span(text, name.trim()), span(text, value)));
         if name.eq_ignore_ascii_case("content-length") {
             let n = value.parse().map_err(|_| "bad Content-Length")?;
             if head.content_length.is_some_and(|m| m != n) {
@@ -272,12 +280,18 @@ pub(crate) async fn serve<T: Transport>(mut io: T, shared: Arc<Shared>) {
         let target = &text[head.target.clone()];
         let request = Request {
             method: head.method,
+            method_name: &text[head.method_name.clone()],
             target,
             range: part(&head.range),
             if_range: part(&head.if_range),
             host: part(&head.host),
             body: &body,
             http2: false,
+            headers: head
+                .headers
+                .iter()
+                .map(|(n, v)| (&text[n.clone()], Cow::Borrowed(&text[v.clone()])))
+                .collect(),
         };
         let plan = shared.plan(&request);
         let close = plan.close || head.close || (head.http10 && !head.keep_alive);
@@ -313,6 +327,13 @@ async fn respond<T: Transport>(
 ) -> bool {
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
+    }
+    if let Some(parts) = &plan.wire {
+        if write_wire(io, chunk, stats, path, parts).await.is_ok() {
+            let _ = io.shutdown().await;
+            let _ = tokio::time::timeout(LINGER, drain(io)).await;
+        }
+        return false;
     }
     out.clear();
     // Writing into a Vec cannot fail.
@@ -399,6 +420,38 @@ async fn respond<T: Transport>(
     }
 }
 
+/// Writes a raw (`hostile`) response part by part; body parts are counted
+/// in the stats as body bytes.
+async fn write_wire<T: Transport>(
+    io: &mut T,
+    chunk: &mut Vec<u8>,
+    stats: &StatsCell,
+    path: &str,
+    parts: &[WirePart],
+) -> std::io::Result<()> {
+    let mut counter = BodyCounter::new(stats, path);
+    for part in parts {
+        match part {
+            WirePart::Bytes(bytes) => io.write_all(bytes).await?,
+            WirePart::Body(body) => {
+                let len = body.len();
+                let mut pos = 0u64;
+                while pos < len {
+                    let n = (len - pos).min(CHUNK as u64) as usize;
+                    if chunk.len() < n {
+                        chunk.resize(n, 0);
+                    }
+                    body_bytes(body, pos, &mut chunk[..n]);
+                    io.write_all(&chunk[..n]).await?;
+                    pos += n as u64;
+                    counter.sent += n as u64;
+                }
+            }
+        }
+    }
+    io.flush().await
+}
+
 /// Reads and discards until the client closes.
 async fn drain<T: Transport>(io: &mut T) {
     let mut sink = [0u8; 4096];
@@ -420,6 +473,20 @@ mod tests {
         assert_eq!(&text[head.target.clone()], "/a?b=1");
         assert_eq!(&text[head.range.clone().unwrap()], "bytes=0-1");
         assert_eq!(&text[head.host.clone().unwrap()], "x");
+        assert_eq!(&text[head.method_name.clone()], "GET");
+        let headers: Vec<(&str, &str)> = head
+            .headers
+            .iter()
+            .map(|(n, v)| (&text[n.clone()], &text[v.clone()]))
+            .collect();
+        assert_eq!(
+            headers,
+            [
+                ("Host", "x"),
+                ("Range", "bytes=0-1"),
+                ("Connection", "Keep-Alive, close")
+            ]
+        );
         assert!(head.close && head.keep_alive && !head.http10);
         assert!(parse_head("GET / HTTP/2\r\n\r\n").is_err());
         assert!(parse_head("GET /\r\n\r\n").is_err());

@@ -1,6 +1,7 @@
 //! HTTP/2 (over TLS with ALPN h2) through hyper, driven by the same
 //! [`Plan`]s as HTTP/1. Wire-level faults are approximated per stream.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
@@ -91,28 +92,46 @@ async fn handle(
         .await
     {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return Ok(response(
-                Plan::text(413, "request body too large\n"),
-                H2Body::Empty,
-            ))
-        }
+        Err(_) => return Ok(text_response(Plan::text(413, "request body too large\n"))),
     };
     let header =
         |name: hyper::header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let authority = parts.uri.authority().map(|a| a.as_str());
     let method = Method::parse(parts.method.as_str());
+    // `:authority` stands in for `Host`, so the log looks the same for both
+    // protocols.
+    let mut headers: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(parts.headers.len() + 1);
+    if let Some(authority) = authority {
+        if !parts.headers.contains_key(hyper::header::HOST) {
+            headers.push(("host", Cow::Borrowed(authority)));
+        }
+    }
+    headers.extend(
+        parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes()))),
+    );
     let request = Request {
         method,
+        method_name: parts.method.as_str(),
         target,
         range: header(hyper::header::RANGE),
         if_range: header(hyper::header::IF_RANGE),
         host: authority.or(header(hyper::header::HOST)),
         body: &body,
         http2: true,
+        headers,
     };
     let mut plan = shared.plan(&request);
+    if plan.wire.is_some() {
+        // Broken HTTP/1.1 framing has no HTTP/2 equivalent.
+        return Ok(text_response(Plan::text(
+            501,
+            "this hostile kind is HTTP/1.1 only\n",
+        )));
+    }
     let path = target.split_once('?').map_or(target, |(p, _)| p).to_owned();
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
@@ -187,6 +206,15 @@ async fn handle(
     Ok(response(plan, body))
 }
 
+/// A short answer built here (not by [`Shared::plan`]), sent at once.
+fn text_response(plan: Plan) -> hyper::Response<H2Body> {
+    let body = match &plan.body {
+        Body::Static(bytes) => H2Body::Full(Some(bytes.clone())),
+        _ => H2Body::Empty,
+    };
+    response(plan, body)
+}
+
 fn response(plan: Plan, body: H2Body) -> hyper::Response<H2Body> {
     let mut response = hyper::Response::new(body);
     *response.status_mut() = hyper::StatusCode::from_u16(plan.status)
@@ -195,7 +223,7 @@ fn response(plan: Plan, body: H2Body) -> hyper::Response<H2Body> {
     for (name, value) in &plan.headers {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
+            HeaderValue::from_bytes(value.as_bytes()),
         ) {
             headers.append(name, value);
         }

@@ -16,6 +16,10 @@ use bytes::Bytes;
 
 use crate::config::ServerConfig;
 use crate::content::{mix64, path_seed, versioned_path};
+use crate::gate::{Checks, Refusal};
+use crate::hostile::{self, Hostile};
+use crate::ratelimit::RateWindows;
+use crate::record::{RecordedRequest, RequestLog};
 use crate::stats::StatsCell;
 
 /// `Last-Modified` of every content resource; fixed so validators are stable
@@ -54,6 +58,8 @@ impl Method {
 /// protocol parsed it.
 pub(crate) struct Request<'a> {
     pub(crate) method: Method,
+    /// The method as sent, for the request log.
+    pub(crate) method_name: &'a str,
     /// Origin form: `/path?query`.
     pub(crate) target: &'a str,
     pub(crate) range: Option<&'a str>,
@@ -61,6 +67,8 @@ pub(crate) struct Request<'a> {
     pub(crate) host: Option<&'a str>,
     pub(crate) body: &'a [u8],
     pub(crate) http2: bool,
+    /// Every header in the order received (HTTP/2: `:authority` as `host`).
+    pub(crate) headers: Vec<(&'a str, Cow<'a, str>)>,
 }
 
 /// Where the body bytes come from.
@@ -73,7 +81,18 @@ pub(crate) enum Body {
         seed: u64,
         offset: u64,
         len: u64,
+        /// Sorted resource offsets whose byte is flipped (`corrupt`).
+        corrupt: Option<Arc<[u64]>>,
     },
+}
+
+/// A piece of a raw response (`hostile`), written as is.
+#[derive(Debug, Clone)]
+pub(crate) enum WirePart {
+    /// Head lines, chunk framing: counted as headers, not body.
+    Bytes(Bytes),
+    /// Resource bytes, counted as body.
+    Body(Body),
 }
 
 impl Body {
@@ -124,6 +143,9 @@ pub(crate) struct Plan {
     pub(crate) rate: Option<u64>,
     /// Announce `Connection: close` and close after the response (h1).
     pub(crate) close: bool,
+    /// `hostile`: these bytes replace the whole response (HTTP/1 only); the
+    /// connection closes after them.
+    pub(crate) wire: Option<Vec<WirePart>>,
 }
 
 impl Plan {
@@ -138,6 +160,7 @@ impl Plan {
             delay: Duration::ZERO,
             rate: None,
             close: false,
+            wire: None,
         }
     }
 
@@ -282,6 +305,14 @@ impl<'a> Params<'a> {
         self.pairs
             .iter()
             .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
+    }
+
+    /// Every value of `key`, in order, for parameters that may repeat.
+    fn all<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == key)
             .map(|(_, v)| v.as_ref())
     }
 
@@ -430,6 +461,32 @@ pub(crate) struct Shared {
     fail_hits: Mutex<HashMap<String, u64>>,
     /// GET requests seen per `path?query` for the body faults.
     fault_hits: Mutex<HashMap<String, u64>>,
+    /// The newest requests, for [`crate::TestServer::requests`].
+    pub(crate) requests: RequestLog,
+    /// Served requests per path in the last second, for `rps`.
+    rate_windows: RateWindows,
+}
+
+/// The count of `map[key]` without taking a number.
+fn peek_hit(map: &Mutex<HashMap<String, u64>>, key: &str) -> u64 {
+    let map = map.lock().unwrap_or_else(|e| e.into_inner());
+    map.get(key).copied().unwrap_or(0)
+}
+
+/// Parses `corrupt=OFFSET[,OFFSET...]` into sorted, distinct offsets.
+fn corrupt_offsets(list: &str) -> Result<Arc<[u64]>, Plan> {
+    let mut offsets = list
+        .split(',')
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<u64>()
+                .map_err(|_| Plan::text(400, format!("bad offset {s:?} in corrupt={list}\n")))
+        })
+        .collect::<Result<Vec<u64>, Plan>>()?;
+    offsets.sort_unstable();
+    offsets.dedup();
+    Ok(offsets.into())
 }
 
 /// Takes the next 0-based request number for `key`.
@@ -459,14 +516,22 @@ impl Shared {
     pub(crate) fn new(config: ServerConfig, addr: SocketAddr, tls: bool) -> Shared {
         let listing = Listing::new(config.listing_files);
         Shared {
-            config,
             stats: Arc::new(StatsCell::default()),
             tls,
             addr,
             listing,
             fail_hits: Mutex::new(HashMap::new()),
             fault_hits: Mutex::new(HashMap::new()),
+            requests: RequestLog::new(config.record_requests),
+            rate_windows: RateWindows::default(),
+            config,
         }
+    }
+
+    /// Zeroes the counters and forgets the recorded requests.
+    pub(crate) fn reset_stats(&self) {
+        self.stats.reset();
+        self.requests.clear();
     }
 
     /// Forgets how many times each faulty URL was requested, so faults fire
@@ -480,10 +545,23 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.rate_windows.clear();
     }
 
     /// Decides the response to `req` and records it in the stats.
     pub(crate) fn plan(&self, req: &Request<'_>) -> Plan {
+        if self.requests.enabled() {
+            self.requests.push(RecordedRequest {
+                method: req.method_name.to_owned(),
+                target: req.target.to_owned(),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), v.clone().into_owned()))
+                    .collect(),
+                http2: req.http2,
+            });
+        }
         let (path, query) = req.target.split_once('?').unwrap_or((req.target, ""));
         if !path.starts_with('/') {
             return Plan::bad_request("request target must be an absolute path");
@@ -534,6 +612,35 @@ impl Shared {
             let mut plan = Plan::text(405, "content paths answer GET and HEAD only\n");
             plan.headers.push(("Allow", "GET, HEAD".into()));
             return Ok(plan);
+        }
+
+        if let Some(limit) = params.num::<u64>("rps")?.filter(|&n| n > 0) {
+            if !self
+                .rate_windows
+                .admit(path, limit, tokio::time::Instant::now())
+            {
+                let mut plan = Plan::text(429, format!("more than {limit} requests per second\n"));
+                plan.headers.push(("Retry-After", "1".into()));
+                return Ok(plan);
+            }
+        }
+
+        let checks = Checks {
+            basic: params.get("auth"),
+            bearer: params.get("bearer"),
+            headers: params.all("require_header").collect(),
+            cookies: params.all("cookie").collect(),
+        };
+        match checks.check(&req.headers) {
+            Ok(()) => {}
+            Err(Refusal::Unauthorized(challenges)) => {
+                let mut plan = Plan::text(401, "credentials required\n");
+                for challenge in challenges {
+                    plan.headers.push(("WWW-Authenticate", challenge));
+                }
+                return Ok(plan);
+            }
+            Err(Refusal::Forbidden(why)) => return Ok(Plan::text(403, why + "\n")),
         }
 
         if let Some(code) = params.status("fail")? {
@@ -605,10 +712,59 @@ impl Shared {
         };
         let ranges = params.flag("ranges").unwrap_or(self.config.ranges);
 
-        // Only GETs misbehave, so that a HEAD probe does not use up a fault.
-        let faulty = req.method == Method::Get
-            && FAULT_PARAMS.iter().any(|p| params.has(p))
-            && next_hit(&self.fault_hits, req.target) < params.count("fault_count", 1)?;
+        let hostile = match params.get("hostile") {
+            None => None,
+            Some(name) => Some(Hostile::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = Hostile::ALL.iter().map(|(_, n)| *n).collect();
+                Plan::text(
+                    400,
+                    format!("unknown hostile={name}; known: {}\n", known.join(", ")),
+                )
+            })?),
+        };
+        let corrupt = params.get("corrupt").map(corrupt_offsets).transpose()?;
+
+        // The body faults hit the first `fault_count` GETs (default 1);
+        // `hostile` and `corrupt` hit every request unless `fault_count` is
+        // given. Only GETs use up the count, so that a HEAD probe does not
+        // spend a fault; a HEAD sees `hostile` while GETs still would.
+        let classic = FAULT_PARAMS.iter().any(|p| params.has(p));
+        let explicit_count = params.has("fault_count");
+        let in_count = if classic || explicit_count && (hostile.is_some() || corrupt.is_some()) {
+            let count = params.count("fault_count", 1)?;
+            let seen = if req.method == Method::Get {
+                next_hit(&self.fault_hits, req.target)
+            } else {
+                peek_hit(&self.fault_hits, req.target)
+            };
+            seen < count
+        } else {
+            true
+        };
+        let faulty = req.method == Method::Get && classic && in_count;
+        let hostile = hostile.filter(|_| !explicit_count || in_count);
+        let corrupt = corrupt.filter(|_| !explicit_count || in_count);
+
+        match hostile {
+            Some(Hostile::BadLocation) => {
+                return Ok(self.redirect(302, hostile::BAD_LOCATION.to_owned()))
+            }
+            Some(kind) if !kind.is_header_value() => {
+                let body = Body::Content {
+                    seed,
+                    offset: 0,
+                    len: size,
+                    corrupt,
+                };
+                let head_only = req.method == Method::Head;
+                let mut plan = Plan::new(200);
+                plan.wire = Some(hostile::wire(kind, &body, &self.origin(req), head_only));
+                plan.ending = Ending::Close;
+                plan.close = true;
+                return Ok(plan);
+            }
+            _ => {}
+        }
 
         let mut plan = Plan::new(200);
         plan.headers
@@ -620,6 +776,10 @@ impl Shared {
         if ranges && params.flag("accept_ranges") != Some(false) {
             plan.headers.push(("Accept-Ranges", "bytes".into()));
         }
+        if let Some(disposition) = params.get("disposition") {
+            plan.headers
+                .push(("Content-Disposition", disposition.to_owned()));
+        }
 
         let mut outcome = RangeOutcome::Full;
         if let (true, Some(range)) = (ranges, req.range) {
@@ -630,6 +790,11 @@ impl Shared {
         }
         if faulty && params.flag("range_ignore") == Some(true) {
             outcome = RangeOutcome::Full;
+        }
+        // The range kinds answer 206 even to a request without Range.
+        let bad_range = hostile.filter(|k| k.is_header_value());
+        if bad_range.is_some() && outcome == RangeOutcome::Full && size > 0 {
+            outcome = RangeOutcome::Partial(0, size - 1);
         }
         let (offset, len) = match outcome {
             RangeOutcome::Full => (0, size),
@@ -648,14 +813,20 @@ impl Shared {
                     }
                 }
                 plan.status = 206;
-                plan.headers.push((
-                    "Content-Range",
-                    format!("bytes {first}-{}/{size}", first + len - 1),
-                ));
+                let last = first + len - 1;
+                let range = bad_range
+                    .and_then(|kind| hostile::content_range(kind, first, last, size))
+                    .unwrap_or_else(|| format!("bytes {first}-{last}/{size}"));
+                plan.headers.push(("Content-Range", range));
                 (first, len)
             }
         };
-        plan.body = Body::Content { seed, offset, len };
+        plan.body = Body::Content {
+            seed,
+            offset,
+            len,
+            corrupt,
+        };
         plan.content_length = ContentLength::Value(len);
 
         if faulty {
@@ -714,7 +885,7 @@ impl Shared {
                 Ok(Plan::json(200, &self.stats.snapshot().to_json()))
             }
             ("/api/reset_stats", Method::Post) => {
-                self.stats.reset();
+                self.reset_stats();
                 self.reset_fault_counters();
                 Ok(Plan::text(200, "ok\n"))
             }
@@ -837,6 +1008,18 @@ mod tests {
         assert_eq!(shifted_start(90, 10, 100, 5), 85);
         assert_eq!(shifted_start(0, 10, 100, -5), 5);
         assert_eq!(shifted_start(0, 100, 100, 5), 0);
+    }
+
+    #[test]
+    fn corrupt_offset_lists() {
+        let parsed = |s: &str| corrupt_offsets(s).ok().map(|o| o.to_vec());
+        assert_eq!(parsed("5"), Some(vec![5]));
+        assert_eq!(parsed("9, 3,3,,0"), Some(vec![0, 3, 9]));
+        assert_eq!(parsed(""), Some(vec![]));
+        assert_eq!(parsed("18446744073709551615"), Some(vec![u64::MAX]));
+        for bad in ["x", "1,-2", "1.5", "18446744073709551616"] {
+            assert_eq!(parsed(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -52,6 +52,7 @@ async fn main() -> std::io::Result<()> {
         listing_files: args.listing_files,
         listing_lag: Duration::from_millis(args.listing_lag_ms),
         port: args.port,
+        ..ServerConfig::default()
     };
     let server = TestServer::start(config).await?;
     if let (Some(path), Some(pem)) = (&args.ca_out, server.ca_cert_pem()) {

@@ -1,55 +1,84 @@
-//! A throwaway CA and a server certificate for 127.0.0.1 and localhost.
+//! The TLS acceptor: the generated loopback certificate or one the caller
+//! gives, and optionally a required client certificate.
 
 use std::io;
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
 use tokio_rustls::TlsAcceptor;
 
-fn other(e: impl std::error::Error + Send + Sync + 'static) -> io::Error {
-    io::Error::other(e)
+use crate::certs::{Ca, Validity};
+use crate::config::{ServerConfig, TlsIdentity};
+
+fn invalid(what: &str, e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, format!("{what}: {e}"))
 }
 
-/// Makes a new CA, a certificate it signs for the loopback names, and the
-/// acceptor serving it. Returns the acceptor and the CA certificate PEM.
+/// Makes a CA and a certificate it signs for the loopback names; returns
+/// the identity and the CA certificate PEM.
 ///
 /// A separate CA (rather than one self-signed leaf) is what clients expect
 /// of real servers, and webpki refuses CA certificates used as end entities.
-pub(crate) fn acceptor(http2: bool) -> io::Result<(TlsAcceptor, String)> {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(other)?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "parget-testbed CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_key = KeyPair::generate().map_err(other)?;
-    let ca_cert = ca_params.self_signed(&ca_key).map_err(other)?;
-    let issuer = Issuer::new(ca_params, ca_key);
+fn loopback_identity() -> io::Result<(TlsIdentity, String)> {
+    let ca = Ca::new("parget-testbed CA").map_err(io::Error::other)?;
+    let leaf = ca
+        .server_cert(&["127.0.0.1", "localhost"], Validity::current())
+        .map_err(io::Error::other)?;
+    Ok((leaf.identity(), ca.cert_pem().to_owned()))
+}
 
-    let mut leaf_params =
-        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .map_err(other)?;
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "parget-testbed");
-    let leaf_key = KeyPair::generate().map_err(other)?;
-    let leaf_cert = leaf_params.signed_by(&leaf_key, &issuer).map_err(other)?;
+fn certificates(pem: &str, what: &str) -> io::Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid(what, e))?;
+    if certs.is_empty() {
+        return Err(invalid(what, "no CERTIFICATE in the PEM"));
+    }
+    Ok(certs)
+}
 
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+/// The acceptor for `config`, and the PEM of the CA to trust when the
+/// certificate was generated here.
+pub(crate) fn acceptor(config: &ServerConfig) -> io::Result<(TlsAcceptor, Option<String>)> {
+    let (identity, ca_pem) = match &config.tls_identity {
+        Some(identity) => (identity.clone(), None),
+        None => {
+            let (identity, ca) = loopback_identity()?;
+            (identity, Some(ca))
+        }
+    };
+    let chain = certificates(&identity.cert_chain_pem, "tls_identity.cert_chain_pem")?;
+    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
+        .map_err(|e| invalid("tls_identity.key_pem", e))?;
+
     // An explicit provider: other crates of the workspace may enable a second
     // rustls backend, and then the implicit default is ambiguous.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(other)?
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf_cert.der().clone(), ca_cert.der().clone()], key)
-        .map_err(other)?;
-    config.alpn_protocols = if http2 {
+        .map_err(io::Error::other)?;
+    let builder = match &config.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in certificates(pem, "client_ca")? {
+                roots.add(cert).map_err(|e| invalid("client_ca", e))?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| invalid("client_ca", e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut tls = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| invalid("tls_identity", e))?;
+    tls.alpn_protocols = if config.http2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
         vec![b"http/1.1".to_vec()]
     };
-    Ok((TlsAcceptor::from(Arc::new(config)), ca_cert.pem()))
+    Ok((TlsAcceptor::from(Arc::new(tls)), ca_pem))
 }

@@ -1,10 +1,15 @@
 //! Minimal HTTP/1.1 client helpers, so tests see exactly what is on the wire.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
 
 use parget_testbed::TestServer;
 
@@ -146,4 +151,116 @@ pub async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T 
     tokio::time::timeout(Duration::from_secs(secs), f)
         .await
         .expect("timed out")
+}
+
+/// A TLS connection to `server` trusting only `ca_pem`, checking the
+/// certificate against `name`.
+pub async fn tls_connect(
+    server: &TestServer,
+    ca_pem: &str,
+    name: &str,
+    alpn: &[&[u8]],
+) -> io::Result<TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = TcpStream::connect(server.addr()).await?;
+    TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from(name.to_owned()).unwrap(), tcp)
+        .await
+}
+
+/// Sends one request on `io` with `Connection: close` and reads every byte
+/// until the server closes: for responses whose framing cannot be trusted.
+pub async fn raw_exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    method: &str,
+    target: &str,
+    headers: &[&str],
+) -> Vec<u8> {
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for h in headers {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    io.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    // A TLS peer that closes without close_notify is an error here, but the
+    // bytes before it are what the test looks at.
+    let _ = io.read_to_end(&mut raw).await;
+    raw
+}
+
+/// A raw response split at the blank line: head lines and the bytes after.
+pub struct RawResponse {
+    pub lines: Vec<String>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn parse(raw: &[u8]) -> RawResponse {
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a blank line ends the head");
+        let head = String::from_utf8(raw[..end].to_vec()).expect("the head is UTF-8");
+        RawResponse {
+            lines: head.split("\r\n").map(str::to_owned).collect(),
+            body: raw[end + 4..].to_vec(),
+        }
+    }
+
+    pub fn status_line(&self) -> &str {
+        &self.lines[0]
+    }
+
+    /// Every value of header `name` (case-insensitive), untrimmed past the
+    /// one space after the colon.
+    pub fn headers(&self, name: &str) -> Vec<&str> {
+        self.lines[1..]
+            .iter()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.strip_prefix(' ').unwrap_or(v))
+            .collect()
+    }
+}
+
+/// A reqwest client that goes straight to loopback (no proxy from the
+/// environment) and does not follow redirects.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A reqwest builder trusting only `ca_pem` (no system roots), no proxy.
+pub fn https_builder(ca_pem: &str) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+}
+
+/// The error and all its sources, for checking why a request failed.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }

@@ -1,17 +1,12 @@
 //! HTTPS: certificate trust, ALPN, HTTP/1.1 over TLS and a bare-hands h2
 //! exchange.
 
-use std::sync::Arc;
-
 use parget_testbed::{content, ServerConfig, TestServer};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
 
-use crate::client::{within, Conn};
+use crate::client::{tls_connect, within, Conn};
 
 async fn tls_server(http2: bool) -> TestServer {
     TestServer::start(ServerConfig {
@@ -25,22 +20,7 @@ async fn tls_server(http2: bool) -> TestServer {
 
 async fn connect(server: &TestServer, name: &str, alpn: &[&[u8]]) -> TlsStream<TcpStream> {
     let pem = server.ca_cert_pem().expect("a TLS server has a CA");
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(pem.as_bytes()).unwrap())
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    let tcp = TcpStream::connect(server.addr()).await.unwrap();
-    TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from(name.to_owned()).unwrap(), tcp)
-        .await
-        .unwrap()
+    tls_connect(server, &pem, name, alpn).await.unwrap()
 }
 
 #[tokio::test]
