@@ -124,7 +124,28 @@ async fn advertised_range_support_needs_no_probe() {
         2,
         "the first GET and one segment: {stats:?}"
     );
-    assert_eq!(stats.head_requests, 0);
+    // The first request is the probe: a plain GET, its answer taken over as
+    // the first segment; the one segment asks for the back half, validated.
+    let seen: Vec<(String, Option<String>, bool)> = bed
+        .server
+        .requests_for("/adv.bin")
+        .iter()
+        .map(|r| {
+            (
+                r.method.clone(),
+                r.header("range").map(str::to_owned),
+                r.has_header("if-range"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("GET".to_owned(), None, false),
+            ("GET".to_owned(), Some(format!("bytes={}-{}", 6 * MIB, len - 1)), true),
+        ],
+        "no HEAD, no probe: {seen:?}"
+    );
 }
 
 #[tokio::test]
