@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use parget::{DownloadProgress, Error, Reporter, Totals};
+use parget::{DownloadId, DownloadProgress, Error, Report, Reporter, Totals};
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +27,8 @@ pub struct Progress {
     mode: Mode,
     bars: MultiProgress,
     overall: ProgressBar,
-    active: Mutex<Vec<(Arc<DownloadProgress>, ProgressBar)>>,
+    /// A bar per running download, by the id its start and finish share.
+    active: Mutex<Vec<(DownloadId, Arc<DownloadProgress>, ProgressBar)>>,
 }
 
 /// At most this many per-download bars; more would scroll the terminal.
@@ -95,18 +96,9 @@ impl Progress {
     }
 
     fn redraw(&self, totals: &Totals, started: Instant) {
-        let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
-        // The engine drops its handle when a download ends: ours is the last.
-        active.retain(|(progress, bar)| {
-            let running = Arc::strong_count(progress) > 1;
-            if !running {
-                bar.finish_and_clear();
-                self.bars.remove(bar);
-            }
-            running
-        });
+        let active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         let mut known_remaining = 0u64;
-        for (progress, bar) in active.iter() {
+        for (_, progress, bar) in active.iter() {
             let received = progress.received();
             if let Some(total) = progress.total() {
                 bar.set_length(total);
@@ -152,7 +144,7 @@ impl Progress {
     /// Clears the bars before the summary.
     pub fn finish(&self) {
         if self.mode == Mode::Bars {
-            for (_, bar) in self
+            for (_, _, bar) in self
                 .active
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -180,7 +172,16 @@ impl Reporter for Progress {
             ProgressStyle::with_template("{prefix:>9} {bytes:>10} {wide_bar} {percent:>3}% {msg}")
                 .expect("the template is valid"),
         );
-        active.push((progress.clone(), bar));
+        active.push((progress.id(), progress.clone(), bar));
+    }
+
+    fn finished(&self, report: &Report) {
+        let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(index) = active.iter().position(|(id, _, _)| *id == report.id()) {
+            let (_, _, bar) = active.swap_remove(index);
+            bar.finish_and_clear();
+            self.bars.remove(&bar);
+        }
     }
 
     fn retrying(&self, progress: &DownloadProgress, error: &Error, delay: Duration) {

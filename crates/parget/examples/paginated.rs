@@ -17,6 +17,10 @@
 //! straight into [`parget::Downloader::download_all`], so downloads start
 //! while later pages are still on their way.
 //!
+//! The pages themselves are fetched by the same downloader, as downloads
+//! to memory with a body: its retries, timeouts and connection pool serve
+//! the listing too, and the `More` header comes back on the report.
+//!
 //! ```sh
 //! cargo run --release -p parget-testbed -- --listing-files 500 --listing-lag-ms 300
 //! cargo run --release -p parget --example paginated -- http://127.0.0.1:PORT out
@@ -27,9 +31,10 @@
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use http::Method;
 use parget::{Downloader, Request};
 use tokio::sync::mpsc;
 
@@ -90,69 +95,44 @@ struct Page {
     more: bool,
 }
 
-/// `POST /api/list_files` for the page at `offset`, retried a few times on
-/// a connection error or a 5xx.
+/// `POST /api/list_files` for the page at `offset`, through the engine:
+/// a download to memory with a body, retried by the engine's policy, its
+/// `More` header read from the report.
 async fn fetch_page(
-    client: &reqwest::Client,
+    downloader: &Downloader,
     base: &str,
     offset: u64,
     per_page: u64,
 ) -> Result<Page, String> {
     let body = serde_json::json!({ "start": offset, "per_page": per_page }).to_string();
-    let mut last_error = String::new();
-    for attempt in 0..4u32 {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-        }
-        let response = match client
-            .post(format!("{base}/api/list_files"))
-            .header("Content-Type", "application/json")
-            .body(body.clone())
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                last_error = format!("page at {offset}: {e}");
-                continue;
-            }
-        };
-        let status = response.status();
-        if status.is_server_error() {
-            last_error = format!("page at {offset}: status {status}");
-            continue;
-        }
-        if !status.is_success() {
-            return Err(format!("page at {offset}: status {status}"));
-        }
-        let more = response
-            .headers()
-            .get("More")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        let bytes = match response.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                last_error = format!("page at {offset}: {e}");
-                continue;
-            }
-        };
-        let endpoints: Vec<String> = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("page at {offset}: not a JSON list of strings: {e}"))?;
-        return Ok(Page {
-            offset,
-            endpoints,
-            more,
-        });
-    }
-    Err(last_error)
+    let request = Request::new_in_memory(&format!("{base}/api/list_files"))
+        .and_then(|r| r.with_header("Content-Type", "application/json"))
+        .map_err(|e| format!("page at {offset}: {e:#}"))?
+        .with_body(Method::POST, body);
+    let report = downloader
+        .download(request)
+        .await
+        .into_result()
+        .map_err(|e| format!("page at {offset}: {e:#}"))?;
+    let more = report
+        .headers()
+        .get("More")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let endpoints: Vec<String> = serde_json::from_slice(report.data().map_or(&[][..], |d| d))
+        .map_err(|e| format!("page at {offset}: not a JSON list of strings: {e}"))?;
+    Ok(Page {
+        offset,
+        endpoints,
+        more,
+    })
 }
 
 /// Walks the pages with a growing window of requests in flight and sends
 /// every new endpoint to `found`. Returns the number of pages asked for.
 async fn discover(
     args: &Args,
-    client: &reqwest::Client,
+    downloader: &Downloader,
     found: mpsc::UnboundedSender<String>,
 ) -> Result<u64, String> {
     let per_page = args.per_page;
@@ -171,7 +151,8 @@ async fn discover(
             && end.is_none_or(|e| next_offset < e)
         {
             let offset = next_offset;
-            in_flight.push(async move { fetch_page(client, &args.base, offset, per_page).await });
+            in_flight
+                .push(async move { fetch_page(downloader, &args.base, offset, per_page).await });
             pending.insert(offset);
             next_offset += per_page;
             allowance -= 1;
@@ -241,18 +222,6 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = match reqwest::Client::builder()
-        .pool_max_idle_per_host(args.max_window)
-        .tcp_nodelay(true)
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::FAILURE;
-        }
-    };
-
     let (found, mut endpoints) = mpsc::unbounded_channel::<String>();
     let base = args.base.clone();
     let out = args.out.clone();
@@ -296,7 +265,7 @@ async fn main() -> ExitCode {
         (ok, failed)
     };
     let discovery = async {
-        let result = discover(&args, &client, found).await;
+        let result = discover(&args, &downloader, found).await;
         if let Err(e) = &result {
             eprintln!("discovery failed: {e}");
         }

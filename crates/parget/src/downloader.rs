@@ -1,20 +1,23 @@
 //! The [`Downloader`]: the calls that run downloads, one or a stream of
 //! them, over state they share (see `shared`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LowestSpeed};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::event::{NoReporter, Reporter, Totals};
+use crate::group::{Group, GroupReport};
+use crate::hooks::{FinishHook, ResponseHook};
+use crate::intake::{self, GroupReports, Order, Reports};
 use crate::report::Report;
-use crate::request::Request;
+use crate::request::{Destination, Request};
 use crate::retry::RetryPolicy;
-use crate::shared::{destination_hash, Shared};
+use crate::shared::{Hooks, Shared};
 use crate::transport::file::FileTransport;
 use crate::transport::http::{HttpSettings, HttpTransport};
 use crate::transport::Transport;
@@ -58,75 +61,131 @@ impl Downloader {
     }
 
     /// Downloads one request, waiting for a slot like any other.
+    /// Dropping the future stops the download at once: its connections
+    /// close and its `.part` file stays for a resume.
     pub async fn download(&self, request: Request) -> Report {
-        let _slot = self
-            .shared
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the slot semaphore is never closed");
-        crate::download::run(self.shared.clone(), request, false).await
+        let cancel = self.shared.child_token();
+        run_one(self.shared.clone(), request, cancel).await
+    }
+
+    /// Starts downloading one request in the background; the handle can
+    /// cancel it and is a future of its report.
+    pub fn spawn(&self, request: Request) -> DownloadHandle {
+        let cancel = self.shared.child_token();
+        let url = request.url().as_str().to_owned();
+        let destination = request.destination().clone();
+        let join = tokio::spawn(run_one(self.shared.clone(), request, cancel.clone()));
+        DownloadHandle {
+            cancel,
+            join,
+            url,
+            destination,
+        }
+    }
+
+    /// Downloads a group of requests and reports them together once the
+    /// last one ends (see [`Group`] and [`crate::GroupPolicy`]).
+    pub async fn download_group(&self, group: Group) -> GroupReport {
+        let mut reports = self.download_groups(futures_util::stream::iter([group]));
+        match reports.next().await {
+            Some(report) => report,
+            // The intake stopped before the group started (a cancel or a
+            // shutdown): nothing of it ran.
+            None => GroupReport {
+                reports: Vec::new(),
+                tag: None,
+            },
+        }
     }
 
     /// Downloads every request of `requests` (one run: two requests with
-    /// the same destination make the second fail), at most
+    /// the same destination make the later one fail), at most
     /// [`DownloaderBuilder::concurrency`] at once, and yields a report as
     /// each one ends (in completion order).
     ///
-    /// Requests are pulled from the stream only when a slot is free, so a
-    /// stream of a million requests is never held in memory, and downloads
-    /// start before the stream ends. Dropping the returned stream stops
-    /// pulling new requests; running ones finish in the background.
+    /// Requests are pulled from the stream as slots free up, so a stream of
+    /// a million requests is never held in memory, discovery and download
+    /// overlap, and a consumer that stops reading reports holds back the
+    /// intake. Dropping the returned stream stops pulling new requests;
+    /// running ones finish in the background.
     pub fn download_all<S>(&self, requests: S) -> Reports
     where
         S: Stream<Item = Request> + Send + 'static,
     {
-        let shared = self.shared.clone();
-        let (tx, rx) = mpsc::channel::<Report>(shared.config.concurrency);
-        // Destinations seen in this run, claimed in list order.
-        let mut seen: HashSet<u64> = HashSet::new();
-        tokio::spawn(async move {
-            let mut requests = std::pin::pin!(requests);
-            loop {
-                let Ok(slot) = shared.slots.clone().acquire_owned().await else {
-                    break;
-                };
-                // After a cancel, or once nobody reads the reports, stop
-                // pulling requests: a long list must not be churned through.
-                if tx.is_closed() || shared.is_cancelled() {
-                    break;
-                }
-                let Some(request) = requests.next().await else {
-                    break;
-                };
-                let shared = shared.clone();
-                let tx = tx.clone();
-                // Downloads to memory have no destination to collide on.
-                let repeated = request
-                    .path()
-                    .is_some_and(|path| !seen.insert(destination_hash(path)));
-                tokio::spawn(async move {
-                    let report = crate::download::run(shared, request, repeated).await;
-                    drop(slot);
-                    let _ = tx.send(report).await;
-                });
-            }
-        });
-        Reports { rx }
+        Reports {
+            rx: intake::feed(
+                self.shared.clone(),
+                intake::singles(requests),
+                Order::Completion,
+            ),
+        }
+    }
+
+    /// As [`Downloader::download_all`], with the reports in the order of
+    /// `requests`. At most [`DownloaderBuilder::concurrency`] finished
+    /// reports wait for a slower one ahead of them; then the intake waits.
+    pub fn download_all_in_order<S>(&self, requests: S) -> Reports
+    where
+        S: Stream<Item = Request> + Send + 'static,
+    {
+        Reports {
+            rx: intake::feed(self.shared.clone(), intake::singles(requests), Order::Input),
+        }
+    }
+
+    /// Downloads every group of `groups` (one run, as for
+    /// [`Downloader::download_all`]); their members run interleaved under
+    /// the same limits, and a group's report comes once its last member
+    /// ends, in completion order.
+    pub fn download_groups<S>(&self, groups: S) -> GroupReports
+    where
+        S: Stream<Item = Group> + Send + 'static,
+    {
+        GroupReports {
+            rx: intake::feed(self.shared.clone(), groups, Order::Completion),
+        }
+    }
+
+    /// As [`Downloader::download_groups`], with the reports in the order of
+    /// `groups`.
+    pub fn download_groups_in_order<S>(&self, groups: S) -> GroupReports
+    where
+        S: Stream<Item = Group> + Send + 'static,
+    {
+        GroupReports {
+            rx: intake::feed(self.shared.clone(), groups, Order::Input),
+        }
     }
 
     /// Stops every running download: each ends with a cancelled error and
-    /// keeps its `.part` file for a later `--continue`. Downloads started
-    /// after this call are cancelled at once.
+    /// keeps its `.part` file (and a final checkpoint) for a resume.
+    /// Downloads started after this call are cancelled at once.
     pub fn cancel(&self) {
         self.shared.cancel();
+    }
+
+    /// Shuts the downloader down gracefully: no new download starts (the
+    /// streams stop pulling, later calls end cancelled at once) and this
+    /// returns when every running download has ended. Running downloads
+    /// finish; call [`Downloader::cancel`] first to have them stop and
+    /// checkpoint instead.
+    pub async fn shutdown(&self) {
+        self.shared.close();
+        self.shared.idle().await;
     }
 
     /// Counters over every download of this downloader.
     pub fn totals(&self) -> Arc<Totals> {
         self.shared.totals.clone()
     }
+}
+
+/// One download with its slot: the way in for [`Downloader::download`]
+/// and [`Downloader::spawn`].
+async fn run_one(shared: Arc<Shared>, request: Request, cancel: CancellationToken) -> Report {
+    // Without a slot (a shutdown closed them) the download ends at once.
+    let _slot = intake::acquire_slot(&shared).await;
+    crate::download::run(shared, request, false, cancel).await
 }
 
 impl std::fmt::Debug for Downloader {
@@ -137,27 +196,53 @@ impl std::fmt::Debug for Downloader {
     }
 }
 
-/// The reports of [`Downloader::download_all`], in completion order: a
-/// [`Stream`] that ends when every request has been downloaded.
+/// A download started by [`Downloader::spawn`]: await it for its report,
+/// or cancel it. Dropping the handle lets the download go on.
 #[derive(Debug)]
-pub struct Reports {
-    rx: mpsc::Receiver<Report>,
+pub struct DownloadHandle {
+    cancel: CancellationToken,
+    join: tokio::task::JoinHandle<Report>,
+    url: String,
+    destination: Destination,
 }
 
-impl Stream for Reports {
-    type Item = Report;
+impl DownloadHandle {
+    /// Stops the download: its connections close, its `.part` file stays
+    /// for a resume, and its report says it was cancelled.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
 
-    fn poll_next(
+    /// True once the download has ended.
+    pub fn is_finished(&self) -> bool {
+        self.join.is_finished()
+    }
+}
+
+impl std::future::Future for DownloadHandle {
+    type Output = Report;
+
+    fn poll(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Report>> {
-        self.rx.poll_recv(cx)
+    ) -> std::task::Poll<Report> {
+        let this = &mut *self;
+        std::pin::Pin::new(&mut this.join).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|e| {
+                Report::failed(
+                    this.url.clone(),
+                    this.destination.clone(),
+                    Error::new(ErrorKind::Transfer, Some(&this.url)).with_source(e),
+                )
+            })
+        })
     }
 }
 
 /// Configures a [`Downloader`]. Each setter documents its default.
 pub struct DownloaderBuilder {
     config: Config,
+    hooks: Hooks,
     root_certificates: Vec<Vec<u8>>,
     insecure: bool,
     transports: HashMap<String, Arc<dyn Transport>>,
@@ -168,6 +253,7 @@ impl Default for DownloaderBuilder {
     fn default() -> DownloaderBuilder {
         DownloaderBuilder {
             config: Config::default(),
+            hooks: Hooks::default(),
             root_certificates: Vec::new(),
             insecure: false,
             transports: HashMap::new(),
@@ -304,6 +390,22 @@ impl DownloaderBuilder {
         self
     }
 
+    /// Calls `hook` with every response of every download before its
+    /// body is used (before a request's own hook); an `Err` fails that
+    /// download and nothing of the response is written. Default: none.
+    pub fn response_hook(mut self, hook: ResponseHook) -> Self {
+        self.hooks.response = Some(hook);
+        self
+    }
+
+    /// Calls `hook` with every download once its size and digests are
+    /// verified, before it is put in place (before a request's own hook);
+    /// an `Err` fails it and discards the bytes. Default: none.
+    pub fn finish_hook(mut self, hook: FinishHook) -> Self {
+        self.hooks.finish = Some(hook);
+        self
+    }
+
     /// Receives start, retry and finish events. Default: none.
     pub fn reporter(mut self, reporter: Arc<dyn Reporter>) -> Self {
         self.reporter = reporter;
@@ -328,7 +430,7 @@ impl DownloaderBuilder {
         transports.insert("file".into(), Arc::new(FileTransport));
         transports.extend(self.transports);
         Ok(Downloader {
-            shared: Arc::new(Shared::new(config, transports, self.reporter)),
+            shared: Arc::new(Shared::new(config, transports, self.reporter, self.hooks)),
         })
     }
 }

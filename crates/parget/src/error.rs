@@ -95,6 +95,8 @@ pub enum ErrorKind {
     ResumeRefused(String),
     /// The download was cancelled; its `.part` file is kept.
     Cancelled,
+    /// A hook (see [`crate::hooks`]) refused a response or the result.
+    Rejected(String),
 }
 
 impl Error {
@@ -250,6 +252,7 @@ impl Error {
             ),
             ErrorKind::ResumeRefused(why) => write!(f, "cannot resume: {why}"),
             ErrorKind::Cancelled => write!(f, "cancelled (the partial file is kept for a resume)"),
+            ErrorKind::Rejected(why) => write!(f, "rejected: {why}"),
         }
     }
 

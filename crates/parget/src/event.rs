@@ -34,6 +34,7 @@ impl std::fmt::Display for DownloadId {
 #[derive(Debug)]
 pub struct DownloadProgress {
     id: DownloadId,
+    tag: Option<crate::hooks::Tag>,
     url: String,
     destination: std::path::PathBuf,
     received: AtomicU64,
@@ -49,9 +50,11 @@ impl DownloadProgress {
         id: DownloadId,
         url: String,
         destination: std::path::PathBuf,
+        tag: Option<crate::hooks::Tag>,
     ) -> DownloadProgress {
         DownloadProgress {
             id,
+            tag,
             url,
             destination,
             received: AtomicU64::new(0),
@@ -64,6 +67,11 @@ impl DownloadProgress {
     /// The download's id, the same as on its [`Report`].
     pub fn id(&self) -> DownloadId {
         self.id
+    }
+
+    /// The request's tag, if it has one.
+    pub fn tag(&self) -> Option<&crate::hooks::Tag> {
+        self.tag.as_ref()
     }
 
     /// The URL.

@@ -24,6 +24,9 @@ pub enum Outcome {
 pub struct Report {
     pub(crate) id: DownloadId,
     pub(crate) url: String,
+    pub(crate) final_url: Option<url::Url>,
+    pub(crate) headers: http::HeaderMap,
+    pub(crate) tag: Option<crate::hooks::Tag>,
     pub(crate) destination: Destination,
     pub(crate) outcome: Outcome,
     pub(crate) bytes: u64,
@@ -34,6 +37,24 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of a download that failed before it could say more.
+    pub(crate) fn failed(url: String, destination: Destination, error: Error) -> Report {
+        Report {
+            id: DownloadId(0),
+            url,
+            final_url: None,
+            headers: http::HeaderMap::new(),
+            tag: None,
+            destination,
+            outcome: Outcome::Failed(error),
+            bytes: 0,
+            digests: Vec::new(),
+            elapsed: Duration::ZERO,
+            attempts: 0,
+            data: None,
+        }
+    }
+
     /// The download's id, the same as its progress events carry.
     pub fn id(&self) -> DownloadId {
         self.id
@@ -42,6 +63,23 @@ impl Report {
     /// The URL as requested.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The URL that answered last, after redirects (`None` when nothing
+    /// was requested: skipped, refused).
+    pub fn final_url(&self) -> Option<&url::Url> {
+        self.final_url.as_ref()
+    }
+
+    /// The headers of the last answer the bytes came with (empty when
+    /// nothing was requested).
+    pub fn headers(&self) -> &http::HeaderMap {
+        &self.headers
+    }
+
+    /// The request's tag, if it had one.
+    pub fn tag(&self) -> Option<&crate::hooks::Tag> {
+        self.tag.as_ref()
     }
 
     /// Where the bytes went.

@@ -1,10 +1,16 @@
 //! What to download: a URL, where to put it, and what the bytes must be.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::Method;
 use url::Url;
 
 use crate::error::{Error, ErrorKind};
+use crate::hooks::{FinishHook, ResponseHook, Tag};
+use crate::retry::RetryPolicy;
 use crate::verify::Digest;
 
 /// Where the bytes of a download go.
@@ -38,13 +44,42 @@ impl Destination {
 /// assert_eq!(request.expected_size(), Some(1024));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Request {
     url: Url,
     mirrors: Vec<Url>,
     destination: Destination,
     expected_size: Option<u64>,
     digests: Vec<Digest>,
+    settings: Settings,
+}
+
+/// What a request may set for itself, over the downloader's settings.
+#[derive(Clone, Default)]
+pub(crate) struct Settings {
+    pub method: Method,
+    pub body: Option<Bytes>,
+    pub headers: HeaderMap,
+    pub idle_timeout: Option<Duration>,
+    pub retry: Option<RetryPolicy>,
+    pub tag: Option<Tag>,
+    pub response_hook: Option<ResponseHook>,
+    pub finish_hook: Option<FinishHook>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("url", &self.url.as_str())
+            .field("mirrors", &self.mirrors.len())
+            .field("destination", &self.destination)
+            .field("expected_size", &self.expected_size)
+            .field("digests", &self.digests)
+            .field("method", &self.settings.method)
+            .field("headers", &self.settings.headers.len())
+            .field("tag", &self.settings.tag.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Request {
@@ -82,6 +117,7 @@ impl Request {
             destination,
             expected_size: None,
             digests: Vec::new(),
+            settings: Settings::default(),
         }
     }
 
@@ -108,6 +144,66 @@ impl Request {
         if !self.digests.contains(&digest) {
             self.digests.push(digest);
         }
+        self
+    }
+
+    /// Sends the header `name: value` with every request of this download
+    /// (an `Authorization`, say). Fails on a name or value HTTP does not
+    /// allow (control characters, CR or LF). Headers given several times
+    /// are all sent.
+    pub fn with_header(mut self, name: &str, value: &str) -> Result<Request, Error> {
+        let (name, value) = parse_header(name, value)?;
+        self.settings.headers.append(name, value);
+        Ok(self)
+    }
+
+    /// The `User-Agent` of this download, instead of the downloader's.
+    pub fn with_user_agent(mut self, agent: &str) -> Result<Request, Error> {
+        self.settings.headers.remove(USER_AGENT);
+        self.with_header(USER_AGENT.as_str(), agent)
+    }
+
+    /// Sends `body` with `method` (a `POST` to a listing API, say) instead
+    /// of a bodiless `GET`. Such a download is one stream: it is neither
+    /// split nor continued by range, and a failed attempt sends the body
+    /// again, so use it for requests that may be repeated.
+    pub fn with_body(mut self, method: Method, body: impl Into<Bytes>) -> Request {
+        self.settings.method = method;
+        self.settings.body = Some(body.into());
+        self
+    }
+
+    /// The idle timeout of this download, instead of the downloader's.
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Request {
+        self.settings.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// The retry policy of this download, instead of the downloader's.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Request {
+        self.settings.retry = Some(policy);
+        self
+    }
+
+    /// Attaches `tag`; it comes back on the download's progress and report.
+    pub fn with_tag(mut self, tag: Tag) -> Request {
+        self.settings.tag = Some(tag);
+        self
+    }
+
+    /// Calls `hook` with each response of this download before its body
+    /// is used (after the downloader's own hook, if it has one); an `Err`
+    /// fails the download and nothing of that response is written.
+    pub fn with_response_hook(mut self, hook: ResponseHook) -> Request {
+        self.settings.response_hook = Some(hook);
+        self
+    }
+
+    /// Calls `hook` once the download's size and digests are verified,
+    /// before it is put in place (after the downloader's own hook, if it
+    /// has one); an `Err` fails the download and discards the bytes.
+    pub fn with_finish_hook(mut self, hook: FinishHook) -> Request {
+        self.settings.finish_hook = Some(hook);
         self
     }
 
@@ -145,6 +241,25 @@ impl Request {
     pub fn has_expectations(&self) -> bool {
         self.expected_size.is_some() || !self.digests.is_empty()
     }
+
+    /// The headers sent with this download's requests.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.settings.headers
+    }
+
+    /// The method: `GET` unless a body was given.
+    pub fn method(&self) -> &Method {
+        &self.settings.method
+    }
+
+    /// The tag, if one was attached.
+    pub fn tag(&self) -> Option<&Tag> {
+        self.settings.tag.as_ref()
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
+    }
 }
 
 /// Parses a URL, with an error that names it.
@@ -156,4 +271,85 @@ fn parse_url(url: &str) -> Result<Url, Error> {
         )
         .with_source(e)
     })
+}
+
+/// A header as HTTP allows it, with an error that names the header.
+pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Error> {
+    let parsed = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidRequest(format!(
+                "`{}` is not a valid HTTP header name",
+                name.escape_debug()
+            )),
+            None,
+        )
+        .with_source(e)
+    })?;
+    let value = HeaderValue::from_str(value.trim()).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidRequest(format!(
+                "the value of header `{parsed}` holds characters HTTP does not allow (control characters, CR or LF)"
+            )),
+            None,
+        )
+        .with_source(e)
+    })?;
+    Ok((parsed, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_checked_and_kept_in_order() {
+        let request = Request::new("http://h/f", "f")
+            .unwrap()
+            .with_header("Authorization", "Bearer t0k")
+            .unwrap()
+            .with_header("X-Twice", "1")
+            .unwrap()
+            .with_header("x-twice", "2")
+            .unwrap();
+        assert_eq!(request.headers()["authorization"], "Bearer t0k");
+        let twice: Vec<_> = request.headers().get_all("x-twice").iter().collect();
+        assert_eq!(twice, ["1", "2"]);
+        for (name, value) in [
+            ("X", "a\r\nInjected: 1"),
+            ("X", "a\nb"),
+            ("Bad Name", "v"),
+            ("", "v"),
+        ] {
+            let error = Request::new("http://h/f", "f")
+                .unwrap()
+                .with_header(name, value)
+                .unwrap_err();
+            assert!(
+                matches!(error.kind(), ErrorKind::InvalidRequest(_)),
+                "{name:?}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_user_agent_replaces_the_previous_one() {
+        let request = Request::new("http://h/f", "f")
+            .unwrap()
+            .with_user_agent("one/1")
+            .unwrap()
+            .with_user_agent("two/2")
+            .unwrap();
+        let agents: Vec<_> = request.headers().get_all(USER_AGENT).iter().collect();
+        assert_eq!(agents, ["two/2"]);
+    }
+
+    #[test]
+    fn destinations() {
+        let file = Request::new_in_dir("http://h/a/b.iso?x=1", "d").unwrap();
+        assert_eq!(file.path(), Some(Path::new("d/b.iso")));
+        let memory = Request::new_in_memory("http://h/a").unwrap();
+        assert_eq!(memory.destination(), &Destination::Memory);
+        assert_eq!(memory.path(), None);
+        assert!(Request::new("not a url", "f").is_err());
+    }
 }

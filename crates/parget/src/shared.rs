@@ -6,16 +6,25 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::event::{DownloadId, Reporter, Totals};
+use crate::hooks::{FinishHook, ResponseHook};
 use crate::limit::HostLimits;
 use crate::transport::Transport;
+
+/// Hooks the downloader applies to every download, before a request's own.
+#[derive(Clone, Default)]
+pub(crate) struct Hooks {
+    pub response: Option<ResponseHook>,
+    pub finish: Option<FinishHook>,
+}
 
 /// State shared by every download of one downloader.
 pub(crate) struct Shared {
@@ -26,8 +35,15 @@ pub(crate) struct Shared {
     pub slots: Arc<Semaphore>,
     claims: Claims,
     pub reporter: Arc<dyn Reporter>,
+    pub hooks: Hooks,
     pub totals: Arc<Totals>,
-    cancel: watch::Sender<bool>,
+    /// Cancels every download; each download's own token is a child.
+    cancel: CancellationToken,
+    /// Set by a shutdown: no new download starts.
+    closed: CancellationToken,
+    /// Downloads between their start and their report.
+    active: AtomicUsize,
+    idle: Notify,
     next_id: AtomicU64,
 }
 
@@ -36,9 +52,10 @@ impl Shared {
         config: Config,
         transports: HashMap<String, Arc<dyn Transport>>,
         reporter: Arc<dyn Reporter>,
+        hooks: Hooks,
     ) -> Shared {
-        let (cancel, _) = watch::channel(false);
         Shared {
+            hooks,
             slots: Arc::new(Semaphore::new(config.concurrency)),
             hosts: HostLimits::new(config.max_per_host),
             config,
@@ -46,7 +63,10 @@ impl Shared {
             claims: Claims::default(),
             reporter,
             totals: Arc::new(Totals::default()),
-            cancel,
+            cancel: CancellationToken::new(),
+            closed: CancellationToken::new(),
+            active: AtomicUsize::new(0),
+            idle: Notify::new(),
             next_id: AtomicU64::new(1),
         }
     }
@@ -84,19 +104,64 @@ impl Shared {
 
     /// Stops every download: running ones end cancelled, later ones at once.
     pub(crate) fn cancel(&self) {
-        self.cancel.send_replace(true);
+        self.cancel.cancel();
     }
 
     /// True once [`Shared::cancel`] was called.
     pub(crate) fn is_cancelled(&self) -> bool {
-        *self.cancel.borrow()
+        self.cancel.is_cancelled()
     }
 
-    /// Resolves when [`Shared::cancel`] was called.
-    pub(crate) async fn cancelled(&self) {
-        let mut rx = self.cancel.subscribe();
-        // The sender lives as long as `self`, so this only ends on cancel.
-        let _ = rx.wait_for(|cancelled| *cancelled).await;
+    /// Stops new downloads from starting (running ones go on).
+    pub(crate) fn close(&self) {
+        self.closed.cancel();
+        self.slots.close();
+    }
+
+    /// True once [`Shared::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
+    /// Resolves when [`Shared::close`] was called.
+    pub(crate) async fn closing(&self) {
+        self.closed.cancelled().await;
+    }
+
+    /// Counts a running download until the guard drops.
+    pub(crate) fn track(&self) -> Active<'_> {
+        self.active.fetch_add(1, Ordering::AcqRel);
+        Active { shared: self }
+    }
+
+    /// Resolves once no download is running.
+    pub(crate) async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.active.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// A token for one download (or group): cancelled with the downloader,
+    /// or on its own.
+    pub(crate) fn child_token(&self) -> CancellationToken {
+        self.cancel.child_token()
+    }
+}
+
+/// A running download, counted for [`Shared::idle`].
+pub(crate) struct Active<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        if self.shared.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.idle.notify_waiters();
+        }
     }
 }
 
@@ -171,6 +236,7 @@ mod tests {
             Config::default(),
             HashMap::new(),
             Arc::new(crate::event::NoReporter),
+            Hooks::default(),
         );
         let first = shared.claim(Path::new("d/f"), false).unwrap();
         let second = shared.claim(Path::new("d/./f"), false);

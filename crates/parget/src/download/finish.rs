@@ -8,6 +8,7 @@ use super::stream::Fetched;
 use super::transfer::Transfer;
 use super::Ctx;
 use crate::error::{Error, ErrorKind};
+use crate::hooks::Verified;
 use crate::request::{Destination, Request};
 use crate::sink;
 use crate::verify::{Algorithm, Digest};
@@ -44,6 +45,7 @@ pub(crate) async fn finish(
 ) -> Result<Done, Error> {
     let request = ctx.request;
     let total = transfer.total();
+    let transfer_headers = transfer.response().cloned();
     let (len, digests, body) = match fetched {
         Fetched::Small(bytes) => {
             let digests = sink::hash_bytes(bytes.clone(), algorithms).await?;
@@ -74,6 +76,17 @@ pub(crate) async fn finish(
         )),
         _ => verify(request, len, &digests),
     };
+    let checked = checked.and_then(|()| {
+        let headers = transfer_headers.as_ref().map(|(_, h)| h);
+        let empty = http::HeaderMap::new();
+        ctx.effective.check_finished(&Verified {
+            url: request.url(),
+            destination: request.path(),
+            size: len,
+            digests: &digests,
+            headers: headers.unwrap_or(&empty),
+        })
+    });
     if let Err(e) = checked {
         if let Destination::File(path) = request.destination() {
             if matches!(body, Body::File(_)) {

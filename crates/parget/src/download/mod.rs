@@ -30,11 +30,16 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
+use http::HeaderMap;
+use tokio_util::sync::CancellationToken;
+
 use crate::error::{Error, ErrorKind};
-use crate::event::{DownloadId, DownloadProgress};
+use crate::event::{DownloadId, DownloadProgress, Totals};
+use crate::hooks::{FinishHook, ResponseHead, ResponseHook, Verified};
 use crate::limit::host_key;
 use crate::report::{Outcome, Report};
 use crate::request::Request;
+use crate::retry::RetryPolicy;
 use crate::shared::Shared;
 use crate::sink::{self, Layout};
 use crate::transport::{BodyStream, Transport};
@@ -53,14 +58,89 @@ pub(crate) struct Ctx<'a> {
     pub request: &'a Request,
     pub transport: &'a dyn Transport,
     pub progress: &'a Arc<DownloadProgress>,
+    pub effective: &'a Arc<Effective>,
 }
 
-/// Runs one download to its end and reports it.
-pub(crate) async fn run(shared: Arc<Shared>, request: Request, repeated: bool) -> Report {
+/// What one download runs with: its request's settings over the
+/// downloader's, and its own cancel token.
+pub(crate) struct Effective {
+    pub idle_timeout: Duration,
+    pub retry: RetryPolicy,
+    /// The downloader's hook first, then the request's.
+    response_hooks: Vec<ResponseHook>,
+    finish_hooks: Vec<FinishHook>,
+    pub cancel: CancellationToken,
+}
+
+impl Effective {
+    fn new(shared: &Shared, request: &Request, cancel: CancellationToken) -> Effective {
+        let own = request.settings();
+        Effective {
+            idle_timeout: own.idle_timeout.unwrap_or(shared.config.idle_timeout),
+            retry: own.retry.unwrap_or(shared.config.retry),
+            response_hooks: [&shared.hooks.response, &own.response_hook]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+            finish_hooks: [&shared.hooks.finish, &own.finish_hook]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+            cancel,
+        }
+    }
+
+    /// Lets every response hook see `head`; the first refusal fails.
+    pub(crate) fn check_response(&self, head: &ResponseHead<'_>) -> Result<(), Error> {
+        for hook in &self.response_hooks {
+            hook(head).map_err(|r| Error::new(ErrorKind::Rejected(r.0), None))?;
+        }
+        Ok(())
+    }
+
+    /// Lets every finish hook see `verified`; the first refusal fails.
+    pub(crate) fn check_finished(&self, verified: &Verified<'_>) -> Result<(), Error> {
+        for hook in &self.finish_hooks {
+            hook(verified).map_err(|r| Error::new(ErrorKind::Rejected(r.0), None))?;
+        }
+        Ok(())
+    }
+
+    /// An error for a download stopped by its token.
+    pub(crate) fn cancelled_error() -> Error {
+        Error::new(ErrorKind::Cancelled, None)
+    }
+}
+
+/// Runs one download to its end and reports it; `cancel` stops it.
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    request: Request,
+    repeated: bool,
+    cancel: CancellationToken,
+) -> Report {
+    let _active = shared.track();
     let started = Instant::now();
     let id = shared.next_id();
     let mut progress = None;
-    let result = download(&shared, &request, repeated, id, &mut progress).await;
+    let effective = Arc::new(Effective::new(&shared, &request, cancel));
+    let mut response = None;
+    let mut counted = None;
+    let result = download(
+        &shared,
+        &request,
+        repeated,
+        id,
+        &effective,
+        Started {
+            progress: &mut progress,
+            counted: &mut counted,
+            response: &mut response,
+        },
+    )
+    .await;
     let attempts = progress.as_ref().map_or(0, |p| p.attempts());
     let url = request.url().as_str().to_owned();
     let (outcome, bytes, digests, data) = match result {
@@ -72,12 +152,16 @@ pub(crate) async fn run(shared: Arc<Shared>, request: Request, repeated: bool) -
         Ok(Done::Skipped { bytes, digests }) => (Outcome::Skipped, bytes, digests, None),
         Err(e) => (Outcome::Failed(e.with_url(&url)), 0, Vec::new(), None),
     };
-    if progress.is_some() {
-        shared.totals.ended(!matches!(outcome, Outcome::Failed(_)));
+    if let Some(mut counted) = counted {
+        counted.ok = !matches!(outcome, Outcome::Failed(_));
     }
+    let (final_url, headers) = response.unwrap_or_default();
     let report = Report {
         id,
         url,
+        final_url,
+        headers,
+        tag: request.tag().cloned(),
         destination: request.destination().clone(),
         outcome,
         bytes,
@@ -90,14 +174,46 @@ pub(crate) async fn run(shared: Arc<Shared>, request: Request, repeated: bool) -
     report
 }
 
-/// The stages, in order. `progress` is set once the download starts.
-async fn download(
-    shared: &Arc<Shared>,
+/// What a download leaves for its report besides the result.
+struct Started<'a, 'b> {
+    /// Its progress, once it started.
+    progress: &'a mut Option<Arc<DownloadProgress>>,
+    /// Its place in the totals, once it started.
+    counted: &'a mut Option<Counted<'b>>,
+    /// The final URL and headers of the last first answer.
+    response: &'a mut Option<(Option<url::Url>, HeaderMap)>,
+}
+
+/// A started download in the totals: it ends there when its report is
+/// made, or when its future is dropped (counted as failed).
+struct Counted<'a> {
+    totals: &'a Totals,
+    ok: bool,
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.totals.ended(self.ok);
+    }
+}
+
+/// The stages, in order.
+async fn download<'b>(
+    shared: &'b Arc<Shared>,
     request: &Request,
     repeated: bool,
     id: DownloadId,
-    progress: &mut Option<Arc<DownloadProgress>>,
+    effective: &Arc<Effective>,
+    started: Started<'_, 'b>,
 ) -> Result<Done, Error> {
+    let Started {
+        progress,
+        counted,
+        response,
+    } = started;
+    if effective.cancel.is_cancelled() || shared.is_closed() {
+        return Err(Effective::cancelled_error());
+    }
     let transport = shared.transport_for(request.url())?;
     let algorithms: Vec<Algorithm> = request.digests().iter().map(Digest::algorithm).collect();
 
@@ -139,10 +255,15 @@ async fn download(
         id,
         request.url().as_str().to_owned(),
         request.path().map(ToOwned::to_owned).unwrap_or_default(),
+        request.tag().cloned(),
     ));
     *progress = Some(started.clone());
     let progress = started;
     shared.totals.started();
+    *counted = Some(Counted {
+        totals: &shared.totals,
+        ok: false,
+    });
     shared.reporter.started(&progress);
     progress.set_received(held.ranges.covered());
     progress.set_attempts(1);
@@ -153,11 +274,13 @@ async fn download(
         request,
         transport: &*transport,
         progress: &progress,
+        effective,
     };
     let retrying = Retrying {
         shared,
         progress: &progress,
-        policy: &shared.config.retry,
+        policy: &effective.retry,
+        cancel: &effective.cancel,
     };
     // The loop's state carries the context, so each attempt's future
     // borrows only from it.
@@ -167,6 +290,9 @@ async fn download(
     })
     .await;
     let (ctx, transfer) = state;
+    *response = transfer
+        .response()
+        .map(|(url, headers)| (Some(url.clone()), headers.clone()));
 
     // Finish.
     match fetched {
@@ -303,6 +429,8 @@ async fn segmented(
         first: Some(first),
         sender,
         progress: ctx.progress.clone(),
+        headers: ctx.request.headers().clone(),
+        effective: ctx.effective.clone(),
     };
     let (result, received) = segments::fetch(ctx.shared.clone(), setup).await;
     transfer.record(&received);

@@ -6,8 +6,9 @@ use futures_util::StreamExt;
 
 use super::retry_loop::Failure;
 use super::transfer::Transfer;
-use super::Ctx;
+use super::{Ctx, Effective};
 use crate::error::{Error, ErrorKind};
+use crate::hooks::ResponseHead;
 use crate::transport::{OpenRequest, Opened, Validator};
 
 /// Asks for the resource from byte `offset` (validated against the held
@@ -17,20 +18,24 @@ pub(crate) async fn first_request(
     transfer: &mut Transfer,
     offset: u64,
 ) -> Result<Opened, Failure> {
-    let idle = ctx.shared.config.idle_timeout;
+    let idle = ctx.effective.idle_timeout;
+    let settings = ctx.request.settings();
     let open = ctx.transport.open(OpenRequest {
         url: ctx.request.url(),
         offset,
         end: None,
         validator: transfer.validator().filter(|_| offset > 0),
+        method: &settings.method,
+        headers: &settings.headers,
+        body: settings.body.as_ref(),
     });
     let opened = tokio::select! {
         opened = tokio::time::timeout(idle, open) => opened,
-        () = ctx.shared.cancelled() => {
-            return Err(Failure::give_up(Error::new(ErrorKind::Cancelled, None)));
+        () = ctx.effective.cancel.cancelled() => {
+            return Err(Failure::give_up(Effective::cancelled_error()));
         }
     };
-    match opened {
+    let opened: Result<Opened, Failure> = match opened {
         Err(_) => Err(Error::new(ErrorKind::IdleTimeout(idle), None).into()),
         // The resource is shorter than the bytes already held (the server
         // lied about its length, or the file changed): the held bytes
@@ -45,7 +50,17 @@ pub(crate) async fn first_request(
         }
         Ok(Err(e)) => Err(e.into()),
         Ok(Ok(opened)) => Ok(opened),
-    }
+    };
+    let opened = opened?;
+    ctx.effective
+        .check_response(&ResponseHead {
+            url: ctx.request.url(),
+            final_url: &opened.final_url,
+            status: opened.status,
+            headers: &opened.headers,
+        })
+        .map_err(Failure::give_up)?;
+    Ok(opened)
 }
 
 /// Asks for `bytes=0-0` when the first answer did not say whether Range
@@ -53,12 +68,15 @@ pub(crate) async fn first_request(
 /// so). A 206 for exactly that byte of a `len`-byte resource means yes;
 /// anything else means one stream, and costs nothing more.
 pub(crate) async fn ranges_work(ctx: &Ctx<'_>, validator: &Validator, len: u64) -> bool {
-    let idle = ctx.shared.config.idle_timeout;
+    let idle = ctx.effective.idle_timeout;
     let probe = ctx.transport.open(OpenRequest {
         url: ctx.request.url(),
         offset: 0,
         end: Some(1),
         validator: Some(validator),
+        method: &http::Method::GET,
+        headers: ctx.request.headers(),
+        body: None,
     });
     match tokio::time::timeout(idle, probe).await {
         Ok(Ok(answer)) => {

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, ErrorKind};
 use crate::event::DownloadProgress;
@@ -57,6 +58,8 @@ pub(crate) struct Retrying<'a> {
     pub shared: &'a Shared,
     pub progress: &'a DownloadProgress,
     pub policy: &'a RetryPolicy,
+    /// Ends a wait between attempts.
+    pub cancel: &'a CancellationToken,
 }
 
 /// Runs `attempt` on `state` until it succeeds or a failure is final; a
@@ -72,6 +75,7 @@ pub(crate) async fn retry_loop<S, T>(
         shared,
         progress,
         policy,
+        cancel,
     } = retrying;
     let mut retries = 0;
     loop {
@@ -104,7 +108,7 @@ pub(crate) async fn retry_loop<S, T>(
         if !delay.is_zero() {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                () = shared.cancelled() => {
+                () = cancel.cancelled() => {
                     return Err(Failure::give_up(Error::new(ErrorKind::Cancelled, None)));
                 }
             }
@@ -123,11 +127,12 @@ mod tests {
             Config::default(),
             Default::default(),
             Arc::new(crate::event::NoReporter),
+            Default::default(),
         )
     }
 
     fn progress() -> DownloadProgress {
-        DownloadProgress::new(crate::event::DownloadId(1), "u".into(), "p".into())
+        DownloadProgress::new(crate::event::DownloadId(1), "u".into(), "p".into(), None)
     }
 
     fn status(code: u16) -> Error {
@@ -145,11 +150,13 @@ mod tests {
         let shared = shared();
         let progress = progress();
         let mut state = (outcomes.into_iter(), 0u32);
+        let cancel = CancellationToken::new();
         let result = retry_loop(
             Retrying {
                 shared: &shared,
                 progress: &progress,
                 policy: &policy,
+                cancel: &cancel,
             },
             &mut state,
             |(outcomes, calls)| {
@@ -211,6 +218,7 @@ mod tests {
     async fn a_cancel_ends_the_wait() {
         let shared = shared();
         let progress = progress();
+        let cancel = shared.child_token();
         shared.cancel();
         let policy = RetryPolicy::new(5, Duration::from_secs(3600));
         let result: Result<(), Failure> = retry_loop(
@@ -218,6 +226,7 @@ mod tests {
                 shared: &shared,
                 progress: &progress,
                 policy: &policy,
+                cancel: &cancel,
             },
             &mut (),
             |_| Box::pin(async { Err(status(503).into()) }),

@@ -15,9 +15,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use url::Url;
 
+use http::HeaderMap;
+
 use super::retry_loop::{retry_loop, Failure, Next, Retrying};
+use super::Effective;
 use crate::error::{Error, ErrorKind};
 use crate::event::DownloadProgress;
+use crate::hooks::ResponseHead;
 use crate::limit::{host_key, HostPermit};
 use crate::plan::{pick_slow, Plan, RangeSet, SegmentRate, Work};
 use crate::shared::Shared;
@@ -50,6 +54,10 @@ pub(crate) struct Setup {
     pub sender: PieceSender,
     /// The download's counters.
     pub progress: Arc<DownloadProgress>,
+    /// The request's own headers, sent with every range.
+    pub headers: HeaderMap,
+    /// The download's settings, hooks and cancel token.
+    pub effective: Arc<Effective>,
 }
 
 struct Mirror {
@@ -72,6 +80,8 @@ struct WorkerState {
 
 struct Job {
     shared: Arc<Shared>,
+    headers: HeaderMap,
+    effective: Arc<Effective>,
     mirrors: Vec<Mirror>,
     validator: Validator,
     plan: Mutex<Plan>,
@@ -125,6 +135,8 @@ pub(crate) async fn fetch(
         .and_then(|stream| plan.next_work().map(|work| (work, Some(stream))));
     let job = Arc::new(Job {
         shared: shared.clone(),
+        headers: setup.headers,
+        effective: setup.effective,
         mirrors,
         validator: setup.validator,
         plan: Mutex::new(plan),
@@ -316,12 +328,15 @@ impl Job {
             .shared
             .transport_for(&mirror.url)
             .map_err(FetchEnd::BadMirror)?;
-        let idle = self.shared.config.idle_timeout;
+        let idle = self.effective.idle_timeout;
         let open = transport.open(OpenRequest {
             url: &mirror.url,
             offset: work.start,
             end: Some(work.end),
             validator: Some(&self.validator),
+            method: &http::Method::GET,
+            headers: &self.headers,
+            body: None,
         });
         let opened = match tokio::time::timeout(idle, open).await {
             Err(_) => {
@@ -336,6 +351,15 @@ impl Job {
             Ok(Err(e)) => return Err(FetchEnd::BadMirror(e.with_url(mirror.url.as_str()))),
             Ok(Ok(opened)) => opened,
         };
+        let head = ResponseHead {
+            url: &mirror.url,
+            final_url: &opened.final_url,
+            status: opened.status,
+            headers: &opened.headers,
+        };
+        if let Err(rejected) = self.effective.check_response(&head) {
+            return Err(FetchEnd::BadMirror(rejected.with_url(mirror.url.as_str())));
+        }
         let len = self.plan().len();
         if opened.offset != work.start {
             return Err(FetchEnd::BadMirror(
@@ -395,7 +419,7 @@ impl Job {
             }
         };
         let state = &self.workers[index];
-        let idle = self.shared.config.idle_timeout;
+        let idle = self.effective.idle_timeout;
         let mut position = work.start;
         let mut buffer = self.sender.buffer();
         let mut buffer_start = position;
@@ -408,7 +432,7 @@ impl Job {
                     }
                     continue;
                 }
-                () = self.shared.cancelled() => break Err(FetchEnd::Error(Error::new(ErrorKind::Cancelled, None))),
+                () = self.effective.cancel.cancelled() => break Err(FetchEnd::Error(Effective::cancelled_error())),
                 next = tokio::time::timeout(idle, body.next()) => next,
             };
             let chunk = match next {
@@ -499,7 +523,8 @@ async fn worker(
         let retrying = Retrying {
             shared: &job.shared,
             progress: &job.progress,
-            policy: &job.shared.config.retry,
+            policy: &job.effective.retry,
+            cancel: &job.effective.cancel,
         };
         match retry_loop(retrying, &mut worker, |w| Box::pin(w.step())).await? {
             Step::Fetched => continue,

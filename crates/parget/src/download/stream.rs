@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::retry_loop::Failure;
 use super::transfer::Transfer;
-use super::Ctx;
+use super::{Ctx, Effective};
 use crate::config::LowestSpeed;
 use crate::error::{Error, ErrorKind};
 use crate::sink::{BufferPool, Layout, FLUSH_SIZE};
@@ -92,7 +92,7 @@ async fn read(
     writer: &mut Writer,
 ) -> Result<(), Failure> {
     let config = &ctx.shared.config;
-    let idle = config.idle_timeout;
+    let idle = ctx.effective.idle_timeout;
     let expected_size = ctx.request.expected_size();
     let mut received: u64 = 0;
     let mut speed = SpeedCheck::new(config.lowest_speed, Instant::now());
@@ -103,8 +103,8 @@ async fn read(
             .map_or(last_data + idle, |d| d.min(last_data + idle));
         let next = tokio::select! {
             next = tokio::time::timeout_at(deadline, body.next()) => next,
-            () = ctx.shared.cancelled() => {
-                return Err(Failure::give_up(Error::new(ErrorKind::Cancelled, None)));
+            () = ctx.effective.cancel.cancelled() => {
+                return Err(Failure::give_up(Effective::cancelled_error()));
             }
         };
         let now = Instant::now();

@@ -4,6 +4,8 @@
 //! where the last attempt stopped).
 
 use bytes::Bytes;
+use http::HeaderMap;
+use url::Url;
 
 use super::resume::Held;
 use super::retry_loop::Failure;
@@ -21,6 +23,8 @@ pub(crate) struct Answer<'a> {
     pub total: Option<u64>,
     pub validator: &'a Validator,
     pub ranges: bool,
+    pub final_url: &'a Url,
+    pub headers: &'a HeaderMap,
 }
 
 impl<'a> Answer<'a> {
@@ -31,6 +35,8 @@ impl<'a> Answer<'a> {
             total: opened.total,
             validator: &opened.validator,
             ranges: opened.ranges,
+            final_url: &opened.final_url,
+            headers: &opened.headers,
         }
     }
 }
@@ -52,6 +58,8 @@ pub(crate) struct Transfer {
     /// False once a server answered a range with the whole file.
     pub segments_allowed: bool,
     sink: Option<Sink>,
+    /// The final URL and headers of the last first answer, for the report.
+    response: Option<(Url, HeaderMap)>,
 }
 
 impl Transfer {
@@ -65,7 +73,13 @@ impl Transfer {
             total: held.total,
             segments_allowed: true,
             sink: None,
+            response: None,
         }
+    }
+
+    /// The final URL and headers of the last first answer.
+    pub(crate) fn response(&self) -> Option<&(Url, HeaderMap)> {
+        self.response.as_ref()
     }
 
     /// Bytes held so far.
@@ -156,6 +170,7 @@ impl Transfer {
             // a lost cause.
             self.restart(ctx).await?;
         }
+        self.response = Some((opened.final_url.clone(), opened.headers.clone()));
         self.validator = Some(opened.validator.clone());
         self.resumable = opened.ranges && opened.validator.if_range().is_some();
         self.total = total;

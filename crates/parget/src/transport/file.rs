@@ -54,6 +54,13 @@ async fn open(request: OpenRequest<'_>) -> Result<Opened, Error> {
     })
     .boxed();
     Ok(Opened {
+        status: if offset == wanted && (offset > 0 || end.is_some()) {
+            206
+        } else {
+            200
+        },
+        final_url: request.url.clone(),
+        headers: http::HeaderMap::new(),
         offset,
         body_len: Some(stop - offset),
         total: Some(len),

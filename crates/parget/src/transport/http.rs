@@ -214,25 +214,14 @@ impl HttpTransport {
             tls_kind
         };
         let client = self.clients.get(kind)?;
-        let mut builder = client
-            .get(url.clone())
-            .header(header::ACCEPT_ENCODING, "identity");
-        for (name, value) in request_headers(&request) {
-            builder = builder.header(name, value);
-        }
-        let mut response = builder.send().await.map_err(|e| self.classify(e))?;
+        let mut response = send(client, &request).await.map_err(|e| self.classify(e))?;
         if kind == ClientKind::Plain && response.status().is_redirection() {
             // The plain client stops at a redirect to https: the TLS client
             // takes the request from the start and follows it.
             let client = self.clients.get(tls_kind)?;
-            let mut again = client
-                .get(url.clone())
-                .header(header::ACCEPT_ENCODING, "identity");
-            for (name, value) in request_headers(&request) {
-                again = again.header(name, value);
-            }
-            response = again.send().await.map_err(|e| self.classify(e))?;
+            response = send(client, &request).await.map_err(|e| self.classify(e))?;
         }
+        let final_url = response.url().clone();
         let status = response.status();
         let headers = response.headers();
         let validator = Validator {
@@ -314,6 +303,9 @@ impl HttpTransport {
             // Everything up to the end is already held: an If-Range that
             // failed would have brought a 200, so this is the same resource.
             return Ok(Opened {
+                status: status.as_u16(),
+                final_url,
+                headers: headers.clone(),
                 offset: request.offset,
                 body_len: Some(0),
                 total: Some(request.offset),
@@ -333,11 +325,15 @@ impl HttpTransport {
             ));
         };
 
+        let headers = std::mem::take(response.headers_mut());
         let body = response
             .bytes_stream()
             .map_err(|e| Error::new(ErrorKind::Transfer, None).with_source(e))
             .boxed();
         Ok(Opened {
+            status: status.as_u16(),
+            final_url,
+            headers,
             offset,
             body_len,
             total,
@@ -377,8 +373,27 @@ fn is_certificate_error(error: &reqwest::Error) -> bool {
     false
 }
 
+/// Sends `request` with `client`: its method, body and headers, and no
+/// content coding (the bytes on disk must be the bytes served).
+async fn send(
+    client: &reqwest::Client,
+    request: &OpenRequest<'_>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let mut builder = client
+        .request(request.method.clone(), request.url.clone())
+        .headers(request.headers.clone())
+        .header(header::ACCEPT_ENCODING, "identity");
+    for (name, value) in range_headers(request) {
+        builder = builder.header(name, value);
+    }
+    if let Some(body) = request.body {
+        builder = builder.body(body.clone());
+    }
+    builder.send().await
+}
+
 /// The Range and If-Range headers of `request`, if it asks for a range.
-fn request_headers(request: &OpenRequest<'_>) -> Vec<(header::HeaderName, String)> {
+fn range_headers(request: &OpenRequest<'_>) -> Vec<(header::HeaderName, String)> {
     let mut headers = Vec::new();
     if request.is_range() {
         let range = match request.end {

@@ -6,6 +6,7 @@
 
 use std::pin::Pin;
 
+use ::http::{HeaderMap, Method};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::Stream;
@@ -51,6 +52,12 @@ pub struct OpenRequest<'a> {
     /// The transport must serve the range only when the resource still
     /// matches it, and otherwise serve the whole resource from 0.
     pub validator: Option<&'a Validator>,
+    /// The method (`GET` unless the request has a body).
+    pub method: &'a Method,
+    /// Headers to send besides the transport's own.
+    pub headers: &'a HeaderMap,
+    /// The body to send, if any.
+    pub body: Option<&'a Bytes>,
 }
 
 impl OpenRequest<'_> {
@@ -65,6 +72,13 @@ pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
 
 /// An opened resource, ready to stream.
 pub struct Opened {
+    /// The status of the answer (200, or 206 for a range; `file://` says
+    /// the same).
+    pub status: u16,
+    /// The URL that answered, after redirects.
+    pub final_url: Url,
+    /// The answer's headers (empty where the scheme has none).
+    pub headers: HeaderMap,
     /// Where the body starts in the resource: the asked offset, or 0 when
     /// the transport serves the whole resource instead.
     pub offset: u64,

@@ -2,10 +2,14 @@
 //! module per feature.
 
 mod api;
+mod cancel;
+mod embed;
 mod errors;
+mod groups;
 mod rerun;
 mod resume;
 mod retries;
 mod segments;
+mod streams;
 mod tls;
 mod util;

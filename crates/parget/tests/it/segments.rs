@@ -142,7 +142,11 @@ async fn advertised_range_support_needs_no_probe() {
         seen,
         vec![
             ("GET".to_owned(), None, false),
-            ("GET".to_owned(), Some(format!("bytes={}-{}", 6 * MIB, len - 1)), true),
+            (
+                "GET".to_owned(),
+                Some(format!("bytes={}-{}", 6 * MIB, len - 1)),
+                true
+            ),
         ],
         "no HEAD, no probe: {seen:?}"
     );

@@ -1,0 +1,267 @@
+//! Intake: from a caller's stream of requests or groups to the download
+//! stages, and their reports back.
+//!
+//! A single request is a group of one, so there is one way in. Groups are
+//! pulled from the stream one at a time; each member takes a global slot
+//! before it starts, so members of many groups interleave under one
+//! limit, and the stream is read no faster than slots free up (a million
+//! requests are never held in memory). Destinations are claimed in stream
+//! order, so which of two entries with one destination wins does not
+//! depend on scheduling. Reports go out in completion order, or in input
+//! order through a bounded queue; either way a consumer that does not read
+//! them holds back the intake, so memory stays flat.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+use tokio_util::sync::CancellationToken;
+
+use crate::group::{Group, GroupPolicy, GroupReport};
+use crate::hooks::Tag;
+use crate::report::Report;
+use crate::request::Request;
+use crate::shared::{destination_hash, Shared};
+
+/// The order reports come back in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// As each ends.
+    Completion,
+    /// As the stream gave them.
+    Input,
+}
+
+/// Starts pulling `groups` and returns their reports.
+pub(crate) fn feed<S>(shared: Arc<Shared>, groups: S, order: Order) -> mpsc::Receiver<GroupReport>
+where
+    S: Stream<Item = Group> + Send + 'static,
+{
+    let capacity = shared.config.concurrency;
+    let (out, reports) = mpsc::channel(capacity);
+    tokio::spawn(async move {
+        let ordered = (order == Order::Input).then(|| start_orderer(out.clone(), capacity));
+        let mut seen: HashSet<u64> = HashSet::new();
+        let mut groups = std::pin::pin!(groups);
+        loop {
+            // After a cancel or a shutdown, or once nobody reads the
+            // reports, stop pulling: a long list must not be churned through.
+            if out.is_closed() || shared.is_cancelled() || shared.is_closed() {
+                break;
+            }
+            let next = tokio::select! {
+                next = groups.next() => next,
+                () = shared.closing() => None,
+            };
+            let Some(group) = next else {
+                break;
+            };
+            let deliver = match &ordered {
+                Some(pending) => {
+                    let (tx, rx) = oneshot::channel();
+                    if pending.send(rx).await.is_err() {
+                        break;
+                    }
+                    Deliver::Once(tx)
+                }
+                None => Deliver::Channel(out.clone()),
+            };
+            start_group(&shared, group, &mut seen, deliver).await;
+        }
+    });
+    reports
+}
+
+/// Forwards reports queued in input order as each becomes ready. The
+/// queue holds at most `capacity` groups: a slow head holds back the
+/// intake instead of letting finished reports pile up.
+fn start_orderer(
+    out: mpsc::Sender<GroupReport>,
+    capacity: usize,
+) -> mpsc::Sender<oneshot::Receiver<GroupReport>> {
+    let (pending, mut queue) = mpsc::channel::<oneshot::Receiver<GroupReport>>(capacity);
+    tokio::spawn(async move {
+        while let Some(next) = queue.recv().await {
+            // A sender dropped without a report cannot happen: every
+            // member reports, even when cancelled before it started.
+            if let Ok(report) = next.await {
+                if out.send(report).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    pending
+}
+
+/// Where a group's report goes.
+enum Deliver {
+    Channel(mpsc::Sender<GroupReport>),
+    Once(oneshot::Sender<GroupReport>),
+}
+
+impl Deliver {
+    async fn send(self, report: GroupReport) {
+        match self {
+            Deliver::Channel(tx) => {
+                let _ = tx.send(report).await;
+            }
+            Deliver::Once(tx) => {
+                let _ = tx.send(report);
+            }
+        }
+    }
+}
+
+/// One group while its members run.
+struct GroupRun {
+    reports: Mutex<Vec<Option<Report>>>,
+    remaining: AtomicUsize,
+    policy: GroupPolicy,
+    /// Cancels the members; a child of the downloader's token.
+    cancel: CancellationToken,
+    /// Set when a member failed and the others were cancelled for it (not
+    /// by a cancel from outside, which keeps `.part` files for a resume).
+    failed: AtomicBool,
+    tag: Option<Tag>,
+    deliver: Mutex<Option<Deliver>>,
+}
+
+impl GroupRun {
+    /// Takes a member's report; the last one sends the group's.
+    async fn member_done(&self, index: usize, report: Report) {
+        let error = report.error();
+        if error.is_some_and(|e| !e.is_cancelled()) && self.policy == GroupPolicy::CancelOnFailure {
+            self.failed.store(true, Ordering::Release);
+            self.cancel.cancel();
+        }
+        if error.is_some_and(|e| e.is_cancelled()) && self.failed.load(Ordering::Acquire) {
+            // Cancelled because another member failed: the group is
+            // useless, so its partial files are too.
+            if let Some(path) = report.path() {
+                crate::sink::discard(path.to_owned()).await;
+            }
+        }
+        let complete = {
+            let mut reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
+            reports[index] = Some(report);
+            self.remaining.fetch_sub(1, Ordering::AcqRel) == 1
+        };
+        if complete {
+            self.deliver().await;
+        }
+    }
+
+    async fn deliver(&self) {
+        let reports = std::mem::take(&mut *self.reports.lock().unwrap_or_else(|e| e.into_inner()));
+        let deliver = self
+            .deliver
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(deliver) = deliver {
+            deliver
+                .send(GroupReport {
+                    reports: reports.into_iter().flatten().collect(),
+                    tag: self.tag.clone(),
+                })
+                .await;
+        }
+    }
+}
+
+/// Starts every member of `group`, each once it has a slot.
+async fn start_group(
+    shared: &Arc<Shared>,
+    group: Group,
+    seen: &mut HashSet<u64>,
+    deliver: Deliver,
+) {
+    let (requests, policy, tag) = group.into_parts();
+    let run = Arc::new(GroupRun {
+        reports: Mutex::new((0..requests.len()).map(|_| None).collect()),
+        remaining: AtomicUsize::new(requests.len()),
+        policy,
+        cancel: shared.child_token(),
+        failed: AtomicBool::new(false),
+        tag,
+        deliver: Mutex::new(Some(deliver)),
+    });
+    if requests.is_empty() {
+        run.deliver().await;
+        return;
+    }
+    for (index, request) in requests.into_iter().enumerate() {
+        // Downloads to memory have no destination to collide on.
+        let repeated = request
+            .path()
+            .is_some_and(|path| !seen.insert(destination_hash(path)));
+        // A member of a group already given up needs no slot: it ends at once.
+        let slot = if run.cancel.is_cancelled() {
+            None
+        } else {
+            acquire_slot(shared).await
+        };
+        let shared = shared.clone();
+        let run = run.clone();
+        tokio::spawn(async move {
+            let report = crate::download::run(shared, request, repeated, run.cancel.clone()).await;
+            // The slot is held until the report is handed on: a consumer
+            // that does not read reports holds back the intake.
+            run.member_done(index, report).await;
+            drop(slot);
+        });
+    }
+}
+
+/// A global download slot; `None` once the downloader is shut down.
+pub(crate) async fn acquire_slot(shared: &Shared) -> Option<OwnedSemaphorePermit> {
+    shared.slots.clone().acquire_owned().await.ok()
+}
+
+/// The reports of [`crate::Downloader::download_all`] and
+/// [`crate::Downloader::download_all_in_order`]: a [`Stream`] that ends
+/// when every request has been downloaded.
+#[derive(Debug)]
+pub struct Reports {
+    pub(crate) rx: mpsc::Receiver<GroupReport>,
+}
+
+impl Stream for Reports {
+    type Item = Report;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Report>> {
+        // Every request went in as a group of one.
+        self.rx
+            .poll_recv(cx)
+            .map(|group| group.and_then(|g| g.into_reports().into_iter().next()))
+    }
+}
+
+/// The reports of [`crate::Downloader::download_groups`] and
+/// [`crate::Downloader::download_groups_in_order`]: a [`Stream`] that ends
+/// when every group is done.
+#[derive(Debug)]
+pub struct GroupReports {
+    pub(crate) rx: mpsc::Receiver<GroupReport>,
+}
+
+impl Stream for GroupReports {
+    type Item = GroupReport;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<GroupReport>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// Wraps each request of `requests` in a group of one.
+pub(crate) fn singles<S>(requests: S) -> impl Stream<Item = Group> + Send + 'static
+where
+    S: Stream<Item = Request> + Send + 'static,
+{
+    requests.map(|request| Group::new([request]))
+}
