@@ -73,6 +73,7 @@
 
 mod config;
 mod content;
+pub mod external;
 mod h1;
 mod h2;
 mod handler;

@@ -2,6 +2,7 @@
 
 mod client;
 mod content;
+mod external;
 mod faults;
 mod listing;
 mod tls;
