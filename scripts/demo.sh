@@ -21,7 +21,7 @@ for i in $(seq 1 200); do
     printf '%s/demo/file-%03d.bin?size=%d\n  size=%d\n' "$base" "$i" "$size" "$size"
 done > "$work/list.txt"
 
-"$bin/parget" -i "$work/list.txt" -d "$work/out" -j 32 --max-per-host 32
+"$bin/parget" -i "$work/list.txt" -d "$work/out" -j 32
 echo "downloaded $(ls "$work/out" | wc -l) files into $work/out"
 
 sum=$(sha256sum README.md | cut -c1-64)

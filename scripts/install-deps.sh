@@ -7,8 +7,12 @@
 set -euo pipefail
 
 # program -> Debian package
+# (nginx is /usr/sbin/nginx, often not on a user's PATH; tinyproxy is
+# /usr/bin/tinyproxy.)
 declare -A packages=(
     [nginx]=nginx-light
+    [tinyproxy]=tinyproxy
+    [microsocks]=microsocks
 )
 
 missing=()

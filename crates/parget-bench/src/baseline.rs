@@ -334,19 +334,6 @@ mod tests {
     use crate::scenario::{mixed_files, Params, KIB, MIB};
     use crate::verify;
 
-    /// A testbed on its own runtime thread, for as long as the guard lives.
-    fn testbed() -> (String, tokio::runtime::Runtime, parget_testbed::TestServer) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = rt
-            .block_on(parget_testbed::TestServer::start(Default::default()))
-            .unwrap();
-        (server.base_url(), rt, server)
-    }
-
     fn tempdir(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "parget-bench-baseline-{tag}-{}",
@@ -358,15 +345,18 @@ mod tests {
     }
 
     #[test]
-    fn downloads_whole_and_split_files_correctly() {
-        let (base, _rt, _server) = testbed();
+    fn downloads_whole_and_split_files_correctly_from_nginx() {
+        let files = mixed_files(9, KIB, 3 * MIB);
+        let nginx = parget_testbed::external::Nginx::builder()
+            .files(files.iter().map(|f| (f.path.as_str(), f.size)))
+            .start()
+            .unwrap();
+        let scenario = Params::new(true).scenario("mixed").unwrap();
         for split in [1, 4] {
             let dir = tempdir(&format!("s{split}"));
-            let files = mixed_files(9, KIB, 3 * MIB);
-            let scenario = Params::new(true).scenario("mixed").unwrap();
             let list: String = files
                 .iter()
-                .map(|f| scenario.url(&base, f) + "\n")
+                .map(|f| scenario.url(&nginx.base_url(), f) + "\n")
                 .collect();
             std::fs::write(dir.join("list"), list).unwrap();
             let out = dir.join("out");
@@ -380,6 +370,9 @@ mod tests {
             assert_eq!(verify::files(&out, &expected), Ok(()), "split {split}");
             let _ = std::fs::remove_dir_all(&dir);
         }
+        // Split, the large files went as ranges over several connections.
+        let log = nginx.access_log().unwrap();
+        assert!(log.iter().any(|e| e.status == 206), "{log:?}");
     }
 
     #[test]

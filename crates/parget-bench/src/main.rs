@@ -1,25 +1,30 @@
 //! `parget-bench`: parget side by side with the tools people would use
-//! instead, on scenarios that matter, against `parget-testbed` on loopback.
+//! instead, on scenarios that matter, against real servers: nginx from
+//! Debian's packages, and `parget-testbed` where a scenario needs latency
+//! or the paginated API.
 //!
 //! ```sh
 //! cargo run --release -p parget-bench                 # every scenario, 3 runs each
 //! cargo run --release -p parget-bench -- --smoke      # shrunk, correctness only
 //! cargo run --release -p parget-bench -- --scenario latency --runs 5 --json
+//! cargo run --release -p parget-bench -- --netns      # also the shared bottleneck (root)
 //! ```
 //!
 //! It builds the release binaries (parget, parget-testbed,
-//! `examples/paginated`), starts a testbed process per scenario, and runs
-//! each installed tool several times, round-robin: parget, curl
-//! `--parallel`, aria2c, wget2, axel (single files), a blocking thread-pool
-//! baseline built into this binary, and for the paginated API a Python
-//! aiohttp client written the seed's way. Every output is checked against
-//! the known digests; a wrong or missing file is a failure, never a timing.
-//! The report is markdown (or JSON with `--json`) on standard output;
-//! progress goes to standard error.
+//! `examples/paginated`), starts a server per scenario, and runs each
+//! installed tool several times, round-robin, with the flags a user would
+//! type for the job: parget, curl `--parallel`, aria2c, wget2, axel and
+//! hf_transfer (single files), thread-downloader (the throttled file), a
+//! blocking thread-pool baseline built into this binary, and for the
+//! paginated API a Python aiohttp client written the seed's way. Every
+//! output is checked against the known digests; a wrong or missing file is
+//! a failure, never a timing. The report is markdown (or JSON with
+//! `--json`) on standard output; progress goes to standard error.
 
 mod baseline;
 mod client;
 mod measure;
+mod netns;
 mod report;
 mod runner;
 mod scenario;
@@ -35,8 +40,9 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 use clap::{Parser, Subcommand};
 
-/// parget next to curl, aria2c, wget2, axel, a blocking baseline and a
-/// Python aiohttp client, on loopback scenarios; a markdown table each.
+/// parget next to curl, aria2c, wget2, axel, hf_transfer,
+/// thread-downloader, a blocking baseline and a Python aiohttp client,
+/// against nginx and parget-testbed; a markdown table each.
 #[derive(Debug, Parser)]
 #[command(
     name = "parget-bench",
@@ -46,12 +52,14 @@ use clap::{Parser, Subcommand};
 )]
 struct Args {
     /// Scenario to run (repeatable): latency, request-rate, big, throttled,
-    /// mixed, paginated. Default: all, in that order.
+    /// mixed, paginated, and with --netns netns-big, netns-files. Default:
+    /// all, in that order (the netns-* ones only with --netns).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
 
     /// Tool to run (repeatable): parget, curl, aria2c, wget2, axel,
-    /// baseline, aiohttp. Default: every installed one.
+    /// hf_transfer, thread-downloader, baseline, aiohttp. Default: every
+    /// installed one.
     #[arg(long = "tool", value_name = "NAME")]
     tools: Vec<String>,
 
@@ -69,6 +77,17 @@ struct Args {
     /// KB/MB/GB: powers of 1000). Repeatable. `--list-params` shows them.
     #[arg(long = "param", value_name = "SCENARIO.KEY=VALUE")]
     params: Vec<String>,
+
+    /// Also run the shared-bottleneck scenarios (netns-big, netns-files):
+    /// the tools in a network namespace, nginx across a veth pair capped
+    /// with tc at --netns-mbit each way. Root only.
+    #[arg(long)]
+    netns: bool,
+
+    /// The capacity of the namespace's link in Mbit/s (the parameter
+    /// `netns.mbit`).
+    #[arg(long, value_name = "MBIT", requires = "netns")]
+    netns_mbit: Option<u64>,
 
     /// Print every parameter with its value and exit.
     #[arg(long)]
@@ -210,6 +229,9 @@ fn real_main(args: Args) -> Result<ExitCode> {
     for p in &args.params {
         params.set(p)?;
     }
+    if let Some(mbit) = args.netns_mbit {
+        params.set(&format!("netns.mbit={mbit}"))?;
+    }
     if args.list_params {
         for (key, value) in params.all() {
             println!("{key}={value}");
@@ -217,13 +239,27 @@ fn real_main(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let scenarios: Vec<String> = if args.scenarios.is_empty() {
-        scenario::NAMES.iter().map(|s| (*s).to_owned()).collect()
+        scenario::NAMES
+            .iter()
+            .filter(|s| args.netns || !scenario::NETNS.contains(s))
+            .map(|s| (*s).to_owned())
+            .collect()
     } else {
         args.scenarios.clone()
     };
     for name in &scenarios {
         params.scenario(name)?;
+        if scenario::NETNS.contains(&name.as_str()) && !args.netns {
+            return Err(anyhow!(
+                "scenario `{name}` runs only with --netns (as root)"
+            ));
+        }
     }
+    if args.netns {
+        // Before anything is built or started.
+        netns::require_root()?;
+    }
+    runner::install_interrupt_handler()?;
     let tools = args
         .tools
         .iter()
@@ -240,6 +276,7 @@ fn real_main(args: Args) -> Result<ExitCode> {
         build: !args.no_build,
         repeat_limit: Duration::from_secs(args.repeat_limit),
         timeout: Duration::from_secs(args.timeout),
+        netns: args.netns,
     };
     let (report, own_failed) = runner::run(&options)?;
     if args.json {

@@ -133,6 +133,48 @@ pub fn process_cpu_seconds(pid: u32) -> Result<f64> {
     parse_stat_cpu(&stat).ok_or_else(|| anyhow!("cannot parse /proc/{pid}/stat"))
 }
 
+/// CPU seconds used so far by `pid` and every live descendant (nginx's
+/// master and its worker), found by scanning `/proc` for parent ids:
+/// `/proc/PID/task/TID/children` is not built into every kernel.
+pub fn tree_cpu_seconds(pid: u32) -> Result<f64> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc")
+        .context("listing /proc")?
+        .flatten()
+    {
+        let Some(child) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // A process may end while we look: skip it.
+        if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
+            if let (Some(ppid), Some(cpu)) = (parse_stat_ppid(&stat), parse_stat_cpu(&stat)) {
+                parents.push((child, ppid, cpu));
+            }
+        }
+    }
+    let mut total = process_cpu_seconds(pid)?;
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for &(child, ppid, cpu) in &parents {
+            if ppid == parent && child != pid {
+                total += cpu;
+                frontier.push(child);
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// Field 4 (ppid) of a `/proc/PID/stat` line.
+pub fn parse_stat_ppid(stat: &str) -> Option<u32> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
 /// Fields 14 (utime) and 15 (stime) of a `/proc/PID/stat` line, in seconds.
 /// The command name (field 2) may hold spaces and parentheses, so fields are
 /// counted after its last `)`.
@@ -156,12 +198,45 @@ mod tests {
         let odd = "1 (a) b) c) R 1 1 1 0 -1 0 0 0 0 0 1 2 0 0";
         assert_eq!(parse_stat_cpu(odd), Some(0.03));
         assert_eq!(parse_stat_cpu("garbage"), None);
+        assert_eq!(parse_stat_ppid(stat), Some(1));
+        assert_eq!(parse_stat_ppid(odd), Some(1));
+        assert_eq!(parse_stat_ppid("1 (x)"), None);
     }
 
     #[test]
     fn own_cpu_is_readable() {
         let cpu = process_cpu_seconds(std::process::id()).unwrap();
         assert!(cpu >= 0.0);
+    }
+
+    #[test]
+    fn a_tree_counts_its_children() {
+        // A child that burns CPU: the tree of this process includes it.
+        let mut child = Command::new("sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 30",
+            ])
+            .spawn()
+            .unwrap();
+        let child_pid = child.id();
+        let mut child_cpu = 0.0;
+        for _ in 0..1000 {
+            child_cpu = process_cpu_seconds(child_pid).unwrap_or(0.0);
+            if child_cpu >= 0.05 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let own = process_cpu_seconds(std::process::id()).unwrap();
+        let tree = tree_cpu_seconds(std::process::id()).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(child_cpu >= 0.05, "the child burnt {child_cpu} s");
+        assert!(
+            tree >= own + child_cpu - 0.011,
+            "tree {tree} own {own} child {child_cpu}"
+        );
     }
 
     #[test]

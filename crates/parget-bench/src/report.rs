@@ -39,6 +39,48 @@ pub struct ScenarioReport {
     pub results: Vec<ToolResult>,
     /// Tools not run, and why.
     pub skipped: Vec<(String, String)>,
+    /// The server, e.g. `nginx/1.22.1, 1 worker, sendfile, limit_rate
+    /// 20 MiB/s` or `parget-testbed`.
+    pub server: String,
+    /// For a verified single file: the limit a verified download is judged
+    /// by.
+    pub verified_limit: Option<VerifiedLimit>,
+}
+
+/// The limit of a verified download on this machine, measured in the same
+/// run: no tool can be faster than the fastest peer that verifies
+/// nothing, nor than one core hashing the same bytes from memory (on two
+/// cores shared with the server, hashing cannot hide behind the transfer).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct VerifiedLimit {
+    /// Seconds for SHA-256 of the file's bytes on one core, from memory.
+    pub sha256_s: f64,
+    /// The same as a rate, 10^9 bytes per second.
+    pub sha256_gb_per_s: f64,
+    /// The fastest peer (none of them verifies) and its median wall time.
+    pub peer: Option<(String, f64)>,
+}
+
+impl VerifiedLimit {
+    /// The larger of the two, in seconds.
+    pub fn limit_s(&self) -> f64 {
+        self.peer
+            .as_ref()
+            .map_or(self.sha256_s, |(_, wall)| wall.max(self.sha256_s))
+    }
+
+    /// `sha256_s` from a measured `elapsed` over `bytes`, and the peer.
+    pub fn new(bytes: u64, sha256_s: f64, peer: Option<(String, f64)>) -> VerifiedLimit {
+        VerifiedLimit {
+            sha256_s,
+            sha256_gb_per_s: if sha256_s > 0.0 {
+                bytes as f64 / sha256_s / 1e9
+            } else {
+                0.0
+            },
+            peer,
+        }
+    }
 }
 
 /// One target of the issue, judged.
@@ -74,6 +116,8 @@ pub struct Report {
     pub ceiling_bytes_per_s: Option<f64>,
     /// General remarks (fewer runs, debug build, ...).
     pub notes: Vec<String>,
+    /// The shared-bottleneck link, when `--netns` ran.
+    pub netns: Option<String>,
     /// The scenarios, in run order.
     pub scenarios: Vec<ScenarioReport>,
     /// The targets, judged (empty for a smoke run).
@@ -110,40 +154,42 @@ pub fn judge(scenarios: &[ScenarioReport]) -> Vec<Target> {
             continue;
         };
         let cpu = p.cpu.unwrap_or(0.0);
+        let peer_wall = peer.and_then(|p| p.wall).map(|w| w.median);
         match s.name.as_str() {
             "latency" => {
-                let goal = "within 5% of the bound, at no more CPU than the best peer";
-                let (Some(bound), Some(peer)) = (s.bound_s, peer) else {
-                    targets.push(target(goal, None, "no bound or no peer to compare".into()));
+                let goal = "many small files behind latency: ≤ 1.05× the bound";
+                let Some(bound) = s.bound_s else {
+                    targets.push(target(goal, None, "no bound".into()));
                     continue;
                 };
-                let peer_cpu = peer.cpu.unwrap_or(f64::INFINITY);
                 let ratio = wall / bound;
-                targets.push(target(
-                    goal,
-                    Some(ratio <= 1.05 && cpu <= peer_cpu),
-                    format!(
-                        "parget {} s = {ratio:.3}× the {} s bound (target ≤ 1.05×); CPU {cpu:.2} s vs {} {:.2} s",
-                        secs(wall),
-                        secs(bound),
+                let mut detail = format!(
+                    "parget {} s = {ratio:.3}× the {} s bound (target ≤ 1.05×); CPU {cpu:.2} s",
+                    secs(wall),
+                    secs(bound)
+                );
+                if let Some(peer) = peer {
+                    detail.push_str(&format!(
+                        "; the fastest peer, {}, {} s at {:.2} CPU s",
                         peer.tool,
-                        peer_cpu
-                    ),
-                ));
+                        secs(peer_wall.unwrap_or(f64::NAN)),
+                        peer.cpu.unwrap_or(f64::NAN)
+                    ));
+                }
+                targets.push(target(goal, Some(ratio <= 1.05), detail));
             }
             "request-rate" => {
-                let goal = "at least 1.2× the files/s of the best peer, with less CPU per file";
-                let Some(peer) = peer else {
+                let goal = "request rate: ≥ 1.2× the best peer's files/s";
+                let (Some(peer), Some(peer_wall)) = (peer, peer_wall) else {
                     targets.push(target(goal, None, "no peer to compare".into()));
                     continue;
                 };
-                let peer_wall = peer.wall.map_or(f64::INFINITY, |w| w.median);
                 let speedup = peer_wall / wall;
                 let per_file = |c: f64| c / s.files.max(1) as f64 * 1e6;
                 let peer_cpu = peer.cpu.unwrap_or(f64::INFINITY);
                 targets.push(target(
                     goal,
-                    Some(speedup >= 1.2 && cpu < peer_cpu),
+                    Some(speedup >= 1.2),
                     format!(
                         "parget {:.0} files/s vs {} {:.0} files/s = {speedup:.2}× (target ≥ 1.2×); CPU {:.0} µs/file vs {:.0} µs/file",
                         s.files as f64 / wall,
@@ -154,34 +200,82 @@ pub fn judge(scenarios: &[ScenarioReport]) -> Vec<Target> {
                     ),
                 ));
             }
+            "big" => {
+                let goal = "one big file with SHA-256: ≤ 1.1× the verified-download limit";
+                let Some(limit) = &s.verified_limit else {
+                    targets.push(target(goal, None, "no limit measured".into()));
+                    continue;
+                };
+                let ratio = wall / limit.limit_s();
+                targets.push(target(
+                    goal,
+                    Some(ratio <= 1.1),
+                    format!(
+                        "parget {} s = {ratio:.2}× the {} s limit (target ≤ 1.1×); {}",
+                        secs(wall),
+                        secs(limit.limit_s()),
+                        limit_words(limit)
+                    ),
+                ));
+            }
+            "throttled" => {
+                let goal = "one file over throttled connections: ≤ 1.05× the bound";
+                let Some(bound) = s.bound_s else {
+                    targets.push(target(goal, None, "no bound".into()));
+                    continue;
+                };
+                let ratio = wall / bound;
+                let mut detail = format!(
+                    "parget {} s = {ratio:.2}× the {} s bound (target ≤ 1.05×)",
+                    secs(wall),
+                    secs(bound)
+                );
+                if let (Some(peer), Some(pw)) = (peer, peer_wall) {
+                    detail.push_str(&format!(
+                        "; the fastest peer, {}, {} s",
+                        peer.tool,
+                        secs(pw)
+                    ));
+                }
+                targets.push(target(goal, Some(ratio <= 1.05), detail));
+            }
             "mixed" => {
-                let goal = "faster than every peer";
-                let Some(peer) = peer else {
+                let goal = "mixed list: ≤ 0.8× the best peer's time";
+                let (Some(peer), Some(peer_wall)) = (peer, peer_wall) else {
                     targets.push(target(goal, None, "no peer to compare".into()));
                     continue;
                 };
-                let peer_wall = peer.wall.map_or(f64::INFINITY, |w| w.median);
+                let ratio = wall / peer_wall;
                 targets.push(target(
                     goal,
-                    Some(wall < peer_wall),
+                    Some(ratio <= 0.8),
                     format!(
-                        "parget {} s vs the fastest peer, {}, {} s ({:.2}×)",
+                        "parget {} s vs the fastest peer, {}, {} s = {ratio:.2}× (target ≤ 0.8×)",
                         secs(wall),
                         peer.tool,
-                        secs(peer_wall),
-                        wall / peer_wall
+                        secs(peer_wall)
                     ),
                 ));
             }
             "paginated" => {
-                let goal = "every endpoint in under 2 s";
-                let mut detail = format!("parget {} s for {} endpoints", secs(wall), s.files);
-                if let Some(peer) = peer.and_then(|p| p.wall.map(|w| (p, w.median))) {
-                    detail.push_str(&format!("; {} {} s", peer.0.tool, secs(peer.1)));
+                let goal = "paginated API: ≤ 1.2× the bound";
+                let Some(bound) = s.bound_s else {
+                    targets.push(target(goal, None, "no bound".into()));
+                    continue;
+                };
+                let ratio = wall / bound;
+                let mut detail = format!(
+                    "parget {} s = {ratio:.2}× the {} s bound for {} endpoints (target ≤ 1.2×)",
+                    secs(wall),
+                    secs(bound),
+                    s.files
+                );
+                if let (Some(peer), Some(pw)) = (peer, peer_wall) {
+                    detail.push_str(&format!("; {} {} s", peer.tool, secs(pw)));
                 }
-                targets.push(target(goal, Some(wall < 2.0), detail));
+                targets.push(target(goal, Some(ratio <= 1.2), detail));
             }
-            _ => {}
+            _ => continue,
         }
         // The baseline is a peer, but it is not a tool people download
         // with: when it is the best peer, say how parget stands against the
@@ -204,6 +298,22 @@ pub fn judge(scenarios: &[ScenarioReport]) -> Vec<Target> {
     targets
 }
 
+/// The verified-download limit in words.
+fn limit_words(limit: &VerifiedLimit) -> String {
+    let sha = format!(
+        "SHA-256 of the same bytes on one core from memory {} s ({:.2} GB/s)",
+        secs(limit.sha256_s),
+        limit.sha256_gb_per_s
+    );
+    match &limit.peer {
+        Some((tool, wall)) => format!(
+            "the larger of the fastest peer without a check ({tool}, {} s) and {sha}",
+            secs(*wall)
+        ),
+        None => format!("no peer ran, so {sha}"),
+    }
+}
+
 /// The name of the baseline's row.
 const BASELINE: &str = "blocking-baseline";
 
@@ -224,13 +334,17 @@ pub fn markdown(report: &Report) -> String {
     let mut out = String::new();
     let m = &report.machine;
     out.push_str(&format!(
-        "parget-bench{}, {}: {} ({} cores, {:.0} GiB, Linux {}), loopback only; {} run(s) per tool, median and min–max.\n\n",
+        "parget-bench{}, {}: {} ({} cores, {:.0} GiB, Linux {}), {}; {} run(s) per tool, median and min–max.\n\n",
         if report.smoke { " (smoke: shrunk, timings not judged)" } else { "" },
         report.date,
         m.cpu,
         m.cores,
         m.memory_gib,
         m.kernel,
+        match &report.netns {
+            Some(link) => format!("loopback, and {link}"),
+            None => "loopback only".to_owned(),
+        },
         report.runs
     ));
     out.push_str(&format!("Outputs went to {}.", report.outputs));
@@ -248,11 +362,27 @@ pub fn markdown(report: &Report) -> String {
     }
     for s in &report.scenarios {
         out.push_str(&format!("\n### {}\n\n", s.title));
+        out.push_str(&format!("Server: {}.\n\n", s.server));
         match s.bound_s {
             Some(b) => out.push_str(&format!("Bound: {} s ({}).\n\n", secs(b), s.bound_note)),
             None => out.push_str(&format!("Bound: {}.\n\n", s.bound_note)),
         }
         out.push_str(&markdown_table(&s.results, s.bytes_bound));
+        if let Some(limit) = &s.verified_limit {
+            out.push_str(&format!(
+                "\nVerified-download limit: {} s, {}.",
+                secs(limit.limit_s()),
+                limit_words(limit)
+            ));
+            if let Some(wall) = s.parget().and_then(|p| p.wall) {
+                out.push_str(&format!(
+                    " parget (verifying): {} s = {:.2}× the limit.",
+                    secs(wall.median),
+                    wall.median / limit.limit_s()
+                ));
+            }
+            out.push('\n');
+        }
         let mut notes = Vec::new();
         for r in &s.results {
             let mut parts = Vec::new();
@@ -349,6 +479,8 @@ mod tests {
             bytes_bound: false,
             results: rows,
             skipped: vec![("axel".into(), "one file per run only".into())],
+            server: "nginx/1.22.1".into(),
+            verified_limit: None,
         }
     }
 
@@ -378,8 +510,9 @@ mod tests {
                 60,
                 Some(0.2),
                 vec![
-                    ToolResult::measured("parget", true, vec![sample(0.5, 0.3)]),
+                    ToolResult::measured("parget", true, vec![sample(0.4, 0.3)]),
                     ToolResult::measured("aria2c", false, vec![sample(0.55, 0.3)]),
+                    // A failed peer never counts, however fast.
                     ToolResult::failed("wget2", false, "missing".into()),
                 ],
             ),
@@ -389,9 +522,46 @@ mod tests {
                 Some(0.6),
                 vec![ToolResult::failed("parget", true, "3 missing".into())],
             ),
+            ScenarioReport {
+                verified_limit: Some(VerifiedLimit::new(
+                    1_000_000_000,
+                    0.8,
+                    Some(("wget2".into(), 0.75)),
+                )),
+                ..scenario(
+                    "big",
+                    1,
+                    Some(0.4),
+                    vec![
+                        ToolResult::measured("parget", true, vec![sample(0.9, 1.0)]),
+                        ToolResult::measured("wget2", false, vec![sample(0.75, 0.5)]),
+                    ],
+                )
+            },
+            scenario(
+                "throttled",
+                1,
+                Some(0.8),
+                vec![
+                    ToolResult::measured("parget", true, vec![sample(12.8, 1.0)]),
+                    ToolResult::measured("axel", false, vec![sample(0.8, 0.5)]),
+                ],
+            ),
+            scenario(
+                "paginated",
+                500,
+                Some(0.6),
+                vec![ToolResult::measured("parget", true, vec![sample(0.7, 0.1)])],
+            ),
+            scenario(
+                "netns-big",
+                1,
+                Some(5.0),
+                vec![ToolResult::measured("parget", true, vec![sample(5.5, 0.1)])],
+            ),
         ];
         let t = judge(&scenarios);
-        assert_eq!(t.len(), 4);
+        assert_eq!(t.len(), 7, "no target for the namespace scenarios: {t:?}");
         assert_eq!(t[0].met, Some(true), "{}", t[0].detail);
         assert!(
             t[0].detail.contains("1.031× the 1.60 s bound"),
@@ -405,9 +575,35 @@ mod tests {
             "{}",
             t[1].detail
         );
-        assert_eq!(t[2].met, Some(true));
+        assert_eq!(t[2].met, Some(true), "{}", t[2].detail);
+        assert!(
+            t[2].detail.contains("0.73× (target ≤ 0.8×)"),
+            "{}",
+            t[2].detail
+        );
         assert_eq!(t[3].met, Some(false));
         assert_eq!(t[3].detail, "3 missing");
+        // The limit is the larger of the peer's 0.75 s and SHA-256's 0.8 s.
+        assert_eq!(t[4].met, Some(false), "{}", t[4].detail);
+        assert!(
+            t[4].detail.contains("1.12× the 0.800 s limit"),
+            "{}",
+            t[4].detail
+        );
+        assert!(t[4].detail.contains("(wget2, 0.750 s)"), "{}", t[4].detail);
+        assert!(t[4].detail.contains("1.25 GB/s"), "{}", t[4].detail);
+        assert_eq!(t[5].met, Some(false));
+        assert!(
+            t[5].detail.contains("16.00× the 0.800 s bound"),
+            "{}",
+            t[5].detail
+        );
+        assert_eq!(t[6].met, Some(true));
+        assert!(
+            t[6].detail.contains("1.17× the 0.600 s bound"),
+            "{}",
+            t[6].detail
+        );
 
         // The baseline as the best peer: the fastest real tool is named too.
         let with_baseline = vec![scenario(
@@ -432,16 +628,27 @@ mod tests {
 
     #[test]
     fn markdown_has_header_tables_notes_and_targets() {
-        let scenarios = vec![scenario(
-            "latency",
-            500,
-            Some(1.6),
-            vec![ToolResult::measured(
-                "parget",
-                true,
-                vec![sample(1.65, 0.1)],
-            )],
-        )];
+        let scenarios = vec![
+            scenario(
+                "latency",
+                500,
+                Some(1.6),
+                vec![ToolResult::measured(
+                    "parget",
+                    true,
+                    vec![sample(1.65, 0.1)],
+                )],
+            ),
+            ScenarioReport {
+                verified_limit: Some(VerifiedLimit::new(1_000_000_000, 0.8, None)),
+                ..scenario(
+                    "big",
+                    1,
+                    None,
+                    vec![ToolResult::measured("parget", true, vec![sample(1.2, 1.0)])],
+                )
+            },
+        ];
         let report = Report {
             date: "2026-11-21".into(),
             machine: Machine {
@@ -456,22 +663,31 @@ mod tests {
             outputs: "a tmpfs at /tmp/x".into(),
             ceiling_bytes_per_s: Some(3.1e9),
             notes: vec!["a note".into()],
+            netns: Some("a veth pair capped at 400 Mbit/s".into()),
             targets: judge(&scenarios),
             scenarios,
         };
         let md = markdown(&report);
         assert!(
-            md.starts_with("parget-bench, 2026-11-21: Some CPU (2 cores, 23 GiB, Linux 6.1)"),
+            md.starts_with("parget-bench, 2026-11-21: Some CPU (2 cores, 23 GiB, Linux 6.1), loopback, and a veth pair capped at 400 Mbit/s;"),
             "{md}"
         );
         assert!(md.contains("Outputs went to a tmpfs at /tmp/x."));
         assert!(md.contains("3100 MB/s"));
-        assert!(md.contains("\n### latency title\n\nBound: 1.60 s (how).\n\n| tool |"));
+        assert!(md.contains(
+            "\n### latency title\n\nServer: nginx/1.22.1.\n\nBound: 1.60 s (how).\n\n| tool |"
+        ));
         assert!(md.contains("- axel: not run (one file per run only)"));
         assert!(
-            md.contains("no bound or no peer") || md.contains("not judged"),
+            md.contains("\nVerified-download limit: 0.800 s, no peer ran, so SHA-256 of the same bytes on one core from memory 0.800 s (1.25 GB/s). parget (verifying): 1.20 s = 1.50× the limit.\n"),
             "{md}"
         );
+        assert!(md.contains("\n### Targets\n"), "{md}");
+        assert!(
+            md.contains("- latency — many small files behind latency: ≤ 1.05× the bound: **met**."),
+            "{md}"
+        );
+        assert!(md.contains("- big — one big file with SHA-256: ≤ 1.1× the verified-download limit: **MISSED**."), "{md}");
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["scenarios"][0]["results"][0]["tool"], "parget");
     }

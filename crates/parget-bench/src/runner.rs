@@ -1,25 +1,58 @@
 //! Running the bench: builds, the output directory (a fresh tmpfs when one
-//! can be mounted), the loopback ceiling, then every scenario with every
-//! tool, round-robin, each run measured and its output verified.
+//! can be mounted), the loopback ceiling, the network namespace when asked,
+//! then every scenario with every tool, round-robin, each run measured and
+//! its output verified.
 
+use std::collections::BTreeSet;
 use std::io::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _, Result};
+use sha2::{Digest as _, Sha256};
 
 use crate::client::{Conn, HttpUrl};
 use crate::measure::measure;
-use crate::report::{self, Machine, Report, ScenarioReport};
-use crate::scenario::{Params, Scenario, Work, GIB, MIB};
-use crate::server::Server;
-use crate::summary::{rank, Sample, ToolResult};
+use crate::netns::{self, Netns};
+use crate::report::{self, Machine, Report, ScenarioReport, VerifiedLimit};
+use crate::scenario::{self, Origin as Kind, Params, Rate, Scenario, Work, GIB, MIB};
+use crate::server::{self, Origin, Server};
+use crate::summary::{best_peer, rank, Sample, ToolResult};
 use crate::tools::{self, Env, Tool};
 use crate::verify;
 
-/// The Python client, embedded so the binary runs from anywhere.
+/// The Python clients, embedded so the binary runs from anywhere.
 const AIOHTTP_CLIENT: &str = include_str!("../clients/aiohttp_paginated.py");
+const HF_CLIENT: &str = include_str!("../clients/hf_transfer_download.py");
+
+/// Set by the first Ctrl-C: the run in progress is stopped by the same
+/// signal, and the bench then stops at the next check, undoing what it set
+/// up (the network namespace, nginx, the tmpfs) on its way out.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C handler: the first press stops the bench cleanly at
+/// the next check, a second one tears the network namespace down at once
+/// and exits.
+pub fn install_interrupt_handler() -> Result<()> {
+    ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            netns::teardown(&netns::Names::bench());
+            std::process::exit(130);
+        }
+        log("interrupted: stopping after cleaning up (Ctrl-C again to exit at once)");
+    })
+    .context("installing the Ctrl-C handler")
+}
+
+fn check_interrupted() -> Result<()> {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -44,6 +77,9 @@ pub struct Options {
     pub repeat_limit: Duration,
     /// A run taking longer is killed and counts as a failure.
     pub timeout: Duration,
+    /// Set up the shared-bottleneck network namespace for the `netns-*`
+    /// scenarios (root only).
+    pub netns: bool,
 }
 
 /// The workspace this binary was built from.
@@ -177,11 +213,16 @@ fn machine() -> Machine {
     }
 }
 
-/// A plain read of `size` bytes over one connection to /dev/null, best of
-/// `tries`: bytes per second.
-fn loopback_ceiling(testbed: &Path, size: u64, tries: usize) -> Result<f64> {
-    let server = Server::start(testbed, &[])?;
-    let url = HttpUrl::parse(&format!("{}/ceiling.bin?size={size}", server.base()))?;
+/// A plain read of `size` bytes from nginx over one connection to
+/// /dev/null, best of `tries`: bytes per second.
+fn loopback_ceiling(root: &Path, size: u64, tries: usize) -> Result<f64> {
+    let file = scenario::FileSpec {
+        path: "/ceiling.bin".into(),
+        name: "ceiling.bin".into(),
+        size,
+    };
+    let nginx = server::start_nginx(&[file], 0, IpAddr::V4(Ipv4Addr::LOCALHOST), root)?;
+    let url = HttpUrl::parse(&nginx.url("/ceiling.bin"))?;
     let mut null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
     let mut best: f64 = 0.0;
     for _ in 0..tries {
@@ -197,16 +238,6 @@ fn loopback_ceiling(testbed: &Path, size: u64, tries: usize) -> Result<f64> {
     Ok(best)
 }
 
-/// Reads `parget --help` for `--split` (segmented downloads).
-fn parget_split(parget: &Path) -> bool {
-    let help = Command::new(parget)
-        .arg("--help")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    help.contains("--split")
-}
-
 /// Runs the bench and returns the report, and whether one of our own tools
 /// (parget, the baseline, the aiohttp client) failed.
 pub fn run(options: &Options) -> Result<(Report, bool)> {
@@ -217,17 +248,18 @@ pub fn run(options: &Options) -> Result<(Report, bool)> {
     let root = OutRoot::new(options.out_dir.as_deref())?;
     let script = root.path.join("aiohttp_paginated.py");
     std::fs::write(&script, AIOHTTP_CLIENT)?;
-    let parget = bin.join("parget");
-    let parget_split = parget_split(&parget);
-    let python = tools::which("python3").filter(|p| tools::python_has_aiohttp(p));
+    let hf_script = root.path.join("hf_transfer_download.py");
+    std::fs::write(&hf_script, HF_CLIENT)?;
+    let python3 = tools::which("python3");
     let env = Env {
         bench: std::env::current_exe().context("locating parget-bench")?,
-        parget,
+        parget: bin.join("parget"),
         testbed: bin.join("parget-testbed"),
         paginated: bin.join("examples").join("paginated"),
         aiohttp_script: script,
-        python,
-        parget_split,
+        python: python3.clone().filter(|p| tools::python_has(p, "aiohttp")),
+        hf_script,
+        python_hf: python3.filter(|p| tools::python_has(p, "hf_transfer")),
     };
     if !env.testbed.is_file() {
         bail!(
@@ -241,13 +273,30 @@ pub fn run(options: &Options) -> Result<(Report, bool)> {
             "**Warning:** parget-bench is a debug build, so the blocking baseline (built into it) is slow: run it with `cargo run --release -p parget-bench`.".to_owned(),
         );
     }
-    if !env.parget_split {
-        notes.push(
-            "parget has no `--split` flag yet: it fetches every file over one connection."
-                .to_owned(),
-        );
-    }
     log(&format!("outputs: {}", root.description));
+    let wants_netns = options
+        .scenarios
+        .iter()
+        .any(|s| scenario::NETNS.contains(&s.as_str()));
+    let netns = if wants_netns {
+        if !options.netns {
+            bail!("the netns-* scenarios run only with --netns (as root)");
+        }
+        let bits = options.params.link_bits();
+        let n = Netns::create(netns::Names::bench(), bits)?;
+        log(&format!(
+            "network namespace {} up: veth {} ({}) to {} ({}), {} Mbit/s each way",
+            n.names().namespace,
+            n.names().host_link,
+            n.names().host_ip,
+            n.names().client_link,
+            n.names().client_ip(),
+            bits / 1_000_000
+        ));
+        Some(n)
+    } else {
+        None
+    };
 
     let wants_ceiling = options
         .scenarios
@@ -255,8 +304,7 @@ pub fn run(options: &Options) -> Result<(Report, bool)> {
         .any(|s| s != "paginated" && s != "request-rate");
     let ceiling = if wants_ceiling {
         let size = if options.smoke { 64 * MIB } else { GIB };
-        let c =
-            loopback_ceiling(&env.testbed, size, 3).context("measuring the loopback ceiling")?;
+        let c = loopback_ceiling(&root.path, size, 3).context("measuring the loopback ceiling")?;
         log(&format!("loopback ceiling: {:.0} MB/s", c / 1e6));
         Some(c)
     } else {
@@ -267,8 +315,15 @@ pub fn run(options: &Options) -> Result<(Report, bool)> {
     let mut own_failed = false;
     for name in &options.scenarios {
         let scenario = options.params.scenario(name)?;
-        let (report, failed) = run_scenario(&scenario, options, &env, &root.path, ceiling)
-            .with_context(|| format!("scenario {name}"))?;
+        let (report, failed) = run_scenario(
+            &scenario,
+            options,
+            &env,
+            &root.path,
+            ceiling,
+            netns.as_ref(),
+        )
+        .with_context(|| format!("scenario {name}"))?;
         own_failed |= failed;
         scenarios.push(report);
     }
@@ -289,6 +344,12 @@ pub fn run(options: &Options) -> Result<(Report, bool)> {
         outputs: root.description.clone(),
         ceiling_bytes_per_s: ceiling,
         notes,
+        netns: netns.as_ref().map(|n| {
+            format!(
+                "a veth pair into a network namespace capped at {} Mbit/s each way (tc tbf) for the netns-* scenarios",
+                n.bits() / 1_000_000
+            )
+        }),
         scenarios,
         targets,
     };
@@ -307,6 +368,8 @@ struct Slot {
     samples: Vec<Sample>,
     failure: Option<String>,
     note: Option<String>,
+    /// What nginx's log said about the first run.
+    connections: Option<String>,
     stop: bool,
 }
 
@@ -328,13 +391,55 @@ fn run_scenario(
     env: &Env,
     root: &Path,
     ceiling: Option<f64>,
+    netns: Option<&Netns>,
 ) -> Result<(ScenarioReport, bool)> {
     log(&format!("== {}", scenario.title));
-    let server = Server::start(&env.testbed, &server_args(scenario))?;
+    let netns = if scenario.in_netns() {
+        Some(netns.context("a netns-* scenario needs --netns")?)
+    } else {
+        None
+    };
+    let listen = match netns {
+        Some(n) => IpAddr::V4(n.names().host_ip),
+        None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    let server = match scenario.origin {
+        Kind::Testbed => Origin::Testbed(Server::start(&env.testbed, &server_args(scenario))?),
+        Kind::Nginx => Origin::Nginx(server::start_nginx(
+            scenario.files(),
+            scenario.rate,
+            listen,
+            root,
+        )?),
+    };
+    let server_note = match (&server, scenario.rate) {
+        (Origin::Testbed(_), _) => "parget-testbed".to_owned(),
+        (Origin::Nginx(_), rate) => {
+            let mut note = format!(
+                "{}, 1 worker, sendfile, keep-alive",
+                server::nginx_version().unwrap_or_else(|| "nginx".into())
+            );
+            if rate > 0 {
+                note.push_str(&format!(", limit_rate {} per connection", Rate(rate)));
+            }
+            if let Some(n) = netns {
+                note.push_str(&format!(
+                    ", on {} with the tools in the network namespace behind a {} Mbit/s link",
+                    n.names().host_ip,
+                    n.bits() / 1_000_000
+                ));
+            }
+            note
+        }
+    };
+    let base = server.base();
     let check = match &scenario.work {
         Work::Files(files) => Check::Files(files.iter().map(verify::expected).collect()),
         Work::Paginated { endpoints, .. } => {
-            let listing = server.listing()?;
+            let listing = server
+                .testbed()
+                .context("the paginated API is the testbed's")?
+                .listing()?;
             if listing.len() != *endpoints {
                 bail!(
                     "the server lists {} endpoints, not {endpoints}",
@@ -352,7 +457,7 @@ fn run_scenario(
             continue;
         }
         if let Err(why) = tool.applies_to(scenario) {
-            if tool != Tool::Aiohttp || matches!(scenario.work, Work::Paginated { .. }) {
+            if let Some(why) = why {
                 skipped.push((tool.name().to_owned(), why.to_owned()));
             }
             continue;
@@ -364,13 +469,25 @@ fn run_scenario(
                 samples: Vec::new(),
                 failure: None,
                 note: None,
+                connections: None,
                 stop: false,
             }),
             Err(why) => skipped.push((tool.name().to_owned(), why)),
         }
     }
+    // The verified-download limit's second half: SHA-256 of the same bytes
+    // on one core, from memory, in this run.
+    let sha256_s = if scenario.name == "big" {
+        match &check {
+            Check::Files(expected) => Some(sha256_seconds(&scenario.files()[0], &expected[0])?),
+            Check::Paginated(_) => None,
+        }
+    } else {
+        None
+    };
     for round in 0..options.runs.max(1) {
         for slot in slots.iter_mut() {
+            check_interrupted()?;
             if slot.stop || slot.failure.is_some() {
                 continue;
             }
@@ -382,7 +499,7 @@ fn run_scenario(
                 &slot.program,
                 env,
                 scenario,
-                server.base(),
+                &base,
                 tools::RunDirs {
                     out: &out,
                     work: &run_dir,
@@ -400,17 +517,20 @@ fn run_scenario(
                 let flags = tools::flags_note(&invocation);
                 slot.note = (!flags.is_empty()).then(|| format!("`{flags}`"));
             }
-            if matches!(check, Check::Paginated(_)) {
-                server.reset_stats()?;
+            match &server {
+                Origin::Testbed(t) if matches!(check, Check::Paginated(_)) => t.reset_stats()?,
+                Origin::Nginx(n) => n.clear_access_log()?,
+                Origin::Testbed(_) => {}
             }
+            let argv = match netns {
+                Some(n) => n.wrap(&invocation.argv),
+                None => invocation.argv.clone(),
+            };
             let cpu_before = server.cpu_seconds()?;
-            let measured = measure(
-                &env.bench,
-                &invocation.argv,
-                &run_dir,
-                "log",
-                options.timeout,
-            );
+            let measured = measure(&env.bench, &argv, &run_dir, "log", options.timeout);
+            // Ctrl-C reaches the tool and the servers too: stop here, before
+            // their absence reads as a failure.
+            check_interrupted()?;
             let server_cpu = server.cpu_seconds()? - cpu_before;
             let outcome = match measured {
                 Err(e) => Err(format!("{e:#}")),
@@ -427,7 +547,9 @@ fn run_scenario(
                         Check::Files(expected) => verify::tree(&out, &invocation.result_dir)
                             .and_then(|()| verify::files(&invocation.result_dir, expected)),
                         Check::Paginated(endpoints) => server
-                            .stats()
+                            .testbed()
+                            .context("the paginated API is the testbed's")
+                            .and_then(Server::stats)
                             .map_err(|e| format!("{e:#}"))
                             .and_then(|stats| verify::paginated(&out, endpoints, &stats)),
                     };
@@ -454,6 +576,11 @@ fn run_scenario(
                     if round == 0 && options.runs > 1 && m.wall > options.repeat_limit.as_secs_f64()
                     {
                         slot.stop = true;
+                    }
+                    if round == 0 {
+                        if let Some(nginx) = server.nginx() {
+                            slot.connections = connections_note(nginx);
+                        }
                     }
                     let _ = std::fs::remove_dir_all(&run_dir);
                 }
@@ -494,6 +621,7 @@ fn run_scenario(
         };
         result.version = tools::version(slot.tool, &slot.program);
         let mut notes: Vec<String> = slot.note.into_iter().collect();
+        notes.extend(slot.connections);
         if slot.stop {
             notes.push(format!(
                 "first run over {} s, not repeated",
@@ -510,6 +638,10 @@ fn run_scenario(
         scenario.total_bytes(),
         bound,
     );
+    let verified_limit = sha256_s.map(|sha| {
+        let peer = best_peer(&results).and_then(|p| p.wall.map(|w| (p.tool.clone(), w.median)));
+        VerifiedLimit::new(scenario.total_bytes(), sha, peer)
+    });
     let _ = std::fs::remove_dir_all(&dir);
     Ok((
         ScenarioReport {
@@ -522,9 +654,60 @@ fn run_scenario(
             bytes_bound: scenario.bytes_bound,
             results,
             skipped,
+            server: server_note,
+            verified_limit,
         },
         own_failed,
     ))
+}
+
+/// Seconds for SHA-256 of `file`'s bytes on this thread, from memory (best
+/// of two passes, the bytes generated first): the one-core half of the
+/// verified-download limit. The digest is checked against the expected one,
+/// so the figure is for the right bytes.
+fn sha256_seconds(file: &scenario::FileSpec, expected: &verify::Expected) -> Result<f64> {
+    let len = usize::try_from(file.size).context("the file does not fit in memory")?;
+    let mut bytes = vec![0u8; len];
+    parget_testbed::fill(&file.path, 0, &mut bytes);
+    let mut best = f64::INFINITY;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let digest: [u8; 32] = Sha256::digest(&bytes).into();
+        best = best.min(started.elapsed().as_secs_f64());
+        if digest != expected.sha256 {
+            bail!(
+                "SHA-256 of the generated bytes of {} differs from the expected one",
+                file.path
+            );
+        }
+    }
+    log(&format!(
+        "SHA-256 of {} on one core from memory: {:.3} s ({:.2} GB/s)",
+        file.name,
+        best,
+        file.size as f64 / best / 1e9
+    ));
+    Ok(best)
+}
+
+/// What nginx's access log says about one run: how many connections
+/// carried how many requests (and how many of them asked for a range).
+fn connections_note(nginx: &parget_testbed::external::Nginx) -> Option<String> {
+    // nginx logs a request a moment after its last byte went out.
+    std::thread::sleep(Duration::from_millis(50));
+    let entries = nginx.access_log().ok()?;
+    let connections: BTreeSet<u64> = entries.iter().map(|e| e.connection).collect();
+    let ranges = entries.iter().filter(|e| e.range.is_some()).count();
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut note = format!(
+        "nginx saw {} carrying {}",
+        plural(connections.len(), "connection"),
+        plural(entries.len(), "request")
+    );
+    if ranges > 0 {
+        note.push_str(&format!(" ({ranges} with Range)"));
+    }
+    Some(note)
 }
 
 /// The last line of a log, for a failure message.

@@ -1,6 +1,6 @@
 //! The scenarios: what each one asks of the tools, its parameters (with the
-//! defaults of the issue and a shrunk smoke version), the files it serves
-//! and its physical bound. Pure: no I/O.
+//! defaults of the issue and a shrunk smoke version), the server that
+//! serves it, the files it serves and its physical bound. Pure: no I/O.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,9 +22,15 @@ pub const NAMES: &[&str] = &[
     "throttled",
     "mixed",
     "paginated",
+    "netns-big",
+    "netns-files",
 ];
 
-/// One file the testbed serves in a scenario.
+/// The scenarios that run in the shared-bottleneck network namespace
+/// (`--netns`).
+pub const NETNS: &[&str] = &["netns-big", "netns-files"];
+
+/// One file a scenario serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileSpec {
     /// The URL path (no query): the content key of [`parget_testbed::fill`].
@@ -49,6 +55,17 @@ pub enum Work {
     },
 }
 
+/// Which server a scenario runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// nginx from Debian's packages, serving the files from a directory:
+    /// what users download from.
+    Nginx,
+    /// `parget-testbed`: only where a scenario needs what nginx cannot do
+    /// (latency before each answer, the paginated API).
+    Testbed,
+}
+
 /// A scenario with its parameters resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
@@ -58,17 +75,27 @@ pub struct Scenario {
     pub title: String,
     /// What is served.
     pub work: Work,
-    /// Delay before each response's headers, in milliseconds (per URL).
+    /// The server.
+    pub origin: Origin,
+    /// Delay before each response's headers, in milliseconds (testbed
+    /// only).
     pub latency_ms: u64,
-    /// Body bytes per second per connection, 0 = unlimited (per URL).
+    /// Body bytes per second per connection, 0 = unlimited (nginx's
+    /// `limit_rate`, or the testbed's `rate`).
     pub rate: u64,
+    /// The capacity of the one link every connection shares, bits per
+    /// second (the network-namespace scenarios); `None` on loopback.
+    pub link_bits: Option<u64>,
     /// Downloads at once.
     pub concurrency: usize,
     /// Connections the one file of a single-file scenario is fetched over;
     /// 0 = each tool's default. Always 0 with many files: there
     /// `concurrency` is the budget of connections, and no tool is told to
-    /// split (parget's own defaults may split within the budget).
+    /// split.
     pub split: usize,
+    /// parget is handed every file's SHA-256 and verifies it (in the list,
+    /// or with `--checksum` for one file); the peers verify nothing.
+    pub verify: bool,
     /// Whether the table shows MB/s (true) or files/s (false).
     pub bytes_bound: bool,
 }
@@ -96,7 +123,7 @@ impl Scenario {
         self.files().iter().map(|f| f.size).sum()
     }
 
-    /// The query string every file URL carries.
+    /// The query string every testbed URL carries (nginx URLs have none).
     pub fn query(&self, size: u64) -> String {
         let mut query = format!("size={size}");
         if self.latency_ms > 0 {
@@ -110,7 +137,10 @@ impl Scenario {
 
     /// The URL of `file` on the server at `base` (no trailing slash).
     pub fn url(&self, base: &str, file: &FileSpec) -> String {
-        format!("{base}{}?{}", file.path, self.query(file.size))
+        match self.origin {
+            Origin::Nginx => format!("{base}{}", file.path),
+            Origin::Testbed => format!("{base}{}?{}", file.path, self.query(file.size)),
+        }
     }
 
     /// True for the scenarios of one file (where single-file tools such as
@@ -119,13 +149,21 @@ impl Scenario {
         matches!(&self.work, Work::Files(files) if files.len() == 1)
     }
 
+    /// True for the scenarios that run in the network namespace.
+    pub fn in_netns(&self) -> bool {
+        self.link_bits.is_some()
+    }
+
     /// The physical lower bound of one run, in seconds, given the loopback
     /// ceiling in bytes per second. `None` when no meaningful bound exists
     /// (the request-rate scenario is bound by per-request work, not by a
     /// physical limit).
     pub fn bound(&self, ceiling: Option<f64>) -> Option<f64> {
         let bytes = self.total_bytes() as f64;
-        let transfer = ceiling.filter(|c| *c > 0.0).map(|c| bytes / c);
+        let transfer = match self.link_bits {
+            Some(bits) => Some(bytes * 8.0 / bits.max(1) as f64),
+            None => ceiling.filter(|c| *c > 0.0).map(|c| bytes / c),
+        };
         match self.name {
             "request-rate" => None,
             "paginated" => match self.work {
@@ -154,9 +192,10 @@ impl Scenario {
             "request-rate" => "none (bound by per-request work)".into(),
             "paginated" => "two lags: one page round trip, then one endpoint round trip".into(),
             "big" => "size / loopback ceiling".into(),
-            "throttled" => "size / (rate × connections)".into(),
+            "throttled" => "size / (rate × connections); nginx lets each response send its first second's worth at once, so a tool that spreads the file wide can come in under it".into(),
             "latency" => "⌈files / concurrency⌉ × latency".into(),
-            _ => "max(⌈files / concurrency⌉ × latency, bytes / loopback ceiling)".into(),
+            "netns-big" | "netns-files" => "bytes / link capacity: one link that every connection shares, so more connections cannot help".into(),
+            _ => "bytes / loopback ceiling".into(),
         }
     }
 }
@@ -179,15 +218,21 @@ const DEFAULTS: &[(&str, u64)] = &[
     ("big.size", GIB),
     ("big.connections", 0),
     ("throttled.size", 256 * MIB),
-    ("throttled.rate", 20_000_000),
+    // nginx's `limit_rate 20m`.
+    ("throttled.rate", 20 * MIB),
     ("throttled.connections", 16),
     ("mixed.files", 60),
     ("mixed.min", KIB),
     ("mixed.max", 64 * MIB),
-    ("mixed.latency_ms", 50),
-    ("mixed.concurrency", 16),
+    ("mixed.concurrency", 32),
     ("paginated.endpoints", 500),
     ("paginated.lag_ms", 300),
+    // 256 MiB at 400 Mbit/s is about 5 s a run.
+    ("netns-big.size", 256 * MIB),
+    ("netns-big.connections", 0),
+    ("netns-files.files", 2000),
+    ("netns-files.size", 4 * KIB),
+    ("netns-files.concurrency", 32),
 ];
 
 /// The smoke version: every scenario shrunk so the whole run takes seconds.
@@ -202,11 +247,16 @@ const SMOKE: &[(&str, u64)] = &[
     ("throttled.connections", 4),
     ("mixed.files", 12),
     ("mixed.max", 2 * MIB),
-    ("mixed.latency_ms", 10),
     ("mixed.concurrency", 4),
     ("paginated.endpoints", 25),
     ("paginated.lag_ms", 20),
+    ("netns-big.size", 8 * MIB),
+    ("netns-files.files", 100),
+    ("netns-files.concurrency", 8),
 ];
+
+/// The default capacity of the network namespace's link, Mbit/s.
+pub const DEFAULT_LINK_MBIT: u64 = 400;
 
 impl Params {
     /// The defaults, shrunk when `smoke`.
@@ -218,6 +268,7 @@ impl Params {
                 values.insert(k.to_owned(), v);
             }
         }
+        values.insert("netns.mbit".to_owned(), DEFAULT_LINK_MBIT);
         Params { values }
     }
 
@@ -251,118 +302,169 @@ impl Params {
         &self.values
     }
 
+    /// The capacity of the network namespace's link, bits per second.
+    pub fn link_bits(&self) -> u64 {
+        self.get("netns.mbit").max(1) * 1_000_000
+    }
+
     /// The scenario called `name`, resolved.
     pub fn scenario(&self, name: &str) -> Result<Scenario> {
         let p = |k: &str| self.get(&format!("{name}.{k}"));
         let c = |k: &str| self.count(&format!("{name}.{k}"));
+        let base = |name: &'static str, title: String, work: Work| Scenario {
+            name,
+            title,
+            work,
+            origin: Origin::Nginx,
+            latency_ms: 0,
+            rate: 0,
+            link_bits: None,
+            concurrency: 1,
+            split: 0,
+            verify: true,
+            bytes_bound: true,
+        };
+        let how = |conns: u64| match conns {
+            0 => "each tool's default connections".to_owned(),
+            n => format!("{n} connections"),
+        };
         let scenario = match name {
             "latency" => {
                 let (n, size, lat, conc) =
                     (c("files"), p("size"), p("latency_ms"), c("concurrency"));
                 Scenario {
-                    name: "latency",
-                    title: format!(
-                        "latency-bound: {n} files × {}, {lat} ms latency, concurrency {conc}",
-                        Bytes(size)
-                    ),
-                    work: Work::Files(uniform_files("lat", n, size)),
+                    origin: Origin::Testbed,
                     latency_ms: lat,
-                    rate: 0,
                     concurrency: conc,
-                    split: 0,
                     bytes_bound: false,
+                    ..base(
+                        "latency",
+                        format!(
+                            "latency-bound: {n} files × {}, {lat} ms latency (parget-testbed), concurrency {conc}",
+                            Bytes(size)
+                        ),
+                        Work::Files(uniform_files("lat", n, size)),
+                    )
                 }
             }
             "request-rate" => {
                 let (n, size, conc) = (c("files"), p("size"), c("concurrency"));
                 Scenario {
-                    name: "request-rate",
-                    title: format!(
-                        "request-rate-bound: {n} files × {}, no latency, concurrency {conc}",
-                        Bytes(size)
-                    ),
-                    work: Work::Files(uniform_files("rr", n, size)),
-                    latency_ms: 0,
-                    rate: 0,
                     concurrency: conc,
-                    split: 0,
                     bytes_bound: false,
+                    ..base(
+                        "request-rate",
+                        format!(
+                            "request-rate-bound: {n} files × {} from nginx, concurrency {conc}",
+                            Bytes(size)
+                        ),
+                        Work::Files(uniform_files("rr", n, size)),
+                    )
                 }
             }
             "big" => {
                 let (size, conns) = (p("size"), p("connections"));
-                let how = match conns {
-                    0 => "each tool's default connections".to_owned(),
-                    n => format!("{n} connections"),
-                };
                 Scenario {
-                    name: "big",
-                    title: format!("one {} file, unthrottled, {how}", Bytes(size)),
-                    work: Work::Files(vec![file("big", "big.bin", size)]),
-                    latency_ms: 0,
-                    rate: 0,
-                    concurrency: 1,
                     split: usize::try_from(conns).unwrap_or(usize::MAX),
-                    bytes_bound: true,
+                    ..base(
+                        "big",
+                        format!(
+                            "one {} file from nginx, unthrottled, {}; parget verifies its SHA-256",
+                            Bytes(size),
+                            how(conns)
+                        ),
+                        Work::Files(vec![file("big", "big.bin", size)]),
+                    )
                 }
             }
             "throttled" => {
                 let (size, rate, conns) = (p("size"), p("rate"), c("connections"));
                 Scenario {
-                    name: "throttled",
-                    title: format!(
-                        "one {} file, {} per connection, {conns} connections",
-                        Bytes(size),
-                        Rate(rate)
-                    ),
-                    work: Work::Files(vec![file("thr", "throttled.bin", size)]),
-                    latency_ms: 0,
                     rate,
-                    concurrency: 1,
                     split: conns,
-                    bytes_bound: true,
+                    verify: false,
+                    ..base(
+                        "throttled",
+                        format!(
+                            "one {} file from nginx at {} per connection (limit_rate), {conns} connections",
+                            Bytes(size),
+                            Rate(rate)
+                        ),
+                        Work::Files(vec![file("thr", "throttled.bin", size)]),
+                    )
                 }
             }
             "mixed" => {
-                let (n, min, max) = (c("files"), p("min"), p("max"));
-                let (lat, conc) = (p("latency_ms"), c("concurrency"));
+                let (n, min, max, conc) = (c("files"), p("min"), p("max"), c("concurrency"));
                 if min > max {
                     bail!("mixed.min ({min}) is larger than mixed.max ({max})");
                 }
                 Scenario {
-                    name: "mixed",
-                    title: format!(
-                        "mixed: {n} files from {} to {}, {lat} ms latency, concurrency {conc}",
-                        Bytes(min),
-                        Bytes(max)
-                    ),
-                    work: Work::Files(mixed_files(n, min, max)),
-                    latency_ms: lat,
-                    rate: 0,
                     concurrency: conc,
-                    // Connections at once are the budget: no tool is told
-                    // to split; parget splits within it by default.
-                    split: 0,
-                    bytes_bound: true,
+                    ..base(
+                        "mixed",
+                        format!(
+                            "mixed: {n} files from {} to {} from nginx, concurrency {conc}",
+                            Bytes(min),
+                            Bytes(max)
+                        ),
+                        Work::Files(mixed_files(n, min, max)),
+                    )
                 }
             }
             "paginated" => {
                 let (n, lag) = (c("endpoints"), p("lag_ms"));
                 Scenario {
-                    name: "paginated",
-                    title: format!(
-                        "paginated API: {n} endpoints behind POST /api/list_files \
-                         (per_page ≤ 5, header More), {lag} ms lag on every request"
-                    ),
-                    work: Work::Paginated {
-                        endpoints: n,
-                        lag_ms: lag,
-                    },
-                    latency_ms: 0,
-                    rate: 0,
+                    origin: Origin::Testbed,
                     concurrency: 0,
                     split: 1,
+                    verify: false,
                     bytes_bound: false,
+                    ..base(
+                        "paginated",
+                        format!(
+                            "paginated API: {n} endpoints behind POST /api/list_files \
+                             (per_page ≤ 5, header More), {lag} ms lag on every request (parget-testbed)"
+                        ),
+                        Work::Paginated {
+                            endpoints: n,
+                            lag_ms: lag,
+                        },
+                    )
+                }
+            }
+            "netns-big" => {
+                let (size, conns) = (p("size"), p("connections"));
+                let mbit = self.get("netns.mbit");
+                Scenario {
+                    link_bits: Some(self.link_bits()),
+                    split: usize::try_from(conns).unwrap_or(usize::MAX),
+                    ..base(
+                        "netns-big",
+                        format!(
+                            "shared bottleneck: one {} file from nginx over one {mbit} Mbit/s link, {}; parget verifies its SHA-256",
+                            Bytes(size),
+                            how(conns)
+                        ),
+                        Work::Files(vec![file("nbig", "netns-big.bin", size)]),
+                    )
+                }
+            }
+            "netns-files" => {
+                let (n, size, conc) = (c("files"), p("size"), c("concurrency"));
+                let mbit = self.get("netns.mbit");
+                Scenario {
+                    link_bits: Some(self.link_bits()),
+                    concurrency: conc,
+                    bytes_bound: false,
+                    ..base(
+                        "netns-files",
+                        format!(
+                            "shared bottleneck: {n} files × {} from nginx over one {mbit} Mbit/s link, concurrency {conc}",
+                            Bytes(size)
+                        ),
+                        Work::Files(uniform_files("nfiles", n, size)),
+                    )
                 }
             }
             other => bail!("unknown scenario `{other}`; known: {}", NAMES.join(", ")),
@@ -483,6 +585,10 @@ pub struct Rate(pub u64);
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 >= MIB && self.0 % MIB == 0 {
+            // nginx's spelling (`limit_rate 20m`) is binary.
+            return write!(f, "{} MiB/s", self.0 / MIB);
+        }
         let n = self.0 as f64;
         if n >= 1e9 {
             write!(f, "{} GB/s", trim(n / 1e9))
@@ -527,20 +633,52 @@ mod tests {
         assert!((bound - GIB as f64 / 2e9).abs() < 1e-9);
         assert_eq!(big.bound(None), None);
 
-        // 256 MiB / (20 MB/s × 16) = 0.839 s.
+        assert!(big.verify, "parget is handed the big file's digest");
+        assert_eq!(big.origin, Origin::Nginx);
+
+        // 256 MiB / (20 MiB/s × 16) = 0.8 s.
         let thr = p.scenario("throttled").unwrap();
         let bound = thr.bound(Some(3e9)).unwrap();
-        assert!((bound - 268_435_456.0 / 320e6).abs() < 1e-9, "{bound}");
+        assert!((bound - 0.8).abs() < 1e-9, "{bound}");
+        assert_eq!((thr.rate, thr.split, thr.verify), (20 * MIB, 16, false));
+        assert!(
+            thr.title.contains("20 MiB/s per connection"),
+            "{}",
+            thr.title
+        );
 
         let mixed = p.scenario("mixed").unwrap();
-        assert_eq!(mixed.file_count(), 60);
-        // ⌈60/16⌉ × 50 ms = 0.2 s, unless the bytes take longer.
-        let slow_loopback = mixed.total_bytes() as f64 / 0.1;
-        assert!((mixed.bound(Some(1e12)).unwrap() - 0.2).abs() < 1e-9);
-        assert!((mixed.bound(Some(slow_loopback)).unwrap() - 0.1).abs() > 0.0);
+        assert_eq!((mixed.file_count(), mixed.concurrency), (60, 32));
+        // No latency from nginx: the bytes over the loopback ceiling.
+        let bound = mixed.bound(Some(1e9)).unwrap();
+        assert!((bound - mixed.total_bytes() as f64 / 1e9).abs() < 1e-9);
+        assert_eq!(mixed.bound(None), None);
+
+        // The shared bottleneck: bytes over the link, whatever the loopback.
+        let nbig = p.scenario("netns-big").unwrap();
+        assert_eq!(nbig.link_bits, Some(400_000_000));
+        let bound = nbig.bound(Some(3e9)).unwrap();
+        assert!((bound - nbig.total_bytes() as f64 * 8.0 / 4e8).abs() < 1e-9);
+        assert!(nbig.in_netns() && !big.in_netns());
+        let nfiles = p.scenario("netns-files").unwrap();
+        assert_eq!((nfiles.file_count(), nfiles.concurrency), (2000, 32));
+        let mut p2 = p.clone();
+        p2.set("netns.mbit=100").unwrap();
+        assert_eq!(
+            p2.scenario("netns-files").unwrap().link_bits,
+            Some(100_000_000)
+        );
+        assert!(p2
+            .scenario("netns-files")
+            .unwrap()
+            .title
+            .contains("100 Mbit/s"));
 
         let pag = p.scenario("paginated").unwrap();
         assert_eq!(pag.file_count(), 500);
+        assert_eq!(pag.origin, Origin::Testbed);
+        assert_eq!(lat.origin, Origin::Testbed);
+        assert_eq!(rr.origin, Origin::Nginx);
         assert!((pag.bound(None).unwrap() - 0.6).abs() < 1e-9);
     }
 
@@ -594,6 +732,7 @@ mod tests {
         assert_eq!(Bytes(100).to_string(), "100 B");
         assert_eq!(Rate(20_000_000).to_string(), "20 MB/s");
         assert_eq!(Rate(1_500_000_000).to_string(), "1.5 GB/s");
+        assert_eq!(Rate(20 * MIB).to_string(), "20 MiB/s");
     }
 
     #[test]
@@ -620,17 +759,18 @@ mod tests {
     }
 
     #[test]
-    fn urls_carry_size_latency_and_rate() {
+    fn testbed_urls_carry_size_and_latency_nginx_urls_are_paths() {
         let p = Params::new(false);
         let lat = p.scenario("latency").unwrap();
         assert_eq!(
             lat.url("http://127.0.0.1:1", &lat.files()[3]),
             "http://127.0.0.1:1/lat/f00003.bin?size=16384&latency_ms=100"
         );
+        // nginx serves files by path: no query.
         let thr = p.scenario("throttled").unwrap();
         assert_eq!(
             thr.url("http://h", &thr.files()[0]),
-            "http://h/thr/throttled.bin?size=268435456&rate=20000000"
+            "http://h/thr/throttled.bin"
         );
         assert!(thr.single_file());
         assert!(!lat.single_file());

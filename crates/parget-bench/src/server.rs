@@ -1,15 +1,88 @@
-//! The test server as a separate process (`parget-testbed`), so its CPU time
-//! is its own and can be reported apart from the client's.
+//! The servers a scenario runs against, each its own process so its CPU
+//! time can be reported apart from the client's: nginx from Debian's
+//! packages (through `parget_testbed::external`), and `parget-testbed`
+//! where a scenario needs latency or the paginated API.
 
 use std::io::{BufRead as _, BufReader};
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use parget_testbed::external::Nginx;
 
 use crate::client;
-use crate::measure::process_cpu_seconds;
+use crate::measure::{process_cpu_seconds, tree_cpu_seconds};
+use crate::scenario::FileSpec;
+
+/// The running server of a scenario.
+pub enum Origin {
+    /// `parget-testbed`.
+    Testbed(Server),
+    /// nginx.
+    Nginx(Nginx),
+}
+
+impl Origin {
+    /// `http://IP:PORT`.
+    pub fn base(&self) -> String {
+        match self {
+            Origin::Testbed(s) => s.base().to_owned(),
+            Origin::Nginx(n) => n.base_url(),
+        }
+    }
+
+    /// CPU seconds the server has used so far (nginx: master and worker).
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        match self {
+            Origin::Testbed(s) => s.cpu_seconds(),
+            Origin::Nginx(n) => tree_cpu_seconds(n.pid()),
+        }
+    }
+
+    /// The testbed, when it is one.
+    pub fn testbed(&self) -> Option<&Server> {
+        match self {
+            Origin::Testbed(s) => Some(s),
+            Origin::Nginx(_) => None,
+        }
+    }
+
+    /// nginx, when it is.
+    pub fn nginx(&self) -> Option<&Nginx> {
+        match self {
+            Origin::Nginx(n) => Some(n),
+            Origin::Testbed(_) => None,
+        }
+    }
+}
+
+/// Starts nginx listening on `listen`, serving `files` (the testbed's
+/// bytes, so the digests are known) with `limit_rate` at `rate` (0: none),
+/// its directory under `temp_in`.
+pub fn start_nginx(files: &[FileSpec], rate: u64, listen: IpAddr, temp_in: &Path) -> Result<Nginx> {
+    Nginx::builder()
+        .listen(listen)
+        .files(files.iter().map(|f| (f.path.as_str(), f.size)))
+        .limit_rate(rate)
+        .temp_in(temp_in)
+        .start()
+        .context("starting nginx")
+}
+
+/// `nginx/1.22.1`, from `nginx -v`.
+pub fn nginx_version() -> Option<String> {
+    let program = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.is_file())?;
+    let output = Command::new(program).arg("-v").output().ok()?;
+    let text = String::from_utf8_lossy(&output.stderr);
+    text.split_whitespace()
+        .find(|w| w.starts_with("nginx/"))
+        .map(str::to_owned)
+}
 
 /// A running `parget-testbed`; killed when dropped.
 pub struct Server {

@@ -21,6 +21,12 @@ pub enum Tool {
     Wget2,
     /// axel (single files only).
     Axel,
+    /// Hugging Face's hf_transfer (Python extension in Rust), through a
+    /// small client script (single files only).
+    HfTransfer,
+    /// The seeds' thread-downloader (PyPI `thread-downloader`), its CLI
+    /// (the throttled file only: it holds the whole file in memory).
+    ThreadDownloader,
     /// The blocking thread-pool baseline built into this binary.
     Baseline,
     /// A Python aiohttp client written the seed's way (paginated only).
@@ -34,6 +40,8 @@ pub const ALL: &[Tool] = &[
     Tool::Aria2c,
     Tool::Wget2,
     Tool::Axel,
+    Tool::HfTransfer,
+    Tool::ThreadDownloader,
     Tool::Baseline,
     Tool::Aiohttp,
 ];
@@ -47,6 +55,8 @@ impl Tool {
             Tool::Aria2c => "aria2c",
             Tool::Wget2 => "wget2",
             Tool::Axel => "axel",
+            Tool::HfTransfer => "hf_transfer",
+            Tool::ThreadDownloader => "thread-downloader",
             Tool::Baseline => "blocking-baseline",
             Tool::Aiohttp => "python-aiohttp",
         }
@@ -57,21 +67,28 @@ impl Tool {
         let alias = match name {
             "baseline" => "blocking-baseline",
             "aiohttp" => "python-aiohttp",
+            "hf-transfer" => "hf_transfer",
             other => other,
         };
         ALL.iter().copied().find(|t| t.name() == alias)
     }
 
-    /// Whether the tool has a way to run `scenario` at all.
-    pub fn applies_to(self, scenario: &Scenario) -> Result<(), &'static str> {
+    /// Whether the tool has a way to run `scenario` at all: `Err(Some(why))`
+    /// is worth a note under the table, `Err(None)` goes unsaid (a tool
+    /// made for one scenario is not listed under every other).
+    pub fn applies_to(self, scenario: &Scenario) -> Result<(), Option<&'static str>> {
         let paginated = matches!(scenario.work, Work::Paginated { .. });
         match self {
             Tool::Parget => Ok(()),
             Tool::Aiohttp if paginated => Ok(()),
-            Tool::Aiohttp => Err("only for the paginated API"),
+            Tool::Aiohttp => Err(None),
             Tool::Baseline => Ok(()),
-            _ if paginated => Err("no way to walk a paginated API"),
-            Tool::Axel if !scenario.single_file() => Err("one file per run only"),
+            Tool::ThreadDownloader if scenario.name == "throttled" => Ok(()),
+            Tool::ThreadDownloader => Err(None),
+            _ if paginated => Err(Some("no way to walk a paginated API")),
+            Tool::Axel | Tool::HfTransfer if !scenario.single_file() => {
+                Err(Some("one file per run only"))
+            }
             _ => Ok(()),
         }
     }
@@ -92,8 +109,10 @@ pub struct Env {
     pub aiohttp_script: PathBuf,
     /// The Python interpreter, when aiohttp imports in it.
     pub python: Option<PathBuf>,
-    /// `parget --help` offers `-s/--split` (segmented downloads).
-    pub parget_split: bool,
+    /// The hf_transfer client script, written out at start.
+    pub hf_script: PathBuf,
+    /// The Python interpreter, when hf_transfer imports in it.
+    pub python_hf: Option<PathBuf>,
 }
 
 /// The program of `tool` for `scenario` on this machine, or why it is not
@@ -111,7 +130,12 @@ pub fn locate(tool: Tool, env: &Env, scenario: &Scenario) -> Result<PathBuf, Str
         Tool::Aiohttp => env
             .python
             .clone()
-            .ok_or_else(|| "python3 with aiohttp not installed".to_owned()),
+            .ok_or_else(|| "python3 with aiohttp not installed (pip install aiohttp)".to_owned()),
+        Tool::HfTransfer => env.python_hf.clone().ok_or_else(|| {
+            "python3 with hf_transfer not installed (pip install hf_transfer)".to_owned()
+        }),
+        Tool::ThreadDownloader => which("thread-downloader")
+            .ok_or_else(|| "not installed (pip install thread-downloader)".to_owned()),
         Tool::Curl => which("curl").ok_or_else(|| "not installed".into()),
         Tool::Aria2c => which("aria2c").ok_or_else(|| "not installed".into()),
         Tool::Wget2 => which("wget2").ok_or_else(|| "not installed".into()),
@@ -137,6 +161,19 @@ pub fn version(tool: Tool, program: &Path) -> Option<String> {
                 "import sys, aiohttp; print('Python', sys.version.split()[0], 'aiohttp', aiohttp.__version__)",
             ])
             .output(),
+        Tool::HfTransfer => Command::new(program)
+            .args([
+                "-c",
+                "import sys, hf_transfer; print('Python', sys.version.split()[0], 'hf_transfer', hf_transfer.__version__)",
+            ])
+            .output(),
+        // Its CLI has no --version.
+        Tool::ThreadDownloader => Command::new("python3")
+            .args([
+                "-c",
+                "import importlib.metadata as m; print('thread-downloader', m.version('thread-downloader'))",
+            ])
+            .output(),
         _ => Command::new(program).arg("--version").output(),
     }
     .ok()?;
@@ -159,13 +196,22 @@ pub fn short_version(line: &str) -> String {
     line[..cut].trim().to_owned()
 }
 
-/// True when `python` imports aiohttp.
-pub fn python_has_aiohttp(python: &Path) -> bool {
+/// True when `python` imports `module`.
+pub fn python_has(python: &Path, module: &str) -> bool {
     Command::new(python)
-        .args(["-c", "import aiohttp"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// The chunk size hf_transfer is given: huggingface_hub's own
+/// (`DOWNLOAD_CHUNK_SIZE`, 10 MiB).
+pub const HF_CHUNK: u64 = 10 * MIB;
+
+/// Connections for the single-file peers when a scenario leaves them to
+/// each tool: the tools whose parallelism is a required argument
+/// (hf_transfer's `max_files`, thread-downloader's `--workers`) get 16.
+const DEFAULT_PARALLEL: usize = 16;
 
 /// What one run of a tool needs: its command line, input files to write
 /// before it starts (path, contents), and where its files land.
@@ -232,20 +278,37 @@ pub fn invocation(
                 out_s,
             ]);
         }
+        (Tool::Parget, Work::Files(_)) if single => {
+            // One file: what a user types for it. `-s N` where the
+            // scenario sets connections, `--checksum` where parget
+            // verifies; nothing else.
+            let f = &files[0];
+            argv.extend(["-q".into(), "-d".into(), out_s]);
+            if split > 0 {
+                argv.extend(["-s".into(), s(&split)]);
+            }
+            if scenario.verify {
+                if let Some(e) = expected.iter().find(|e| e.name == f.name) {
+                    argv.extend(["--checksum".into(), format!("sha-256={}", hex(&e.sha256))]);
+                }
+            }
+            argv.push(scenario.url(base, f));
+        }
         (Tool::Parget, Work::Files(_)) => {
+            // A list: `-j N`, and the digests in the list (as an apt or
+            // aria2 list has them) where parget verifies.
             let list = work.join("list.txt");
             let mut text = String::new();
             for f in files {
                 let _ = writeln!(text, "{}", scenario.url(base, f));
+                if !scenario.verify {
+                    continue;
+                }
                 if let Some(e) = expected.iter().find(|e| e.name == f.name) {
-                    let hex: String = e.sha256.iter().map(|b| format!("{b:02x}")).collect();
-                    let _ = writeln!(text, "  checksum=sha-256={hex}");
+                    let _ = writeln!(text, "  checksum=sha-256={}", hex(&e.sha256));
                 }
             }
             inputs.push((list.clone(), text));
-            // Many files: the scenario's connection budget, within which
-            // parget's defaults split large files. One file: `-s N` and N
-            // connections, or parget's defaults.
             argv.extend([
                 "-q".into(),
                 "-i".into(),
@@ -255,14 +318,6 @@ pub fn invocation(
                 "-j".into(),
                 s(&c),
             ]);
-            if split > 0 {
-                argv.extend(["--max-per-host".into(), s(&c.max(split))]);
-                if env.parget_split {
-                    argv.extend(["-s".into(), s(&split)]);
-                }
-            } else if !single {
-                argv.extend(["--max-per-host".into(), s(&c)]);
-            }
         }
         (Tool::Curl, _) => {
             let config = work.join("curl.cfg");
@@ -310,14 +365,7 @@ pub fn invocation(
             ]);
             if split > 0 {
                 let x = split.min(16);
-                argv.extend([
-                    "-x".into(),
-                    s(&x),
-                    "-s".into(),
-                    s(&x),
-                    "-k".into(),
-                    "1M".into(),
-                ]);
+                argv.extend(["-x".into(), s(&x), "-s".into(), s(&x)]);
             }
         }
         (Tool::Wget2, _) => {
@@ -364,6 +412,29 @@ pub fn invocation(
                 scenario.url(base, f),
             ]);
         }
+        (Tool::HfTransfer, _) => {
+            let f = &files[0];
+            let parallel = if split > 0 { split } else { DEFAULT_PARALLEL };
+            argv.extend([
+                env.hf_script.display().to_string(),
+                scenario.url(base, f),
+                out.join(&f.name).display().to_string(),
+                "--max-files".into(),
+                s(&parallel),
+                "--chunk-size".into(),
+                s(&HF_CHUNK),
+            ]);
+        }
+        (Tool::ThreadDownloader, _) => {
+            let f = &files[0];
+            let parallel = if split > 0 { split } else { DEFAULT_PARALLEL };
+            argv.extend([
+                scenario.url(base, f),
+                out.join(&f.name).display().to_string(),
+                "--workers".into(),
+                s(&parallel),
+            ]);
+        }
         (Tool::Baseline, Work::Paginated { .. }) => {
             // Like the seed's executor variant: serial pages, a pool of 32
             // blocking downloads.
@@ -401,15 +472,23 @@ pub fn invocation(
     }
 }
 
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// How the tool was asked to run, for the notes under a table: its flags
-/// without paths and URLs.
+/// without paths, URLs and digests.
 pub fn flags_note(invocation: &Invocation) -> String {
     invocation
         .argv
         .iter()
         .skip(1)
         .filter(|a| !a.contains('/') && !a.starts_with("http"))
-        .cloned()
+        .map(|a| match a.split_once('=') {
+            Some((algo, digest)) if digest.len() >= 32 => format!("{algo}=HEX"),
+            _ => a.clone(),
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -418,8 +497,9 @@ pub fn flags_note(invocation: &Invocation) -> String {
 mod tests {
     use super::*;
     use crate::scenario::Params;
+    use crate::verify::Expected;
 
-    fn env(split: bool) -> Env {
+    fn env() -> Env {
         Env {
             bench: "/b/parget-bench".into(),
             parget: "/b/parget".into(),
@@ -427,114 +507,190 @@ mod tests {
             paginated: "/b/examples/paginated".into(),
             aiohttp_script: "/w/aiohttp_paginated.py".into(),
             python: None,
-            parget_split: split,
+            hf_script: "/w/hf_transfer_download.py".into(),
+            python_hf: None,
         }
     }
 
-    fn inv(tool: Tool, scenario: &str, split: bool) -> Invocation {
+    fn inv(tool: Tool, scenario: &str) -> Invocation {
         let p = Params::new(false);
         let s = p.scenario(scenario).unwrap();
+        let expected: Vec<Expected> = s
+            .files()
+            .iter()
+            .map(|f| Expected {
+                name: f.name.clone(),
+                size: f.size,
+                sha256: [0xab; 32],
+            })
+            .collect();
         invocation(
             tool,
             Path::new("/usr/bin/x"),
-            &env(split),
+            &env(),
             &s,
             "http://127.0.0.1:9",
             RunDirs {
                 out: Path::new("/o"),
                 work: Path::new("/w"),
             },
-            &[],
+            &expected,
         )
     }
 
+    fn args(i: &Invocation) -> Vec<&str> {
+        i.argv[1..].iter().map(String::as_str).collect()
+    }
+
     #[test]
-    fn parget_gets_the_list_and_limits() {
-        let i = inv(Tool::Parget, "latency", false);
+    fn parget_gets_what_a_user_types_and_nothing_else() {
+        // A list: -j N, the digests in the list.
+        let i = inv(Tool::Parget, "latency");
         assert_eq!(
-            i.argv[1..],
-            [
-                "-q",
-                "-i",
-                "/w/list.txt",
-                "-d",
-                "/o",
-                "-j",
-                "32",
-                "--max-per-host",
-                "32"
-            ]
+            args(&i),
+            ["-q", "-i", "/w/list.txt", "-d", "/o", "-j", "32"]
         );
         let (path, list) = &i.inputs[0];
         assert_eq!(path, Path::new("/w/list.txt"));
-        assert_eq!(list.lines().count(), 500);
+        assert_eq!(list.lines().count(), 1000, "a URL and a checksum line each");
+        let hex = "ab".repeat(32);
         assert_eq!(
-            list.lines().next().unwrap(),
-            "http://127.0.0.1:9/lat/f00000.bin?size=16384&latency_ms=100"
+            list.lines().take(2).collect::<Vec<_>>(),
+            [
+                "http://127.0.0.1:9/lat/f00000.bin?size=16384&latency_ms=100",
+                &format!("  checksum=sha-256={hex}")
+            ]
         );
-        // Without segmented downloads parget gets no -s; with them, -s 16.
-        let big = inv(Tool::Parget, "big", false);
-        assert!(!big.argv.contains(&"-s".to_owned()));
-        let big = inv(Tool::Parget, "big", true);
-        assert!(
-            big.argv.ends_with(&["-j".into(), "1".into()]),
-            "{:?}",
-            big.argv
+        // nginx serves plain paths.
+        let rr = inv(Tool::Parget, "request-rate");
+        assert!(rr.inputs[0]
+            .1
+            .starts_with("http://127.0.0.1:9/rr/f00000.bin\n"));
+        let mixed = inv(Tool::Parget, "mixed");
+        assert_eq!(args(&mixed)[4..], ["/o", "-j", "32"]);
+
+        // One big file: --checksum, each tool's default connections.
+        let big = inv(Tool::Parget, "big");
+        assert_eq!(
+            args(&big),
+            [
+                "-q",
+                "-d",
+                "/o",
+                "--checksum",
+                &format!("sha-256={hex}"),
+                "http://127.0.0.1:9/big/big.bin"
+            ]
         );
-        let thr = inv(Tool::Parget, "throttled", true);
-        let tail = ["--max-per-host", "16", "-s", "16"].map(String::from);
-        assert!(thr.argv.ends_with(&tail), "{:?}", thr.argv);
-        let lat = inv(Tool::Parget, "latency", true);
-        assert!(lat.argv.ends_with(&["--max-per-host".into(), "32".into()]));
-        // Mixed: a budget of 16 connections, parget's own splitting.
-        let mixed = inv(Tool::Parget, "mixed", true);
-        let tail = ["-j", "16", "--max-per-host", "16"].map(String::from);
-        assert!(mixed.argv.ends_with(&tail), "{:?}", mixed.argv);
+        assert!(big.inputs.is_empty());
+        assert_eq!(flags_note(&big), "-q -d --checksum sha-256=HEX");
+        // The throttled file: -s 16, no digest.
+        let thr = inv(Tool::Parget, "throttled");
+        assert_eq!(
+            args(&thr),
+            [
+                "-q",
+                "-d",
+                "/o",
+                "-s",
+                "16",
+                "http://127.0.0.1:9/thr/throttled.bin"
+            ]
+        );
+        // No tuning flag anywhere.
+        for scenario in [
+            "latency",
+            "request-rate",
+            "big",
+            "throttled",
+            "mixed",
+            "netns-big",
+            "netns-files",
+        ] {
+            let i = inv(Tool::Parget, scenario);
+            for flag in ["--max-per-host", "-x", "-k", "--min-split-size"] {
+                assert!(
+                    !i.argv.iter().any(|a| a == flag),
+                    "{scenario}: {:?}",
+                    i.argv
+                );
+            }
+        }
     }
 
     #[test]
     fn peers_get_their_idioms() {
-        let curl = inv(Tool::Curl, "request-rate", false);
+        let curl = inv(Tool::Curl, "request-rate");
         assert!(curl.argv.windows(2).any(|w| w == ["--parallel-max", "32"]));
+        assert!(curl.argv.contains(&"--parallel".to_owned()));
         let cfg = &curl.inputs[0].1;
         assert_eq!(cfg.lines().count(), 4000);
         assert!(cfg.starts_with(
-            "url = \"http://127.0.0.1:9/rr/f00000.bin?size=4096\"\noutput = \"/o/f00000.bin\"\n"
+            "url = \"http://127.0.0.1:9/rr/f00000.bin\"\noutput = \"/o/f00000.bin\"\n"
         ));
 
-        let aria = inv(Tool::Aria2c, "throttled", false);
-        assert!(aria.argv.windows(2).any(|w| w == ["-x", "16"]));
+        let aria = inv(Tool::Aria2c, "throttled");
+        let a = args(&aria);
+        assert!(a.windows(4).any(|w| w == ["-x", "16", "-s", "16"]), "{a:?}");
+        assert!(!a.contains(&"-k"), "{a:?}");
         assert!(aria.inputs[0].1.contains("\n  out=throttled.bin\n"));
-        let aria = inv(Tool::Aria2c, "latency", false);
+        let aria = inv(Tool::Aria2c, "latency");
         assert!(!aria.argv.contains(&"-x".to_owned()));
+        assert!(aria.argv.windows(2).any(|w| w == ["-j", "32"]));
 
-        let wget = inv(Tool::Wget2, "throttled", false);
+        let wget = inv(Tool::Wget2, "throttled");
         assert!(wget.argv.windows(2).any(|w| w == ["--max-threads", "16"]));
         assert_eq!(wget.result_dir, Path::new("/o/thr"));
         assert_eq!(curl.result_dir, Path::new("/o"));
         assert!(wget.argv.contains(&format!("--chunk-size={}", 16 * MIB)));
+        let wget = inv(Tool::Wget2, "mixed");
+        assert!(wget.argv.windows(2).any(|w| w == ["--max-threads", "32"]));
         // Each tool's defaults where the scenario sets no connections.
-        let wget = inv(Tool::Wget2, "big", false);
+        let wget = inv(Tool::Wget2, "big");
         assert!(!wget
             .argv
             .iter()
             .any(|a| a.contains("threads") || a.contains("chunk")));
 
-        let axel = inv(Tool::Axel, "throttled", false);
-        assert_eq!(axel.argv[1..5], ["-q", "-n", "16", "-o"]);
+        let axel = inv(Tool::Axel, "throttled");
+        assert_eq!(args(&axel)[..4], ["-q", "-n", "16", "-o"]);
         assert_eq!(axel.argv[5], "/o/throttled.bin");
-        let axel = inv(Tool::Axel, "big", false);
-        assert_eq!(axel.argv[1..3], ["-q", "-o"]);
+        let axel = inv(Tool::Axel, "big");
+        assert_eq!(args(&axel)[..2], ["-q", "-o"]);
 
-        let base = inv(Tool::Baseline, "mixed", false);
-        assert!(base.argv.windows(2).any(|w| w == ["--threads", "16"]));
+        let hf = inv(Tool::HfTransfer, "big");
+        assert_eq!(
+            args(&hf),
+            [
+                "/w/hf_transfer_download.py",
+                "http://127.0.0.1:9/big/big.bin",
+                "/o/big.bin",
+                "--max-files",
+                "16",
+                "--chunk-size",
+                "10485760"
+            ]
+        );
+        let td = inv(Tool::ThreadDownloader, "throttled");
+        assert_eq!(
+            args(&td),
+            [
+                "http://127.0.0.1:9/thr/throttled.bin",
+                "/o/throttled.bin",
+                "--workers",
+                "16"
+            ]
+        );
+
+        let base = inv(Tool::Baseline, "mixed");
+        assert!(base.argv.windows(2).any(|w| w == ["--threads", "32"]));
         assert_eq!(
             flags_note(&base),
-            "baseline --list --dir --threads 16 --split 1"
+            "baseline --list --dir --threads 32 --split 1"
         );
-        let base = inv(Tool::Baseline, "throttled", false);
+        let base = inv(Tool::Baseline, "throttled");
         assert!(base.argv.windows(2).any(|w| w == ["--split", "16"]));
-        let base = inv(Tool::Baseline, "big", false);
+        let base = inv(Tool::Baseline, "big");
         assert!(base.argv.ends_with(&[
             "--threads".into(),
             "1".into(),
@@ -564,16 +720,30 @@ mod tests {
     fn applicability() {
         let p = Params::new(false);
         let big = p.scenario("big").unwrap();
+        let thr = p.scenario("throttled").unwrap();
         let lat = p.scenario("latency").unwrap();
         let pag = p.scenario("paginated").unwrap();
         assert!(Tool::Axel.applies_to(&big).is_ok());
-        assert!(Tool::Axel.applies_to(&lat).is_err());
+        assert_eq!(
+            Tool::Axel.applies_to(&lat),
+            Err(Some("one file per run only"))
+        );
         assert!(Tool::Curl.applies_to(&pag).is_err());
         assert!(Tool::Aiohttp.applies_to(&pag).is_ok());
-        assert!(Tool::Aiohttp.applies_to(&lat).is_err());
+        assert_eq!(Tool::Aiohttp.applies_to(&lat), Err(None));
+        assert!(Tool::HfTransfer.applies_to(&big).is_ok());
+        assert!(Tool::HfTransfer.applies_to(&thr).is_ok());
+        assert!(Tool::HfTransfer.applies_to(&lat).is_err());
+        assert!(Tool::ThreadDownloader.applies_to(&thr).is_ok());
+        assert_eq!(Tool::ThreadDownloader.applies_to(&big), Err(None));
         assert!(Tool::Parget.applies_to(&pag).is_ok());
         assert_eq!(Tool::from_name("baseline"), Some(Tool::Baseline));
         assert_eq!(Tool::from_name("curl"), Some(Tool::Curl));
+        assert_eq!(Tool::from_name("hf-transfer"), Some(Tool::HfTransfer));
+        assert_eq!(
+            Tool::from_name("thread-downloader"),
+            Some(Tool::ThreadDownloader)
+        );
         assert_eq!(Tool::from_name("nope"), None);
     }
 }

@@ -138,6 +138,7 @@
 pub mod certs;
 mod config;
 mod content;
+pub mod external;
 mod gate;
 mod h1;
 mod h2;

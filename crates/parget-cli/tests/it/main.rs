@@ -3,6 +3,7 @@
 mod basics;
 mod faults;
 mod lists;
+mod nginx;
 mod output;
 mod rerun;
 mod segments;

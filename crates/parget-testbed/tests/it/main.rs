@@ -6,6 +6,7 @@ mod certs;
 mod client;
 mod content;
 mod corrupt;
+mod external;
 mod faults;
 mod hostile;
 mod listing;

@@ -1,0 +1,81 @@
+//! The binary against nginx from Debian's packages, run with only the
+//! flags a user types for the job.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use parget_testbed::external::{range_connections, Nginx};
+
+use crate::util::{content, sha256, wait_until, Sandbox, Spawned, BIN};
+
+const MIB: u64 = 1 << 20;
+
+#[test]
+fn split_8_spreads_a_file_over_several_connections_to_a_throttled_nginx() {
+    // 64 MiB at nginx's `limit_rate 20m` per connection: one stream needs
+    // about three seconds, eight need less than half of one. nginx sends a
+    // response's first second's worth at once, so the first megabytes come
+    // in a burst whatever the limit.
+    const LEN: u64 = 64 * MIB;
+    let path = "/pool/image.bin";
+    let nginx = Nginx::builder()
+        .file(path, LEN)
+        .limit_rate(20 * MIB)
+        .start()
+        .expect("nginx starts (scripts/install-deps.sh installs it)");
+    let sb = Sandbox::new();
+    let url = nginx.url(path);
+    // `parget -s 8 URL` and nothing else.
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(sb.path())
+        .args(["-s", "8", &url])
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .env_remove("all_proxy");
+    let run = Spawned::spawn(cmd).wait(Instant::now());
+    run.success();
+    let saved = std::fs::read(sb.join("image.bin")).expect("image.bin is saved");
+    run.check(
+        sha256(&saved) == sha256(&content(path, LEN)),
+        "image.bin has the SHA-256 of the served bytes",
+    );
+
+    // nginx logs each request a moment after its last byte is sent: wait
+    // until the log accounts for the whole file.
+    let logged = wait_until(Duration::from_secs(30), || {
+        nginx.access_log().is_ok_and(|log| {
+            log.iter()
+                .filter(|e| e.uri == path)
+                .map(|e| e.body_bytes_sent)
+                .sum::<u64>()
+                >= LEN
+        })
+    });
+    let log = nginx.access_log().expect("the access log parses");
+    let lines: Vec<String> = log.iter().map(ToString::to_string).collect();
+    run.check(
+        logged,
+        &format!(
+            "nginx logged every byte of the file; its log:\n{}",
+            lines.join("\n")
+        ),
+    );
+    let connections: BTreeSet<u64> = log.iter().map(|e| e.connection).collect();
+    let ranged = range_connections(&log, path);
+    run.check(
+        ranged.len() > 1,
+        &format!(
+            "`-s 8` against a server that paces each connection uses more than one \
+             connection: {} connection(s) in all, {} with a Range request; nginx's log \
+             ($connection $connection_requests $request_method $uri $status \
+             $body_bytes_sent \"$http_range\"):\n{}",
+            connections.len(),
+            ranged.len(),
+            lines.join("\n")
+        ),
+    );
+}
