@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tokio::runtime::Handle;
@@ -244,10 +245,11 @@ impl PyDownloader {
     /// Runs a batch to its end on this thread with the GIL released, taking
     /// it back every [`TICK`] to run signal handlers and `on_progress`.
     ///
-    /// A signal handler that raises (Ctrl-C: `KeyboardInterrupt`) cancels
-    /// every download of this downloader through the engine, waits until
-    /// their `.part` files hold what was received, and propagates. An
-    /// exception from the source or from `on_progress` aborts this batch's
+    /// An interrupt (`KeyboardInterrupt` from Ctrl-C, or any exception that
+    /// is not an `Exception`, such as `SystemExit`), wherever it is raised,
+    /// cancels every download of this downloader through the engine, waits
+    /// until their `.part` files hold what was received, and propagates. An
+    /// `Exception` from the source or from `on_progress` aborts this batch's
     /// downloads and propagates.
     fn run_blocking(
         &self,
@@ -256,14 +258,10 @@ impl PyDownloader {
         on_progress: Option<Bound<'_, PyAny>>,
         mut each: impl FnMut(Py<DownloadResult>) -> PyResult<()>,
     ) -> PyResult<()> {
-        enum Stop {
-            Signal(PyErr),
-            Error(PyErr),
-        }
         let (handle, mut batch) = self.start(source, on_progress.is_some())?;
         let progress = batch.progress();
         let mut last_event = Instant::now();
-        let outcome = (|| -> Result<(), Stop> {
+        let outcome = (|| -> PyResult<()> {
             let mut open = true;
             while open {
                 match runtime::park(py, &handle, batch.next()) {
@@ -274,42 +272,35 @@ impl PyDownloader {
                         let mut item = Some(first);
                         while let Some(ready) = item {
                             match ready {
-                                Item::Report(report) => DownloadResult::new(py, report)
-                                    .and_then(|r| Py::new(py, r))
-                                    .and_then(&mut each)
-                                    .map_err(Stop::Error)?,
-                                Item::SourceError(e) => return Err(Stop::Error(e)),
+                                Item::Report(report) => {
+                                    each(Py::new(py, DownloadResult::new(py, report)?)?)?
+                                }
+                                Item::SourceError(e) => return Err(e),
                             }
                             item = batch.try_next();
                         }
                     }
                 }
-                py.check_signals().map_err(Stop::Signal)?;
+                py.check_signals()?;
                 if let (Some(callback), Some(call)) = (&on_progress, &progress) {
                     // The last event is always sent, so a bar ends full.
                     if !open || last_event.elapsed() >= TICK {
-                        call.snapshot(py)
-                            .and_then(|event| callback.call1((event,)))
-                            .map_err(Stop::Error)?;
+                        callback.call1((call.snapshot(py)?,))?;
                         last_event = Instant::now();
                     }
                 }
             }
             Ok(())
         })();
-        match outcome {
-            Ok(()) => Ok(()),
-            Err(Stop::Signal(e)) => {
+        if let Err(e) = &outcome {
+            if e.is_instance_of::<PyException>(py) {
+                batch.abort();
+            } else {
                 batch.stop();
                 self.cancel_engine();
-                py.detach(|| handle.block_on(batch.drain()));
-                Err(e)
             }
-            Err(Stop::Error(e)) => {
-                batch.abort();
-                py.detach(|| handle.block_on(batch.drain()));
-                Err(e)
-            }
+            py.detach(|| handle.block_on(batch.drain()));
         }
+        outcome
     }
 }

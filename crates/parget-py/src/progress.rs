@@ -107,7 +107,7 @@ impl CallProgress {
                 .iter()
                 .map(|p| FileProgress {
                     url: p.url().to_owned(),
-                    path: p.destination().to_owned(),
+                    path: p.destination().as_os_str().to_owned(),
                     received: p.received(),
                     total: p.total(),
                 })
@@ -140,8 +140,8 @@ impl CallProgress {
 pub(crate) struct FileProgress {
     /// The URL.
     url: String,
-    /// The destination.
-    path: PathBuf,
+    /// The destination (a `str`, as `os.fspath` gives).
+    path: std::ffi::OsString,
     /// Bytes of the file present so far (resumed bytes included).
     received: u64,
     /// The file's size, once the server said it.
@@ -151,9 +151,10 @@ pub(crate) struct FileProgress {
 #[pymethods]
 impl FileProgress {
     fn __repr__(&self) -> String {
+        let total = self.total.map_or("None".to_owned(), |t| t.to_string());
         format!(
-            "FileProgress(url={:?}, received={}, total={:?})",
-            self.url, self.received, self.total
+            "FileProgress(url={:?}, received={}, total={total})",
+            self.url, self.received
         )
     }
 }
@@ -181,9 +182,10 @@ pub(crate) struct ProgressEvent {
 #[pymethods]
 impl ProgressEvent {
     fn __repr__(&self) -> String {
+        let total = self.total.map_or("None".to_owned(), |t| t.to_string());
         format!(
-            "ProgressEvent(received={}, total={:?}, active={}, finished={}, failed={})",
-            self.received, self.total, self.active, self.finished, self.failed
+            "ProgressEvent(received={}, total={total}, active={}, finished={}, failed={})",
+            self.received, self.active, self.finished, self.failed
         )
     }
 }
