@@ -16,6 +16,19 @@ from typing import (
     final,
 )
 
+from typing_extensions import disjoint_base
+
+__all__ = [
+    "AsyncBatch",
+    "DownloadResult",
+    "Downloader",
+    "FileProgress",
+    "ProgressEvent",
+    "Request",
+    "runtime_pid",
+    "__version__",
+]
+
 _StrPath = Union[str, os.PathLike[str]]
 _RequestLike = Union[Request, Tuple[str, _StrPath]]
 
@@ -96,6 +109,7 @@ class AsyncBatch:
     def progress(self) -> Optional[ProgressEvent]: ...
     def cancel(self) -> None: ...
 
+@disjoint_base
 class Downloader:
     def __new__(
         cls,

@@ -24,7 +24,7 @@ class TqdmProgress:
 
     def __init__(self, **tqdm_options: Any) -> None:
         try:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # type: ignore[import-untyped, unused-ignore]
         except ImportError as e:
             raise ImportError(
                 "parget.tqdm needs tqdm: pip install tqdm (or parget[tqdm])"
