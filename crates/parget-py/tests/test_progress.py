@@ -106,3 +106,19 @@ def test_tqdm_bar(testbed: Testbed, tmp_path: Path) -> None:
         assert bar.bar.total == 300_000
     assert "files" in out.getvalue()
     assert "3 done" in out.getvalue()
+
+
+@pytest.mark.asyncio
+async def test_an_exception_in_an_async_callback_stops_the_download(testbed: Testbed, tmp_path: Path) -> None:
+    url = testbed.url("/progress/async-raises", size=4_000_000, rate=400_000)
+
+    def on_progress(event: parget.ProgressEvent) -> None:
+        if event.received:
+            raise RuntimeError("enough")
+
+    with pytest.raises(RuntimeError, match="enough"):
+        await parget.adownload(url, tmp_path / "f", split=1, on_progress=on_progress)
+    with pytest.raises(RuntimeError, match="enough"):
+        async for _ in parget.adownload_many([(url, tmp_path / "g")], split=1, on_progress=on_progress):
+            pass
+    assert not (tmp_path / "f").exists() and not (tmp_path / "g").exists()
