@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tokio::runtime::Handle;
@@ -127,7 +127,7 @@ impl PyDownloader {
             retry_wait: seconds("retry_wait", retry_wait)?,
             split: split.map(|n| positive("split", n)).transpose()?,
             min_split_size: min_split_size
-                .map(|n| positive("min_split_size", n as usize).map(|_| n))
+                .map(|n| positive("min_split_size", n))
                 .transpose()?,
             connect_timeout: connect_timeout
                 .map(|s| seconds("connect_timeout", s))
@@ -174,9 +174,9 @@ impl PyDownloader {
             results.push(result);
             Ok(())
         })?;
-        let result = results
-            .pop()
-            .expect("a batch of one request reports it unless interrupted");
+        let result = results.pop().ok_or_else(|| {
+            PyRuntimeError::new_err(format!("the download of {url} ended without a result"))
+        })?;
         if let Some(error) = result.get().error() {
             return Err(PyErr::from_value(error.bind(py).clone()));
         }

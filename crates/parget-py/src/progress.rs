@@ -30,11 +30,11 @@ impl Hub {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The download to `destination` belongs to `call`.
+    /// The download to `destination` belongs to `call`. A later call for
+    /// the same destination takes it over: an earlier call's entry can be
+    /// stale (its download was dropped and never reported its end).
     pub(crate) fn register(&self, destination: &Path, call: &Arc<CallProgress>) {
-        self.calls()
-            .entry(destination.to_owned())
-            .or_insert_with(|| call.clone());
+        self.calls().insert(destination.to_owned(), call.clone());
     }
 
     /// Forgets every download of `call` (a cancelled download never reports its end).

@@ -113,11 +113,17 @@ pub(crate) fn from_item(item: &Bound<'_, PyAny>) -> PyResult<parget::Request> {
     } else {
         None
     };
-    match pair {
-        Some((Ok(url), Ok(path))) => build(&url.extract::<String>()?, path.extract()?, None, None),
-        _ => Err(PyTypeError::new_err(format!(
-            "a download is a parget.Request or a (url, path) pair, not {}",
+    let not_a_request = || -> PyResult<PyErr> {
+        Ok(PyTypeError::new_err(format!(
+            "a download is a parget.Request or a (url, path) pair of a str and a path, not {}",
             item.repr()?
-        ))),
+        )))
+    };
+    let Some((Ok(url), Ok(path))) = pair else {
+        return Err(not_a_request()?);
+    };
+    match (url.extract::<String>(), path.extract::<PathBuf>()) {
+        (Ok(url), Ok(path)) => build(&url, path, None, None),
+        _ => Err(not_a_request()?),
     }
 }

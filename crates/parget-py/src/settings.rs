@@ -31,8 +31,8 @@ pub(crate) struct Settings {
 }
 
 /// A count that must be at least 1.
-pub(crate) fn positive(name: &str, n: usize) -> PyResult<usize> {
-    if n == 0 {
+pub(crate) fn positive<T: Copy + PartialOrd + From<u8>>(name: &str, n: T) -> PyResult<T> {
+    if n < T::from(1) {
         return Err(PyValueError::new_err(format!("{name} must be at least 1")));
     }
     Ok(n)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use pyo3_async_runtimes::TaskLocals;
 
 use crate::request::from_item;
@@ -25,6 +25,11 @@ impl Source {
     /// The source for `requests`. `locals` is the running event loop, for
     /// the async API; without it an async iterable is refused.
     pub(crate) fn new(requests: &Bound<'_, PyAny>, locals: Option<TaskLocals>) -> PyResult<Source> {
+        if requests.is_instance_of::<PyString>() || requests.is_instance_of::<PyBytes>() {
+            return Err(PyTypeError::new_err(
+                "requests must be an iterable of parget.Request or (url, path) pairs, not one string",
+            ));
+        }
         if requests.is_instance_of::<PyList>() || requests.is_instance_of::<PyTuple>() {
             let known = requests
                 .try_iter()?

@@ -124,6 +124,10 @@ def test_bad_requests_are_refused_with_their_reason(tmp_path: Path) -> None:
         parget.download_many([42])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="iterable"):
         parget.download_many(42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not one string"):
+        parget.download_many("http://127.0.0.1/x")
+    with pytest.raises(TypeError, match="pair of a str and a path"):
+        parget.download_many([(b"http://127.0.0.1/x", "x")])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="concurrency must be at least 1"):
         parget.Downloader(concurrency=0)
     with pytest.raises(ValueError, match="timeout"):

@@ -110,13 +110,15 @@ def test_ctrl_c_raises_keyboard_interrupt_and_keeps_the_part_file(
     # cancelled, though far less than one 1 MiB buffer had arrived) ...
     kept = part.stat().st_size
     assert kept >= 300_000
-    # ... and a later download continues from it, fetching only the rest.
+    # ... and a later download continues from it: with one Range request
+    # (the interrupted one had none). The server counts an interrupted
+    # response's bytes only once it notices the client left, so byte
+    # counters would race here; the Range request does not.
     before = testbed.path_stats("/runtime/ctrl-c")
     result = parget.download(url, destination, split=1)
     after = testbed.path_stats("/runtime/ctrl-c")
     assert result.size == 2_000_000
     assert after["range_requests"] - before["range_requests"] == 1
-    assert after["body_bytes"] - before["body_bytes"] == 2_000_000 - kept
     # (The bytes depend on the path and size only: fetched unthrottled.)
     assert destination.read_bytes() == testbed.body(testbed.url("/runtime/ctrl-c", size=2_000_000))
 
