@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of parget: the Rust workspace (unit, property and
-# integration tests) and, once it exists, the Python package's suite.
+# integration tests) and the Python package's suite (crates/parget-py:
+# pip-installed into a venv under target/, then pytest against the
+# parget-testbed binary).
 #
 # Tests that drive real servers from Debian's packages (nginx, a proxy)
 # need them installed: `scripts/test.sh` installs them with apt-get when it
@@ -12,3 +14,13 @@ bash scripts/install-deps.sh
 
 echo "== cargo test --workspace"
 cargo test --workspace --locked "$@"
+
+echo "== Python package: pip install ./crates/parget-py into target/py-venv, then pytest"
+# Only the Rust toolchain and CPython are needed: pip fetches maturin (the
+# build backend) and the test tools from PyPI.
+cargo build --locked -p parget-testbed
+venv=target/py-venv
+python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet pytest pytest-asyncio tqdm mypy
+"$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps ./crates/parget-py
+PARGET_TESTBED="$PWD/target/debug/parget-testbed" "$venv/bin/python" -m pytest crates/parget-py/tests

@@ -1,0 +1,306 @@
+//! `parget.Downloader`: one engine (connection pool, limits) shared by
+//! every call made through it, blocking and async.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use pyo3::exceptions::{PyException, PyRuntimeError};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+use tokio::runtime::Handle;
+
+use crate::aio::AsyncBatch;
+use crate::batch::{Batch, Item};
+use crate::progress::Hub;
+use crate::result::DownloadResult;
+use crate::runtime::{self, TICK};
+use crate::settings::{positive, read_certificates, seconds, Settings};
+use crate::source::Source;
+
+/// The engine of one process, and the reporter that feeds progress events.
+struct Live {
+    pid: u32,
+    engine: parget::Downloader,
+    hub: Arc<Hub>,
+}
+
+/// A downloader: its settings and, per process, its engine.
+#[pyclass(frozen, subclass, module = "parget._parget", name = "Downloader")]
+pub(crate) struct PyDownloader {
+    settings: Settings,
+    live: Mutex<Option<Live>>,
+}
+
+impl PyDownloader {
+    /// The engine for this process, with the runtime it runs on. A forked
+    /// child gets a new engine: the parent's connections and locks are not
+    /// its own. The parent's engine is leaked there, never dropped: its
+    /// connections belong to a runtime whose threads do not exist.
+    fn engine(&self) -> PyResult<(Handle, parget::Downloader, Arc<Hub>)> {
+        let handle = runtime::handle()?;
+        let pid = std::process::id();
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        match live.as_ref() {
+            Some(l) if l.pid == pid => {}
+            _ => {
+                let hub = Arc::new(Hub::default());
+                let engine = {
+                    let _runtime = handle.enter();
+                    self.settings.engine(hub.clone())?
+                };
+                if let Some(inherited) = live.replace(Live { pid, engine, hub }) {
+                    std::mem::forget(inherited);
+                }
+            }
+        }
+        let l = live.as_ref().expect("set above");
+        Ok((handle, l.engine.clone(), l.hub.clone()))
+    }
+
+    /// Starts a batch over `source`.
+    fn start(&self, source: Source, track: bool) -> PyResult<(Handle, Batch)> {
+        let (handle, engine, hub) = self.engine()?;
+        let batch = Batch::start(
+            &handle,
+            engine,
+            hub,
+            source,
+            self.settings.concurrency,
+            track,
+        );
+        Ok((handle, batch))
+    }
+}
+
+#[pymethods]
+impl PyDownloader {
+    #[new]
+    #[pyo3(signature = (
+        *,
+        concurrency = 16,
+        per_host = None,
+        retries = 5,
+        retry_wait = 1.0,
+        split = None,
+        min_split_size = None,
+        connect_timeout = None,
+        timeout = None,
+        resume = true,
+        allow_overwrite = false,
+        fsync = false,
+        user_agent = None,
+        ca_certificate = None,
+        insecure = false,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        concurrency: usize,
+        per_host: Option<usize>,
+        retries: u32,
+        retry_wait: f64,
+        split: Option<usize>,
+        min_split_size: Option<u64>,
+        connect_timeout: Option<f64>,
+        timeout: Option<f64>,
+        resume: bool,
+        allow_overwrite: bool,
+        fsync: bool,
+        user_agent: Option<String>,
+        ca_certificate: Option<Bound<'_, PyAny>>,
+        insecure: bool,
+    ) -> PyResult<PyDownloader> {
+        let certificates = match ca_certificate {
+            None => Vec::new(),
+            Some(one) => {
+                let paths: Vec<PathBuf> = match one.extract::<PathBuf>() {
+                    Ok(path) => vec![path],
+                    Err(_) => one.extract()?,
+                };
+                read_certificates(paths)?
+            }
+        };
+        let settings = Settings {
+            concurrency: positive("concurrency", concurrency)?,
+            per_host: per_host.map(|n| positive("per_host", n)).transpose()?,
+            retries,
+            retry_wait: seconds("retry_wait", retry_wait)?,
+            split: split.map(|n| positive("split", n)).transpose()?,
+            min_split_size: min_split_size
+                .map(|n| positive("min_split_size", n))
+                .transpose()?,
+            connect_timeout: connect_timeout
+                .map(|s| seconds("connect_timeout", s))
+                .transpose()?,
+            timeout: timeout.map(|s| seconds("timeout", s)).transpose()?,
+            resume,
+            allow_overwrite,
+            fsync,
+            user_agent,
+            certificates,
+            insecure,
+        };
+        let downloader = PyDownloader {
+            settings,
+            live: Mutex::new(None),
+        };
+        // Build now, so a setting the engine refuses fails here.
+        downloader.engine()?;
+        Ok(downloader)
+    }
+
+    /// How many downloads run at once.
+    #[getter]
+    fn concurrency(&self) -> usize {
+        self.settings.concurrency
+    }
+
+    /// Downloads `url` to `path` and returns its result; raises the
+    /// download's `DownloadError` when it fails.
+    #[pyo3(signature = (url, path, *, expected_digests = None, expected_size = None, on_progress = None))]
+    fn download(
+        &self,
+        py: Python<'_>,
+        url: &str,
+        path: PathBuf,
+        expected_digests: Option<std::collections::HashMap<String, String>>,
+        expected_size: Option<u64>,
+        on_progress: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<Py<DownloadResult>> {
+        let request = crate::request::build(url, path, expected_digests, expected_size)?;
+        let source = Source::Known(vec![request].into_iter());
+        let mut results = Vec::with_capacity(1);
+        self.run_blocking(py, source, on_progress, |result| {
+            results.push(result);
+            Ok(())
+        })?;
+        let result = results.pop().ok_or_else(|| {
+            PyRuntimeError::new_err(format!("the download of {url} ended without a result"))
+        })?;
+        if let Some(error) = result.get().error() {
+            return Err(PyErr::from_value(error.bind(py).clone()));
+        }
+        Ok(result)
+    }
+
+    /// Downloads every request of `requests` (an iterable of `Request` or
+    /// `(url, path)` pairs, pulled as slots free up) and returns the
+    /// results in completion order; failures are results with `error` set.
+    #[pyo3(signature = (requests, *, on_progress = None))]
+    fn download_many<'py>(
+        &self,
+        py: Python<'py>,
+        requests: &Bound<'py, PyAny>,
+        on_progress: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let source = Source::new(requests, None)?;
+        let list = PyList::empty(py);
+        self.run_blocking(py, source, on_progress, |result| list.append(result))?;
+        Ok(list)
+    }
+
+    /// Starts an async batch over `requests` (a list, an iterator or an
+    /// async iterator); used by `adownload` and `adownload_many`.
+    #[pyo3(signature = (requests, *, track = false))]
+    fn _open(
+        &self,
+        py: Python<'_>,
+        requests: &Bound<'_, PyAny>,
+        track: bool,
+    ) -> PyResult<AsyncBatch> {
+        let locals = pyo3_async_runtimes::TaskLocals::with_running_loop(py)?.copy_context(py)?;
+        let source = Source::new(requests, Some(locals))?;
+        let (_, batch) = self.start(source, track)?;
+        Ok(AsyncBatch::new(batch))
+    }
+
+    /// Cancels every running download of this downloader: each ends with a
+    /// `DownloadError`, its `.part` file kept for resume. Later calls work
+    /// as usual (on a fresh connection pool).
+    fn cancel(&self) {
+        self.cancel_engine();
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Downloader(concurrency={})", self.settings.concurrency)
+    }
+}
+
+impl PyDownloader {
+    /// Cancels every running download of the engine through the engine, so
+    /// each flushes what it received into its `.part` file and records it
+    /// for resume. The engine stays cancelled, so it is let go: the next
+    /// call builds a fresh one.
+    fn cancel_engine(&self) {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(live) = live {
+            if live.pid == std::process::id() {
+                live.engine.cancel();
+            } else {
+                std::mem::forget(live);
+            }
+        }
+    }
+
+    /// Runs a batch to its end on this thread with the GIL released, taking
+    /// it back every [`TICK`] to run signal handlers and `on_progress`.
+    ///
+    /// An interrupt (`KeyboardInterrupt` from Ctrl-C, or any exception that
+    /// is not an `Exception`, such as `SystemExit`), wherever it is raised,
+    /// cancels every download of this downloader through the engine, waits
+    /// until their `.part` files hold what was received, and propagates. An
+    /// `Exception` from the source or from `on_progress` aborts this batch's
+    /// downloads and propagates.
+    fn run_blocking(
+        &self,
+        py: Python<'_>,
+        source: Source,
+        on_progress: Option<Bound<'_, PyAny>>,
+        mut each: impl FnMut(Py<DownloadResult>) -> PyResult<()>,
+    ) -> PyResult<()> {
+        let (handle, mut batch) = self.start(source, on_progress.is_some())?;
+        let progress = batch.progress();
+        let mut last_event = Instant::now();
+        let outcome = (|| -> PyResult<()> {
+            let mut open = true;
+            while open {
+                match runtime::park(py, &handle, batch.next()) {
+                    None => {}
+                    Some(None) => open = false,
+                    Some(Some(first)) => {
+                        // Take every report that is ready before waiting again.
+                        let mut item = Some(first);
+                        while let Some(ready) = item {
+                            match ready {
+                                Item::Report(report) => {
+                                    each(Py::new(py, DownloadResult::new(py, report)?)?)?
+                                }
+                                Item::SourceError(e) => return Err(e),
+                            }
+                            item = batch.try_next();
+                        }
+                    }
+                }
+                py.check_signals()?;
+                if let (Some(callback), Some(call)) = (&on_progress, &progress) {
+                    // The last event is always sent, so a bar ends full.
+                    if !open || last_event.elapsed() >= TICK {
+                        callback.call1((call.snapshot(py)?,))?;
+                        last_event = Instant::now();
+                    }
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = &outcome {
+            if e.is_instance_of::<PyException>(py) {
+                batch.abort();
+            } else {
+                batch.stop();
+                self.cancel_engine();
+            }
+            py.detach(|| handle.block_on(batch.drain()));
+        }
+        outcome
+    }
+}

@@ -1,0 +1,36 @@
+//! `parget._parget`: the native half of the `parget` Python package.
+//!
+//! The Python half (`python/parget/`) shapes the API (module functions,
+//! `adownload`, exceptions, the tqdm adapter); this crate is the thin layer
+//! over the engine: one tokio runtime per process ([`runtime`]), batches of
+//! downloads pulled from Python sources ([`batch`], [`source`]), blocking
+//! calls that release the GIL and still answer Ctrl-C ([`downloader`]),
+//! awaitables on the same runtime ([`aio`]), and progress read by Python
+//! at its own pace ([`progress`]).
+
+mod aio;
+mod batch;
+mod downloader;
+mod errors;
+mod progress;
+mod request;
+mod result;
+mod runtime;
+mod settings;
+mod source;
+
+use pyo3::prelude::*;
+
+/// The module `parget._parget`.
+#[pymodule]
+fn _parget(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<downloader::PyDownloader>()?;
+    m.add_class::<request::PyRequest>()?;
+    m.add_class::<result::DownloadResult>()?;
+    m.add_class::<progress::ProgressEvent>()?;
+    m.add_class::<progress::FileProgress>()?;
+    m.add_class::<aio::AsyncBatch>()?;
+    m.add_function(wrap_pyfunction!(runtime::runtime_pid, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

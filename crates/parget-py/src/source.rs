@@ -1,0 +1,109 @@
+//! Where a call's requests come from: a list, a Python iterator or a
+//! Python async iterator, pulled one request at a time as slots free up.
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyRuntimeError, PyStopAsyncIteration, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3_async_runtimes::TaskLocals;
+
+use crate::request::from_item;
+
+/// The requests of one call.
+pub(crate) enum Source {
+    /// Converted up front (a list or tuple is in memory already).
+    Known(std::vec::IntoIter<parget::Request>),
+    /// A Python iterator, advanced on a blocking thread: a generator may
+    /// do blocking I/O without stalling the engine or an event loop.
+    Iter(Arc<Py<PyAny>>),
+    /// A Python async iterator, advanced on the event loop of `locals`.
+    AsyncIter(Arc<Py<PyAny>>, TaskLocals),
+}
+
+impl Source {
+    /// The source for `requests`. `locals` is the running event loop, for
+    /// the async API; without it an async iterable is refused.
+    pub(crate) fn new(requests: &Bound<'_, PyAny>, locals: Option<TaskLocals>) -> PyResult<Source> {
+        if requests.is_instance_of::<PyString>() || requests.is_instance_of::<PyBytes>() {
+            return Err(PyTypeError::new_err(
+                "requests must be an iterable of parget.Request or (url, path) pairs, not one string",
+            ));
+        }
+        if requests.is_instance_of::<PyList>() || requests.is_instance_of::<PyTuple>() {
+            let known = requests
+                .try_iter()?
+                .map(|item| from_item(&item?))
+                .collect::<PyResult<Vec<_>>>()?;
+            return Ok(Source::Known(known.into_iter()));
+        }
+        if requests.hasattr("__aiter__")? {
+            return match locals {
+                Some(locals) => {
+                    let iterator = requests.call_method0("__aiter__")?;
+                    Ok(Source::AsyncIter(Arc::new(iterator.unbind()), locals))
+                }
+                None => Err(PyTypeError::new_err(
+                    "an async iterable of requests needs adownload_many (download_many takes an iterable)",
+                )),
+            };
+        }
+        match requests.try_iter() {
+            Ok(iterator) => Ok(Source::Iter(Arc::new(iterator.into_any().unbind()))),
+            Err(_) => Err(PyTypeError::new_err(format!(
+                "requests must be an iterable of parget.Request or (url, path) pairs, not {}",
+                requests.get_type().name()?
+            ))),
+        }
+    }
+
+    /// The next request; `None` at the end; an error raised by the source
+    /// (or for an item that is not a request) ends the call.
+    pub(crate) async fn next(&mut self) -> Option<PyResult<parget::Request>> {
+        match self {
+            Source::Known(requests) => requests.next().map(Ok),
+            Source::Iter(iterator) => {
+                let iterator = iterator.clone();
+                off_loop(move |py| match iterator.bind(py).call_method0("__next__") {
+                    Ok(item) => Some(from_item(&item)),
+                    Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .await
+                .unwrap_or_else(|e| Some(Err(e)))
+            }
+            Source::AsyncIter(iterator, locals) => {
+                let (iterator, locals) = (iterator.clone(), locals.clone());
+                // `__anext__()` only makes the awaitable; it runs on the loop.
+                let awaiting = off_loop(move |py| {
+                    let awaitable = iterator.bind(py).call_method0("__anext__")?;
+                    pyo3_async_runtimes::into_future_with_locals(&locals, awaitable)
+                })
+                .await;
+                let item = match awaiting.and_then(|r| r) {
+                    Ok(future) => future.await,
+                    Err(e) => Err(e),
+                };
+                off_loop(move |py| match item {
+                    Ok(item) => Some(from_item(item.bind(py))),
+                    Err(e) if e.is_instance_of::<PyStopAsyncIteration>(py) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .await
+                .unwrap_or_else(|e| Some(Err(e)))
+            }
+        }
+    }
+}
+
+/// Runs `f` with the GIL on a blocking thread, so no engine worker waits
+/// for the GIL.
+async fn off_loop<T, F>(f: F) -> PyResult<T>
+where
+    F: FnOnce(Python<'_>) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(move || Python::attach(f))
+        .await
+        .map_err(|e| PyRuntimeError::new_err(format!("reading the requests failed: {e}")))
+}
