@@ -123,7 +123,7 @@ impl AsyncBatch {
             cancel_unless_done.disarm();
             match item {
                 None => Err(PyStopAsyncIteration::new_err(())),
-                Some(Item::Report(report)) => Ok(Finished(report)),
+                Some(Item::Report(report)) => Ok(Finished(*report)),
                 Some(Item::SourceError(e)) => Err(e),
             }
         })

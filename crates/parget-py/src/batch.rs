@@ -22,7 +22,7 @@ use crate::source::Source;
 /// What a batch hands back.
 pub(crate) enum Item {
     /// A download ended.
-    Report(parget::Report),
+    Report(Box<parget::Report>),
     /// The source raised (or gave something that is not a request): the
     /// batch is over and its running downloads are cancelled.
     SourceError(PyErr),
@@ -160,7 +160,7 @@ impl Feeder {
                 }
             };
             if let Some((call, hub)) = &self.progress {
-                hub.register(request.destination(), call);
+                hub.register(request.path().unwrap_or(std::path::Path::new("")), call);
             }
             let (engine, tx, abort) = (self.engine.clone(), self.tx.clone(), self.abort.clone());
             tokio::spawn(async move {
@@ -171,7 +171,7 @@ impl Feeder {
                 };
                 // The slot is held until the report is taken, so a reader
                 // that stops reading stops the downloads too.
-                let _ = tx.send(Item::Report(report)).await;
+                let _ = tx.send(Item::Report(Box::new(report))).await;
                 drop(slot);
             });
         }

@@ -273,7 +273,7 @@ impl PyDownloader {
                         while let Some(ready) = item {
                             match ready {
                                 Item::Report(report) => {
-                                    each(Py::new(py, DownloadResult::new(py, report)?)?)?
+                                    each(Py::new(py, DownloadResult::new(py, *report)?)?)?
                                 }
                                 Item::SourceError(e) => return Err(e),
                             }

@@ -52,7 +52,8 @@ impl Reporter for Hub {
     }
 
     fn finished(&self, report: &Report) {
-        let call = self.calls().remove(report.destination());
+        let path = report.path().unwrap_or(std::path::Path::new(""));
+        let call = self.calls().remove(path);
         if let Some(call) = call {
             let mut state = call.state();
             // Bytes of a failed download still count: they were received.
@@ -60,7 +61,7 @@ impl Reporter for Hub {
             if let Some(i) = state
                 .active
                 .iter()
-                .position(|p| p.destination() == report.destination())
+                .position(|p| p.destination() == path)
             {
                 bytes = bytes.max(state.active.swap_remove(i).received());
             }

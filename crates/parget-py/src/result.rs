@@ -30,7 +30,7 @@ impl DownloadResult {
         Ok(DownloadResult {
             skipped: matches!(report.outcome(), Outcome::Skipped),
             url: report.url().to_owned(),
-            path: report.destination().to_owned(),
+            path: report.path().map(ToOwned::to_owned).unwrap_or_default(),
             size: report.bytes(),
             digests: report.digests().to_vec(),
             elapsed: report.elapsed().as_secs_f64(),
