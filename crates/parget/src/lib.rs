@@ -29,6 +29,7 @@
 
 pub mod blocking;
 mod config;
+pub mod content_disposition;
 mod download;
 mod engine;
 mod error;
@@ -37,7 +38,9 @@ pub(crate) mod header;
 pub mod input;
 mod limit;
 pub mod naming;
+pub mod netrc;
 pub(crate) mod plan;
+pub mod redact;
 mod report;
 mod request;
 pub mod retry;

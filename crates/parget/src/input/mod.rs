@@ -80,7 +80,8 @@ impl Entry {
     }
 }
 
-/// A problem in a list, located by source and line.
+/// A problem in an input file (a URL list, a Metalink document, a
+/// `.netrc` or a cookie file), located by source and line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputError {
     source: String,
