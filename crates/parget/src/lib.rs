@@ -30,6 +30,7 @@
 pub mod blocking;
 mod config;
 pub mod content_disposition;
+pub mod cookies;
 mod download;
 mod engine;
 mod error;
@@ -40,6 +41,7 @@ mod limit;
 pub mod naming;
 pub mod netrc;
 pub(crate) mod plan;
+pub mod proxy;
 pub mod redact;
 mod report;
 mod request;
