@@ -109,9 +109,9 @@ impl Entry {
 
     /// Moves the mirrors in one of `locations` (country codes, compared
     /// case-insensitively) before the others, keeping the priority order
-    /// within each group, and reorders [`urls`](Self::urls) to match: what
-    /// a `--metalink-location de,fr` setting asks for. Does nothing for an
-    /// entry without mirror details.
+    /// within each group, and reorders [`urls`](Self::urls) to match (what
+    /// aria2's `--metalink-location` does). Does nothing for an entry
+    /// without mirror details.
     pub fn prefer_locations<S: AsRef<str>>(&mut self, locations: &[S]) {
         if self.mirrors.is_empty() || locations.is_empty() {
             return;
