@@ -4,8 +4,9 @@
 #
 # cargo-fuzz needs nightly compiler flags (sanitizers, coverage
 # instrumentation); RUSTC_BOOTSTRAP=1 unlocks them on the stable toolchain.
-# Each target starts from the seeds in fuzz/seeds/TARGET and keeps what it
-# finds in fuzz/corpus/TARGET (not committed). A crash stops the script and
+# Each target starts from the seeds in fuzz/seeds/TARGET (and the words in
+# fuzz/dicts/TARGET.dict) and keeps what it finds in fuzz/corpus/TARGET
+# (not committed). A crash stops the script and
 # leaves the input that caused it in fuzz/artifacts/TARGET; reproduce it
 # with `RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET fuzz/artifacts/TARGET/FILE`,
 # and add it as a regression test of the parser.
@@ -39,9 +40,14 @@ for target in $(cargo fuzz list); do
     if [ -d "fuzz/seeds/$target" ]; then
         seeds=("fuzz/seeds/$target")
     fi
+    # A dictionary of the format's words helps reach its deeper states.
+    dict=()
+    if [ -f "fuzz/dicts/$target.dict" ]; then
+        dict=("-dict=fuzz/dicts/$target.dict")
+    fi
     # -max_len: large enough for a Metalink document with a few pieces.
     if ! cargo fuzz run "$target" "fuzz/corpus/$target" "${seeds[@]}" -- \
-        -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 >"$log" 2>&1; then
+        -max_total_time="$seconds" -max_len=8192 -print_final_stats=1 "${dict[@]}" >"$log" 2>&1; then
         tail -n 60 "$log" >&2
         echo "fuzz: $target crashed; the input is in fuzz/artifacts/$target" >&2
         exit 1
