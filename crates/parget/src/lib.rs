@@ -22,25 +22,35 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Modules: [`input`] reads URL lists (plain, aria2, apt `--print-uris`);
-//! [`naming`] makes safe file names; [`verify`] holds digests; [`retry`] the
-//! retry policy; [`transport`] the http/https/file transports and the trait
-//! for new schemes; [`blocking`] a synchronous facade.
+//! Modules: [`input`] reads URL lists (plain, aria2, apt `--print-uris`)
+//! and Metalink documents; [`naming`] makes safe file names; [`verify`]
+//! holds digests; [`retry`] the retry policy; [`transport`] the
+//! http/https/file transports and the trait for new schemes; [`blocking`]
+//! a synchronous facade. Pure parsers and rules, without I/O: [`header`]
+//! (`Content-Range`, `Content-Length`, `Retry-After`),
+//! [`content_disposition`] (server-chosen names), [`netrc`], [`cookies`]
+//! (Netscape cookie files), [`proxy`] (the proxy for a URL, as curl decides
+//! it) and [`redact`] (passwords and control characters out of messages).
 
 pub mod blocking;
 mod config;
+pub mod content_disposition;
+pub mod cookies;
 mod download;
 mod downloader;
 mod error;
 pub mod event;
 pub mod group;
-pub(crate) mod header;
+pub mod header;
 pub mod hooks;
 pub mod input;
 mod intake;
 mod limit;
 pub mod naming;
+pub mod netrc;
 pub(crate) mod plan;
+pub mod proxy;
+pub mod redact;
 mod report;
 mod request;
 pub mod retry;

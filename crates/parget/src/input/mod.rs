@@ -1,5 +1,7 @@
 //! URL lists: aria2 input files, apt `--print-uris` output and plain URL
-//! lists, read as a stream of [`Entry`] values.
+//! lists, read as a stream of [`Entry`] values; and Metalink 4 documents
+//! (RFC 5854), parsed whole by [`parse_metalink`] (see the [`metalink`]
+//! module; [`is_metalink`] tells the two kinds of input apart).
 //!
 //! The format is recognised per entry, so the three may be mixed in one
 //! file:
@@ -35,8 +37,13 @@
 mod apt;
 mod aria2;
 mod line;
+pub mod metalink;
+mod pieces;
 #[cfg(test)]
 mod tests;
+
+pub use metalink::{is_metalink, parse_metalink};
+pub use pieces::PieceHashes;
 
 use std::fmt;
 use std::io::BufRead;
@@ -60,10 +67,29 @@ pub struct Entry {
     /// when not 0).
     pub size: Option<u64>,
     /// Expected digests, at most one per algorithm (aria2 `checksum=`, apt
-    /// HASHSPEC).
+    /// HASHSPEC, Metalink `<hash>`).
     pub digests: Vec<Digest>,
+    /// What the list says about each URL (Metalink's `priority` and
+    /// `location`): one per URL of [`urls`](Self::urls), in the same
+    /// order. Empty for formats that say nothing about their URLs.
+    pub mirrors: Vec<Mirror>,
+    /// Hashes of the file's pieces (Metalink `<pieces>`), to verify each
+    /// piece as it is written.
+    pub pieces: Option<PieceHashes>,
     /// The 1-based line number where the entry starts.
     pub line: u64,
+}
+
+/// One URL of an entry and what the list says about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mirror {
+    /// The URL, as in [`Entry::urls`].
+    pub url: String,
+    /// Metalink's `priority`: 1 is the most preferred; `None` when not
+    /// given (such URLs come after those with a priority).
+    pub priority: Option<u32>,
+    /// Metalink's `location`: an ISO 3166-1 country code, lower-cased.
+    pub location: Option<String>,
 }
 
 impl Entry {
@@ -75,12 +101,40 @@ impl Entry {
             dir: None,
             size: None,
             digests: Vec::new(),
+            mirrors: Vec::new(),
+            pieces: None,
             line,
         }
     }
+
+    /// Moves the mirrors in one of `locations` (country codes, compared
+    /// case-insensitively) before the others, keeping the priority order
+    /// within each group, and reorders [`urls`](Self::urls) to match (what
+    /// aria2's `--metalink-location` does). Does nothing for an entry
+    /// without mirror details.
+    pub fn prefer_locations<S: AsRef<str>>(&mut self, locations: &[S]) {
+        if self.mirrors.is_empty() || locations.is_empty() {
+            return;
+        }
+        let preferred = |mirror: &Mirror| {
+            mirror.location.as_deref().is_some_and(|location| {
+                locations
+                    .iter()
+                    .any(|wanted| wanted.as_ref().trim().eq_ignore_ascii_case(location))
+            })
+        };
+        // Stable: the priority order survives within each group.
+        self.mirrors.sort_by_key(|mirror| !preferred(mirror));
+        self.urls = self
+            .mirrors
+            .iter()
+            .map(|mirror| mirror.url.clone())
+            .collect();
+    }
 }
 
-/// A problem in a list, located by source and line.
+/// A problem in an input file (a URL list, a Metalink document, a
+/// `.netrc` or a cookie file), located by source and line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputError {
     source: String,

@@ -621,6 +621,8 @@ fn entry_strategy() -> impl Strategy<Value = Entry> {
                 .map(|bytes| Digest::new(Algorithm::Sha256, bytes).unwrap())
                 .into_iter()
                 .collect(),
+            mirrors: Vec::new(),
+            pieces: None,
             line: 0,
         })
 }
@@ -752,6 +754,8 @@ fn apt_strategy() -> impl Strategy<Value = (String, Entry)> {
                 dir: None,
                 size: (size != 0).then_some(size),
                 digests,
+                mirrors: Vec::new(),
+                pieces: None,
                 line: 0,
             };
             (line, entry)

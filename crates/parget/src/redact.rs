@@ -1,0 +1,267 @@
+//! Text made safe to show: URLs without their passwords, and text from a
+//! list or a server without terminal control characters.
+//!
+//! Every message parget prints or returns (progress, the summary, JSON,
+//! errors) passes URLs through [`redact_url`] or [`redact_url_text`], and
+//! any text that came from outside through [`escape_control`].
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+/// What a password is replaced with.
+pub const REDACTED: &str = "***";
+
+/// The URL as text, its password (if any) replaced by [`REDACTED`]; the
+/// user name is kept, since it helps tell accounts apart and is not a
+/// secret.
+///
+/// ```
+/// let url = url::Url::parse("https://alice:s3cret@example.com/f").unwrap();
+/// assert_eq!(parget::redact::redact_url(&url), "https://alice:***@example.com/f");
+/// ```
+pub fn redact_url(url: &url::Url) -> String {
+    if url.password().is_none() {
+        return url.to_string();
+    }
+    let mut redacted = url.clone();
+    // Cannot fail: a URL that has a password can have another one.
+    if redacted.set_password(Some(REDACTED)).is_err() {
+        return redact_url_text(url.as_str()).into_owned();
+    }
+    redacted.to_string()
+}
+
+/// URL text as given (it may not parse), its password replaced by
+/// [`REDACTED`]; the text is otherwise untouched, so a message shows what
+/// the user wrote.
+///
+/// The userinfo is what precedes the last `@` of the authority (after
+/// `scheme://`, up to the first `/`, `\`, `?` or `#`), as a URL parser reads
+/// it, and the password is what follows its first `:`. Text that does not
+/// parse as a URL is treated more suspiciously, since a password holding
+/// `/` or a space is what breaks parsing: there the authority runs up to
+/// `?`, `#` or the end, so `http://u:pa/ss@host` loses `pa/ss`. Text
+/// without `://` whose start looks like `user:password@host` (curl's form
+/// for a proxy without a scheme) is redacted too. Redacting too much in a
+/// broken URL is harmless; showing a password is not.
+///
+/// ```
+/// use parget::redact::redact_url_text;
+/// assert_eq!(redact_url_text("http://u:pw@h:bad/"), "http://u:***@h:bad/");
+/// assert_eq!(redact_url_text("http://h/f"), "http://h/f");
+/// ```
+pub fn redact_url_text(text: &str) -> Cow<'_, str> {
+    let (authority_start, stops): (usize, &[char]) = match text.find("://") {
+        Some(at) if url::Url::parse(text.trim()).is_ok() => (at + 3, &['/', '\\', '?', '#']),
+        Some(at) => (at + 3, &['?', '#']),
+        // `u:pw@proxy` even parses, as a URL of scheme `u`.
+        None => (0, &['/', '\\', '?', '#', ' ', '\t', '\n']),
+    };
+    let rest = text.get(authority_start..).unwrap_or("");
+    let authority_len = rest.find(stops).unwrap_or(rest.len());
+    let authority = rest.get(..authority_len).unwrap_or("");
+    let Some(at) = authority.rfind('@') else {
+        return Cow::Borrowed(text);
+    };
+    let userinfo = authority.get(..at).unwrap_or("");
+    let Some(colon) = userinfo.find(':') else {
+        return Cow::Borrowed(text);
+    };
+    let password = userinfo.get(colon + 1..).unwrap_or("");
+    if password.is_empty() || password == REDACTED {
+        return Cow::Borrowed(text);
+    }
+    let password_start = authority_start + colon + 1;
+    let password_end = authority_start + at;
+    let mut redacted = String::with_capacity(text.len());
+    redacted.push_str(text.get(..password_start).unwrap_or(""));
+    redacted.push_str(REDACTED);
+    redacted.push_str(text.get(password_end..).unwrap_or(""));
+    Cow::Owned(redacted)
+}
+
+/// `text` made safe to print on a terminal: every control character is
+/// written as a visible escape, everything else is left as it is.
+///
+/// Escaped: C0 controls and DEL as `\xNN` (TAB, LF and CR as `\t`, `\n`,
+/// `\r`), C1 controls (U+0080 to U+009F, which include the one-character
+/// CSI, U+009B) as `\u{NN}`. The ESC that starts a terminal escape sequence
+/// is a C0 control, so no sequence survives. Borrowed when nothing needed
+/// escaping.
+///
+/// ```
+/// use parget::redact::escape_control;
+/// assert_eq!(escape_control("a\u{1b}[2Jb"), "a\\x1b[2Jb");
+/// assert_eq!(escape_control("café"), "café");
+/// ```
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    let Some(first) = text.find(is_escaped) else {
+        return Cow::Borrowed(text);
+    };
+    let mut escaped = String::with_capacity(text.len() + 8);
+    escaped.push_str(text.get(..first).unwrap_or(""));
+    for c in text.get(first..).unwrap_or("").chars() {
+        match c {
+            '\t' => escaped.push_str("\\t"),
+            '\n' => escaped.push_str("\\n"),
+            '\r' => escaped.push_str("\\r"),
+            c if u32::from(c) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(escaped, "\\x{:02x}", u32::from(c));
+            }
+            c if is_escaped(c) => {
+                let _ = write!(escaped, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// C0, DEL and C1: exactly Unicode's `Cc` category.
+fn is_escaped(c: char) -> bool {
+    c.is_control()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parsed_urls() {
+        for (input, expected) in [
+            (
+                "https://alice:s3cret@example.com/f",
+                "https://alice:***@example.com/f",
+            ),
+            ("https://alice@example.com/f", "https://alice@example.com/f"),
+            ("https://:pw@example.com/", "https://:***@example.com/"),
+            ("https://example.com/a:b@c", "https://example.com/a:b@c"),
+            ("http://u:p%40ss@h:8080/x?q=1", "http://u:***@h:8080/x?q=1"),
+            ("ftp://u:p@h/", "ftp://u:***@h/"),
+        ] {
+            let url = url::Url::parse(input).unwrap();
+            assert_eq!(redact_url(&url), expected, "{input}");
+            assert_eq!(redact_url_text(input), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn text_that_parses_is_kept_as_written() {
+        // The url crate would lower-case the host and add a slash.
+        assert_eq!(
+            redact_url_text("HTTP://u:pw@EXAMPLE.com"),
+            "HTTP://u:***@EXAMPLE.com"
+        );
+        assert_eq!(
+            redact_url_text("http://u:a@b@host/p"),
+            "http://u:***@host/p"
+        );
+        assert_eq!(
+            redact_url_text("http://host/path?next=http://u:pw@evil/"),
+            "http://host/path?next=http://u:pw@evil/",
+            "the query is not an authority"
+        );
+    }
+
+    #[test]
+    fn text_that_does_not_parse() {
+        for (input, expected) in [
+            ("http://u:pw@h:badport/", "http://u:***@h:badport/"),
+            ("http://u:pa/ss@host/f", "http://u:***@host/f"),
+            ("http://u:pa ss@host/f", "http://u:***@host/f"),
+            ("http://u:pw@[::1/", "http://u:***@[::1/"),
+            ("u:pw@proxy:3128", "u:***@proxy:3128"),
+            ("u:pw@proxy/x@y", "u:***@proxy/x@y"),
+            ("http://[bad/", "http://[bad/"),
+            ("http://u@h:x/", "http://u@h:x/"),
+            ("", ""),
+            ("://", "://"),
+            (":@", ":@"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(redact_url_text(input), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_to_redact_borrows() {
+        assert!(matches!(redact_url_text("http://h/f"), Cow::Borrowed(_)));
+        assert!(matches!(
+            redact_url_text("http://u:***@h/f"),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(escape_control("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn control_characters() {
+        for (input, expected) in [
+            ("", ""),
+            ("plain text", "plain text"),
+            ("\u{1b}[31mred\u{1b}[0m", "\\x1b[31mred\\x1b[0m"),
+            ("a\u{9b}2Jb", "a\\u{9b}2Jb"),
+            ("\u{80}\u{9f}", "\\u{80}\\u{9f}"),
+            ("nul\0", "nul\\x00"),
+            ("del\u{7f}", "del\\x7f"),
+            ("t\tn\nr\r", "t\\tn\\nr\\r"),
+            ("bell\u{7}", "bell\\x07"),
+            // Printable non-ASCII and backslashes are left alone.
+            ("café 🦀 \u{a0}\u{a0}", "café 🦀 \u{a0}\u{a0}"),
+            ("a\\x1b", "a\\x1b"),
+            ("\u{202e}", "\u{202e}"),
+        ] {
+            assert_eq!(escape_control(input), expected, "{input:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn redaction_never_panics(text in "\\PC*|[a-z:/@?#\\[\\] %]{0,24}") {
+            let _ = redact_url_text(&text);
+        }
+
+        #[test]
+        fn passwords_never_survive(
+            user in "[a-z0-9]{0,8}",
+            password in "[A-Za-z0-9._~!$&'()*+,;=-]{1,12}|[A-Za-z0-9/ :@]{1,12}",
+            host in "[a-z]{1,8}(\\.[a-z]{1,5})?",
+            path in "(/[a-z0-9@:]{0,6}){0,3}",
+            port in proptest::option::of(any::<u16>()),
+        ) {
+            prop_assume!(password != REDACTED);
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let text = format!("http://{user}:{password}@{host}{port}{path}");
+            let redacted = redact_url_text(&text);
+            match url::Url::parse(&text) {
+                // A `/` in the password can make the text a valid URL of
+                // another host (`http://u:1/x@h` is host `u`, port 1): then
+                // it holds no password, and whatever it does hold is gone.
+                Ok(url) => {
+                    let again = url::Url::parse(&redacted).unwrap();
+                    prop_assert!(again.password().is_none() || again.password() == Some(REDACTED));
+                    if url.password().is_some() {
+                        prop_assert_eq!(again.password(), Some(REDACTED));
+                        let via_url = url::Url::parse(&redact_url(&url)).unwrap();
+                        prop_assert_eq!(via_url.password(), Some(REDACTED));
+                    }
+                }
+                Err(_) => {
+                    let expected_prefix = format!("http://{user}:{REDACTED}@");
+                    prop_assert!(redacted.starts_with(&expected_prefix), "{} -> {}", text, redacted);
+                }
+            }
+        }
+
+        #[test]
+        fn escaped_text_has_no_control_characters(text: String) {
+            let escaped = escape_control(&text);
+            prop_assert!(!escaped.chars().any(char::is_control));
+        }
+
+        #[test]
+        fn text_without_controls_is_unchanged(text in "[^\\p{Cc}]*") {
+            prop_assert_eq!(escape_control(&text), text.as_str());
+        }
+    }
+}
