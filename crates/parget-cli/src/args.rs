@@ -45,16 +45,17 @@ pub struct Args {
     )]
     pub concurrency: u32,
 
-    /// Connections to one host (scheme, host and port) at once, segments
-    /// included.
+    /// A politeness cap: connections to one host (scheme, host and port) at
+    /// once, segments included. Default: none (-j and -s bound them).
     #[arg(short = 'x', long = "max-per-host", visible_alias = "max-connection-per-server",
-          value_name = "N", default_value_t = 8,
-          value_parser = clap::value_parser!(u32).range(1..=1024))]
-    pub max_per_host: u32,
+          value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_per_host: Option<u32>,
 
-    /// Connections one large file is fetched over, when its server
-    /// supports Range (extra connections only where --max-per-host leaves a
-    /// slot free). 1 fetches every file in one stream.
+    /// Connections one large file may be fetched over, when its server
+    /// supports Range: they are opened when the first connection, past its
+    /// first burst, is slower than the client could take, and closed again
+    /// when they do not add. 1 fetches every file in one stream.
     #[arg(short = 's', long = "split", value_name = "N", default_value_t = 8,
           value_parser = clap::value_parser!(u32).range(1..=64))]
     pub split: u32,

@@ -123,7 +123,6 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn build_downloader(args: &Args, progress: Arc<Progress>) -> anyhow::Result<Downloader> {
     let mut builder = Downloader::builder()
         .concurrency(args.concurrency as usize)
-        .max_per_host(args.max_per_host as usize)
         .split(args.split as usize)
         .min_split_size(args.min_split_size)
         .retry_policy(RetryPolicy::new(args.retries, args.retry_wait))
@@ -136,6 +135,9 @@ fn build_downloader(args: &Args, progress: Arc<Progress>) -> anyhow::Result<Down
         .fsync(args.fsync)
         .danger_accept_invalid_certs(args.insecure)
         .reporter(progress);
+    if let Some(cap) = args.max_per_host {
+        builder = builder.max_per_host(cap as usize);
+    }
     if let Some(agent) = &args.user_agent {
         builder = builder.user_agent(agent.clone());
     }

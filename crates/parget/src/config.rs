@@ -8,7 +8,7 @@ use crate::retry::RetryPolicy;
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub concurrency: usize,
-    pub max_per_host: usize,
+    pub max_per_host: Option<usize>,
     pub retry: RetryPolicy,
     pub connect_timeout: Duration,
     pub idle_timeout: Duration,
@@ -34,7 +34,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             concurrency: 16,
-            max_per_host: 8,
+            max_per_host: None,
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),

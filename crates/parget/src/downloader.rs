@@ -269,10 +269,13 @@ impl DownloaderBuilder {
         self
     }
 
-    /// How many connections go to one host (scheme, host and port) at once.
-    /// Default 8.
+    /// A politeness cap: how many connections go to one host (scheme, host
+    /// and port) at once, segments included. Default: no cap, so
+    /// [`DownloaderBuilder::concurrency`] downloads run at once even when a
+    /// whole list is on one host (the concurrency and
+    /// [`DownloaderBuilder::split`] bound the connections).
     pub fn max_per_host(mut self, n: usize) -> Self {
-        self.config.max_per_host = n.max(1);
+        self.config.max_per_host = Some(n.max(1));
         self
     }
 
@@ -306,10 +309,12 @@ impl DownloaderBuilder {
         self
     }
 
-    /// How many connections one large file is fetched over, when its
-    /// server supports Range (extra connections count against
-    /// [`DownloaderBuilder::max_per_host`] and are only opened when a slot
-    /// is free). Default 8; 1 fetches every file in one stream.
+    /// The most connections one large file is fetched over, when its server
+    /// supports Range; the connection controller decides how many of them
+    /// are used, from the rate measured over time (see
+    /// [`DownloaderBuilder::keep_single_stream_above`]). Extra connections
+    /// count against [`DownloaderBuilder::max_per_host`] when it is set.
+    /// Default 8; 1 fetches every file in one stream.
     pub fn split(mut self, n: usize) -> Self {
         self.config.split = n.max(1);
         self
@@ -323,13 +328,16 @@ impl DownloaderBuilder {
         self
     }
 
-    /// A first connection that reaches this rate (bytes/s) within its
-    /// first 20 ms keeps the whole file: more connections would not beat
-    /// it on the disk and the hashing (SHA-256 runs at about 1.8 GB/s a
-    /// core), they would only add CPU and, since an in-order digest waits
-    /// for the slowest range, a hashing tail. `None` always splits.
-    /// Default 500 MB/s (measured on loopback: one stream of 1 GiB takes
-    /// 0.6 s, eight take 0.75 s).
+    /// A first connection that is at least this fast (bytes/s) once its
+    /// first burst is over keeps the whole file: the client's own work
+    /// (receiving, writing, hashing) is then the limit, and more
+    /// connections would only add CPU. The burst (what a server hands over
+    /// from socket buffers before its pacing starts: the first 2 MiB or
+    /// 10 ms) is not counted. Slower first connections get every
+    /// connection [`DownloaderBuilder::split`] allows at once, and the
+    /// connection controller closes those that do not add. `None` always
+    /// opens them all. Default 500 MB/s (measured on loopback, where one
+    /// stream of 1 GiB is faster than eight).
     pub fn keep_single_stream_above(mut self, bytes_per_second: Option<u64>) -> Self {
         self.config.keep_single_above = bytes_per_second;
         self
@@ -419,7 +427,11 @@ impl DownloaderBuilder {
         let http: Arc<dyn Transport> = Arc::new(HttpTransport::from_settings(HttpSettings {
             user_agent: config.user_agent.clone(),
             connect_timeout: config.connect_timeout,
-            idle_per_host: config.max_per_host,
+            // Every connection a run can have open to one host stays
+            // pooled between requests.
+            idle_per_host: config
+                .max_per_host
+                .unwrap_or(config.concurrency + config.split),
             max_redirects: config.max_redirects,
             root_certificates: self.root_certificates,
             insecure: self.insecure,

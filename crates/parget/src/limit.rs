@@ -6,54 +6,60 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The per-host connection cap.
+/// The per-host connection cap, when one is set.
 pub(crate) struct HostLimits {
-    max_per_host: usize,
+    max_per_host: Option<usize>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
 
 /// A held connection slot for one host; released on drop.
 pub(crate) struct HostPermit {
-    _permit: OwnedSemaphorePermit,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl HostLimits {
-    pub(crate) fn new(max_per_host: usize) -> HostLimits {
+    /// Limits of `max_per_host` connections per host; `None` for no cap.
+    pub(crate) fn new(max_per_host: Option<usize>) -> HostLimits {
         HostLimits {
-            max_per_host: max_per_host.max(1),
+            max_per_host: max_per_host.map(|n| n.max(1)),
             hosts: Mutex::new(HashMap::new()),
         }
     }
 
-    fn semaphore(&self, host_key: &str) -> Arc<Semaphore> {
+    fn semaphore(&self, host_key: &str, max: usize) -> Arc<Semaphore> {
         let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
         // Forget hosts nobody holds a slot of, so a list touching a
         // million hosts does not keep a million semaphores.
         if hosts.len() > 1024 {
-            let max = self.max_per_host;
             hosts.retain(|_, s| Arc::strong_count(s) > 1 || s.available_permits() < max);
         }
         hosts
             .entry(host_key.to_owned())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_host)))
+            .or_insert_with(|| Arc::new(Semaphore::new(max)))
             .clone()
     }
 
-    /// Waits for a slot on `host_key` (scheme, host and port: one pool key).
+    /// Waits for a slot on `host_key` (scheme, host and port: one pool
+    /// key); at once without a cap.
     pub(crate) async fn acquire(&self, host_key: &str) -> HostPermit {
-        let permit = self
-            .semaphore(host_key)
-            .acquire_owned()
-            .await
-            .expect("host semaphores are never closed");
+        let Some(max) = self.max_per_host else {
+            return HostPermit { _permit: None };
+        };
+        // Host semaphores are never closed.
+        let permit = self.semaphore(host_key, max).acquire_owned().await.ok();
         HostPermit { _permit: permit }
     }
 
     /// A slot on `host_key` if one is free now. Extra segment connections
     /// use it: a download never waits for more connections than it has.
     pub(crate) fn try_acquire(&self, host_key: &str) -> Option<HostPermit> {
-        let permit = self.semaphore(host_key).try_acquire_owned().ok()?;
-        Some(HostPermit { _permit: permit })
+        let Some(max) = self.max_per_host else {
+            return Some(HostPermit { _permit: None });
+        };
+        let permit = self.semaphore(host_key, max).try_acquire_owned().ok()?;
+        Some(HostPermit {
+            _permit: Some(permit),
+        })
     }
 }
 
@@ -74,7 +80,7 @@ mod tests {
 
     #[tokio::test]
     async fn caps_one_host_and_leaves_others_free() {
-        let limits = Arc::new(HostLimits::new(2));
+        let limits = Arc::new(HostLimits::new(Some(2)));
         let a1 = limits.acquire("http://a:80").await;
         let _a2 = limits.acquire("http://a:80").await;
         let third =
@@ -94,6 +100,16 @@ mod tests {
         tokio::time::timeout(Duration::from_millis(50), limits.acquire("http://a:80"))
             .await
             .expect("a released slot is reusable");
+    }
+
+    #[tokio::test]
+    async fn without_a_cap_every_slot_is_free() {
+        let limits = HostLimits::new(None);
+        let held: Vec<_> = (0..100)
+            .map(|_| limits.try_acquire("http://a:80"))
+            .collect();
+        assert!(held.iter().all(Option::is_some));
+        let _more = limits.acquire("http://a:80").await;
     }
 
     #[test]

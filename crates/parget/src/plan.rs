@@ -226,9 +226,34 @@ impl Plan {
     /// SHA-256 must follow in order) advances at their combined rate
     /// instead of one connection's. A gap is handed out whole when cutting
     /// it would leave a remainder under `min_split`. 0 is treated as 1.
+    #[cfg(test)]
     pub(crate) fn with_pieces(mut self, piece: u64) -> Plan {
         self.piece = Some(piece.max(1));
         self
+    }
+
+    /// Gets ready for more connections: gaps are handed out in pieces of
+    /// `piece` bytes from now on, and when nothing is unassigned, the
+    /// active segment with the most bytes left keeps one piece and gives
+    /// the rest back, so the newcomers take pieces right after it and the
+    /// contiguous frontier stays close behind them all.
+    pub(crate) fn prepare_for_more(&mut self, piece: u64) {
+        let piece = piece.max(self.min_split);
+        self.piece = Some(piece);
+        if !self.unassigned.is_empty() {
+            return;
+        }
+        let largest = self
+            .segments
+            .values_mut()
+            .max_by_key(|segment| segment.remaining());
+        if let Some(segment) = largest {
+            if segment.remaining() >= piece.saturating_add(self.min_split) {
+                let cut = segment.pos + piece;
+                self.unassigned.insert(cut..segment.end);
+                segment.end = cut;
+            }
+        }
     }
 
     /// Work for an idle worker, or `None` when there is nothing to give.

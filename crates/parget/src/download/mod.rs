@@ -13,6 +13,7 @@
 //!    back, or discard ([`finish`]);
 //! 6. **report**.
 
+mod controller;
 mod finish;
 mod inspect;
 mod open;
@@ -26,8 +27,6 @@ mod transfer;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::StreamExt;
 use tokio::time::Instant;
 
 use http::HeaderMap;
@@ -369,22 +368,7 @@ async fn open_and_fetch(ctx: &Ctx<'_>, transfer: &mut Transfer) -> Result<Fetche
             }
         }
     }
-    let mut body = opened.body;
-    let mut piece = config.min_split_size;
-    if let (Strategy::Segments { .. }, false) = (strategy, facts.held_scattered) {
-        let sample = sample(&mut body, config.keep_single_above).await?;
-        piece = strategy::piece_size(config.min_split_size, sample.rate, latency);
-        let seen = futures_util::stream::iter(sample.seen.into_iter().map(Ok));
-        // A body that already ended is not polled again.
-        body = if sample.ended {
-            seen.boxed()
-        } else {
-            seen.chain(body).boxed()
-        };
-        if sample.ended || strategy::keeps_single_stream(sample.rate, config.keep_single_above) {
-            strategy = Strategy::Stream;
-        }
-    }
+    let body = opened.body;
     match strategy {
         Strategy::Stream => {
             if transfer.held_scattered() {
@@ -403,7 +387,7 @@ async fn open_and_fetch(ctx: &Ctx<'_>, transfer: &mut Transfer) -> Result<Fetche
             }
             stream::fetch(ctx, body, opened.offset, opened.body_len, transfer).await
         }
-        Strategy::Segments { len } => segmented(ctx, transfer, body, len, piece).await,
+        Strategy::Segments { len } => segmented(ctx, transfer, body, len, latency).await,
     }
 }
 
@@ -414,7 +398,7 @@ async fn segmented(
     transfer: &mut Transfer,
     first: BodyStream,
     len: u64,
-    piece: u64,
+    latency: Duration,
 ) -> Result<Fetched, Failure> {
     let resumed = !transfer.held().is_empty();
     let sender = transfer.sink(ctx, Layout::Ranges { len }).await?.sender();
@@ -424,7 +408,7 @@ async fn segmented(
         urls,
         validator: transfer.validator().cloned().unwrap_or_default(),
         len,
-        piece,
+        latency,
         done: transfer.held().clone(),
         first: Some(first),
         sender,
@@ -447,82 +431,5 @@ async fn segmented(
             Err(Failure::new(error, Next::RetryNow))
         }
         Err(failure) => Err(failure),
-    }
-}
-
-/// How long the first stream is watched before deciding to split.
-const SAMPLE_TIME: Duration = Duration::from_millis(20);
-
-/// The most of the first stream held while sampling.
-const SAMPLE_BYTES: u64 = 1 << 20;
-
-/// What the first [`SAMPLE_TIME`] of a stream showed.
-struct Sample {
-    /// The chunks read, to be used as the start of the body.
-    seen: Vec<Bytes>,
-    /// The rate seen, bytes/s, when it was measured.
-    rate: Option<f64>,
-    /// The body ended within the window.
-    ended: bool,
-}
-
-/// Reads the first stream for [`SAMPLE_TIME`] to measure its rate (see
-/// `DownloaderBuilder::keep_single_stream_above`); nothing is read when no
-/// threshold is set.
-async fn sample(body: &mut BodyStream, keep_single_above: Option<u64>) -> Result<Sample, Error> {
-    if keep_single_above.is_none() {
-        return Ok(Sample {
-            seen: Vec::new(),
-            rate: None,
-            ended: false,
-        });
-    }
-    let started = Instant::now();
-    let deadline = started + SAMPLE_TIME;
-    let mut seen = Vec::new();
-    let mut bytes = 0u64;
-    let mut ended = false;
-    loop {
-        match tokio::time::timeout_at(deadline, body.next()).await {
-            Err(_) => break,
-            Ok(None) => {
-                ended = true;
-                break;
-            }
-            Ok(Some(chunk)) => {
-                let chunk = chunk?;
-                bytes += chunk.len() as u64;
-                seen.push(chunk);
-                // Enough to judge; the sample is held in memory.
-                if bytes >= SAMPLE_BYTES {
-                    break;
-                }
-            }
-        }
-    }
-    let secs = started.elapsed().as_secs_f64().max(1e-6);
-    Ok(Sample {
-        seen,
-        rate: Some(bytes as f64 / secs),
-        ended,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn a_sample_keeps_every_chunk_it_read() {
-        let chunks: Vec<Result<Bytes, Error>> =
-            vec![Ok(Bytes::from_static(b"ab")), Ok(Bytes::from_static(b"c"))];
-        let mut body: BodyStream = futures_util::stream::iter(chunks).boxed();
-        let sample = sample(&mut body, Some(1)).await.unwrap();
-        assert!(sample.ended);
-        assert_eq!(sample.seen.concat(), b"abc");
-        assert!(sample.rate.is_some_and(|r| r > 0.0));
-        let mut body: BodyStream = futures_util::stream::empty().boxed();
-        let unmeasured = super::sample(&mut body, None).await.unwrap();
-        assert!(unmeasured.rate.is_none() && unmeasured.seen.is_empty());
     }
 }

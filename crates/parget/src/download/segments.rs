@@ -17,7 +17,9 @@ use url::Url;
 
 use http::HeaderMap;
 
+use super::controller::{Controller, Decision, Settings as ControllerSettings};
 use super::retry_loop::{retry_loop, Failure, Next, Retrying};
+use super::strategy::piece_size;
 use super::Effective;
 use crate::error::{Error, ErrorKind};
 use crate::event::DownloadProgress;
@@ -32,6 +34,8 @@ use crate::transport::{BodyStream, OpenRequest, Validator};
 const MONITOR_PERIOD: Duration = Duration::from_millis(500);
 /// A connection this many times slower than the fastest is given up.
 const SLOW_RATIO: f64 = 8.0;
+/// The shortest fetch whose rate is taken as its connection's rate.
+const MIN_RATE_WINDOW: Duration = Duration::from_millis(200);
 /// Below this many bytes left, giving a connection up costs more than it saves.
 const SLOW_MIN_LEFT: u64 = 256 * 1024;
 
@@ -43,8 +47,9 @@ pub(crate) struct Setup {
     pub validator: Validator,
     /// The file size.
     pub len: u64,
-    /// The size of the pieces handed out in order (see `Plan::with_pieces`).
-    pub piece: u64,
+    /// How long the first request waited for its answer: pieces are made
+    /// large enough that waiting costs little.
+    pub latency: Duration,
     /// Ranges already on disk (a resumed download).
     pub done: RangeSet,
     /// An open stream of the whole file from byte 0 (the first response),
@@ -70,6 +75,11 @@ struct Mirror {
 struct WorkerState {
     /// Bytes received by this worker, ever.
     received: AtomicU64,
+    /// The rate of its last fetch that lasted long enough to measure
+    /// (bytes/s, as f64 bits; NaN before): an idle fast worker still shows
+    /// how fast a connection can be, so a slow one holding the tail is
+    /// given up for it.
+    last_rate: AtomicU64,
     /// The segment being fetched, or `usize::MAX`.
     segment: AtomicUsize,
     /// Set by the monitor: the segment to give up (`NO_SEGMENT` for none).
@@ -93,6 +103,11 @@ struct Job {
     workers: Vec<WorkerState>,
     /// Set when one worker failed for good: the others stop.
     stop: AtomicBool,
+    /// Connections the controller wants closed: that many workers stop
+    /// after their current piece.
+    to_close: AtomicUsize,
+    /// Connections running now.
+    running: AtomicUsize,
 }
 
 const NO_SEGMENT: usize = usize::MAX;
@@ -118,8 +133,9 @@ pub(crate) async fn fetch(
     mut setup: Setup,
 ) -> (Result<(), Failure>, RangeSet) {
     let split = shared.config.split.max(1);
-    let mut plan =
-        Plan::new(setup.len, shared.config.min_split_size, &setup.done).with_pieces(setup.piece);
+    // No pieces yet: the first stream takes the whole first gap, and is
+    // cut to a piece only when other connections join it.
+    let mut plan = Plan::new(setup.len, shared.config.min_split_size, &setup.done);
     let mirrors: Vec<Mirror> = setup
         .urls
         .iter()
@@ -146,51 +162,47 @@ pub(crate) async fn fetch(
         workers: (0..split)
             .map(|_| WorkerState {
                 received: AtomicU64::new(0),
+                last_rate: AtomicU64::new(f64::NAN.to_bits()),
                 segment: AtomicUsize::new(NO_SEGMENT),
                 abandon: AtomicUsize::new(NO_SEGMENT),
                 wake: Notify::new(),
             })
             .collect(),
         stop: AtomicBool::new(false),
+        to_close: AtomicUsize::new(0),
+        running: AtomicUsize::new(0),
     });
 
-    // The first worker runs on the download's own host slot; the others
-    // only where a slot is free now. Their ranges are all cut before any
-    // request goes out, so each asks for its final range: a range cut
-    // while its request is in flight wastes what the server already sent.
-    let mut starts = vec![(0, first, None)];
-    for index in 1..split {
-        let mirror = &job.mirrors[index % job.mirrors.len()];
-        let Some(permit) = shared.hosts.try_acquire(&mirror.host_key) else {
-            break;
-        };
-        starts.push((index, None, Some(permit)));
-    }
-    for (_, initial, _) in starts.iter_mut() {
-        if initial.is_none() {
-            *initial = job.plan().next_work().map(|work| (work, None));
-        }
-    }
+    // The first worker runs on the download's own host slot, with the
+    // first answer's stream; the controller opens the others.
     let mut tasks = JoinSet::new();
-    for (index, initial, permit) in starts {
-        tasks.spawn(worker(job.clone(), index, initial, permit));
-    }
+    let mut busy = vec![false; split];
+    busy[0] = true;
+    tasks.spawn(worker(job.clone(), 0, first, None));
+    let mut controller = Controller::new(ControllerSettings {
+        max: split,
+        keep_single_above: shared.config.keep_single_above.map(|n| n as f64),
+    });
+    let started = Instant::now();
 
     let mut failure: Option<Failure> = None;
     let mut monitor = tokio::time::interval(MONITOR_PERIOD);
     monitor.tick().await;
     let mut last = (Instant::now(), job.received_by_worker());
+    let mut next_tick = Instant::now() + controller.period();
     loop {
         tokio::select! {
             joined = tasks.join_next() => match joined {
                 None => break,
-                Some(Ok(Ok(()))) => {}
-                Some(Ok(Err(e))) => {
-                    if failure.is_none() {
-                        failure = Some(e);
+                Some(Ok((index, result))) => {
+                    busy[index] = false;
+                    if let Err(e) = result {
+                        if failure.is_none() {
+                            failure = Some(e);
+                        }
+                        job.stop.store(true, Ordering::Release);
+                        job.changed.notify_waiters();
                     }
-                    job.stop.store(true, Ordering::Release);
-                    job.changed.notify_waiters();
                 }
                 Some(Err(panic)) => {
                     failure = Some(Failure::give_up(
@@ -200,6 +212,44 @@ pub(crate) async fn fetch(
                     job.changed.notify_waiters();
                 }
             },
+            () = tokio::time::sleep_until(next_tick) => {
+                let running = tasks.len();
+                let (received, remaining) = {
+                    let plan = job.plan();
+                    (job.fetched(), plan.remaining())
+                };
+                let decision = controller.tick(started.elapsed(), received, running, remaining);
+                match decision {
+                    Decision::Hold => {}
+                    Decision::Close(n) => {
+                        job.to_close.fetch_add(n, Ordering::AcqRel);
+                    }
+                    Decision::Open(n) if !job.stop.load(Ordering::Acquire) => {
+                        // Cancel closes still pending first.
+                        let pending = job.to_close.swap(0, Ordering::AcqRel);
+                        let open = n.saturating_sub(pending);
+                        let piece = piece_size(
+                            shared.config.min_split_size,
+                            controller.sampled_rate(),
+                            setup.latency,
+                        );
+                        job.plan().prepare_for_more(piece);
+                        for _ in 0..open {
+                            let Some(index) = busy.iter().position(|b| !b) else {
+                                break;
+                            };
+                            let mirror = &job.mirrors[index % job.mirrors.len()];
+                            let Some(permit) = shared.hosts.try_acquire(&mirror.host_key) else {
+                                break;
+                            };
+                            busy[index] = true;
+                            tasks.spawn(worker(job.clone(), index, None, Some(permit)));
+                        }
+                    }
+                    Decision::Open(_) => {}
+                }
+                next_tick = Instant::now() + controller.period();
+            }
             _ = monitor.tick() => {
                 let now = (Instant::now(), job.received_by_worker());
                 job.give_up_slow(&last, &now);
@@ -226,6 +276,25 @@ impl Job {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Bytes received by every connection of this fetch.
+    fn fetched(&self) -> u64 {
+        self.workers
+            .iter()
+            .map(|w| w.received.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Takes one pending close, if any and if another connection goes on:
+    /// the caller's connection stops.
+    fn take_close(&self) -> bool {
+        if self.running.load(Ordering::Acquire) <= 1 {
+            return false;
+        }
+        self.to_close
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
     fn received_by_worker(&self) -> Vec<u64> {
         self.workers
             .iter()
@@ -250,18 +319,19 @@ impl Job {
                 match plan.segment(id) {
                     Some(segment) => {
                         let bytes = now.1[index].saturating_sub(before.1[index]);
+                        let rate = bytes as f64 / secs;
+                        state.last_rate.store(rate.to_bits(), Ordering::Relaxed);
                         SegmentRate {
                             id,
-                            bytes_per_sec: bytes as f64 / secs,
+                            bytes_per_sec: rate,
                             remaining: segment.end - segment.start,
                         }
                     }
-                    // An idle worker is not compared: a rate from another
-                    // moment (often a burst out of socket buffers) would
-                    // make a connection fetching now look slow.
+                    // An idle worker: its last measured rate is the
+                    // yardstick, with nothing left to give up.
                     None => SegmentRate {
                         id: NO_SEGMENT,
-                        bytes_per_sec: f64::NAN,
+                        bytes_per_sec: f64::from_bits(state.last_rate.load(Ordering::Relaxed)),
                         remaining: 0,
                     },
                 }
@@ -511,7 +581,19 @@ async fn worker(
     job: Arc<Job>,
     index: usize,
     initial: Option<(Work, Option<BodyStream>)>,
-    _permit: Option<HostPermit>,
+    permit: Option<HostPermit>,
+) -> (usize, Result<(), Failure>) {
+    job.running.fetch_add(1, Ordering::AcqRel);
+    let result = connection(job.clone(), index, initial).await;
+    job.running.fetch_sub(1, Ordering::AcqRel);
+    drop(permit);
+    (index, result)
+}
+
+async fn connection(
+    job: Arc<Job>,
+    index: usize,
+    initial: Option<(Work, Option<BodyStream>)>,
 ) -> Result<(), Failure> {
     let mut worker = Worker {
         mirror: index % job.mirrors.len(),
@@ -540,6 +622,10 @@ impl Worker {
         if job.stop.load(Ordering::Acquire) {
             return Ok(Step::Done);
         }
+        // Between pieces: a connection the controller closes stops here.
+        if self.initial.is_none() && job.take_close() {
+            return Ok(Step::Done);
+        }
         let (work, stream) = match self.initial.take() {
             Some(first) => first,
             None => match job.next_work().await {
@@ -550,8 +636,20 @@ impl Worker {
         let state = &job.workers[self.index];
         state.segment.store(work.id, Ordering::Relaxed);
         job.progress.segment_started();
+        let fetch_started = Instant::now();
+        let received_before = state.received.load(Ordering::Relaxed);
         let result = job.fetch(self.index, &mut self.mirror, &work, stream).await;
         job.progress.segment_ended();
+        // A fetch long enough to say how fast this connection is: shorter
+        // ones are mostly a burst out of socket buffers, which would make
+        // every other connection look slow.
+        let secs = fetch_started.elapsed().as_secs_f64();
+        if secs >= MIN_RATE_WINDOW.as_secs_f64() {
+            let bytes = state.received.load(Ordering::Relaxed) - received_before;
+            state
+                .last_rate
+                .store((bytes as f64 / secs).to_bits(), Ordering::Relaxed);
+        }
         state.segment.store(NO_SEGMENT, Ordering::Relaxed);
         let error = match result {
             Ok(()) => return Ok(Step::Fetched),

@@ -65,16 +65,6 @@ pub(crate) fn choose(facts: &Facts, settings: &Settings) -> Strategy {
     }
 }
 
-/// Whether a first stream sampled at `rate` keeps the whole file: more
-/// connections would not beat it on the disk and the hashing (see
-/// `DownloaderBuilder::keep_single_stream_above`).
-pub(crate) fn keeps_single_stream(rate: Option<f64>, keep_single_above: Option<u64>) -> bool {
-    match (rate, keep_single_above) {
-        (Some(rate), Some(threshold)) => rate >= threshold as f64,
-        _ => false,
-    }
-}
-
 /// The size of the pieces a segmented download hands out in order: at
 /// least `min_split`, and large enough that fetching a piece takes eight
 /// times the request's `latency` at the `rate` seen, so waiting for
@@ -174,14 +164,6 @@ mod tests {
             Strategy::Stream,
             "then start over"
         );
-    }
-
-    #[test]
-    fn a_fast_first_stream_keeps_the_file() {
-        assert!(keeps_single_stream(Some(600e6), Some(500_000_000)));
-        assert!(!keeps_single_stream(Some(400e6), Some(500_000_000)));
-        assert!(!keeps_single_stream(None, Some(1)), "unmeasured");
-        assert!(!keeps_single_stream(Some(1e12), None), "always split");
     }
 
     #[test]
