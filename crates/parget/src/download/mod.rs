@@ -43,7 +43,7 @@ use crate::retry::RetryPolicy;
 use crate::shared::Shared;
 use crate::sink::{self, Layout};
 use crate::transport::{BodyStream, Transport};
-use crate::verify::{Algorithm, Digest};
+use crate::verify::Algorithm;
 
 use finish::Done;
 use resume::{Decision, Held, Wanted};
@@ -215,7 +215,7 @@ async fn download<'b>(
         return Err(Effective::cancelled_error());
     }
     let transport = shared.transport_for(request.url())?;
-    let algorithms: Vec<Algorithm> = request.digests().iter().map(Digest::algorithm).collect();
+    let algorithms: Vec<Algorithm> = request.algorithms();
 
     // Claim, inspect and decide (files only: memory has nothing on disk).
     let mut _claim = None;
