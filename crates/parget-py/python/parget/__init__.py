@@ -45,6 +45,7 @@ from typing import (
     Tuple,
     Type,
     Union,
+    cast,
     overload,
 )
 
@@ -187,8 +188,8 @@ class Downloader(_NativeDownloader):
         )
         batch = self._open([request], track=on_progress is not None)
         async with _Ticker(batch, on_progress):
-            result = await batch.__anext__()
-        assert isinstance(result, DownloadResult)
+            # One request, no group: a DownloadResult.
+            result = cast(DownloadResult, await batch.__anext__())
         if result.error is not None:
             raise result.error
         return result
