@@ -107,11 +107,6 @@ impl Shared {
         self.cancel.cancel();
     }
 
-    /// True once [`Shared::cancel`] was called.
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
-    }
-
     /// Stops new downloads from starting (running ones go on).
     pub(crate) fn close(&self) {
         self.closed.cancel();

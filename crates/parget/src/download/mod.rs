@@ -46,7 +46,7 @@ use crate::retry::RetryPolicy;
 use crate::shared::Shared;
 use crate::sink::{self, Layout};
 use crate::transport::BodyStream;
-use crate::verify::{Algorithm, Digest};
+use crate::verify::Algorithm;
 
 use finish::Done;
 use resume::{Decision, Held, Wanted};
@@ -219,7 +219,7 @@ async fn download<'b>(
     }
     // An unknown scheme fails before anything else happens.
     shared.transport_for(request.url())?;
-    let algorithms: Vec<Algorithm> = request.digests().iter().map(Digest::algorithm).collect();
+    let algorithms: Vec<Algorithm> = request.algorithms();
 
     // Claim, inspect and decide (files only: memory has nothing on disk).
     let mut _claim = None;

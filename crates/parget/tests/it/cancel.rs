@@ -145,6 +145,59 @@ async fn a_handle_cancels_its_download_only() {
 }
 
 #[tokio::test]
+async fn cancelling_a_stream_stops_its_downloads_only_and_keeps_their_bytes() {
+    let bed = Bed::start().await;
+    // One stream each, so a part file is the bytes received, in order.
+    let downloader = fast().split(1).concurrency(2).build().unwrap();
+    let mut other = downloader.download_all(futures_util::stream::iter([
+        bed.request("/sc/other?size=1500000&rate=1000000", "other")
+    ]));
+    while bed.server.stats().requests < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let doomed = downloader.download_groups(futures_util::stream::iter([
+        Group::new([bed.request("/sc/a?size=20000000&rate=2000000", "a")]),
+        // Waits for a slot when the stream is cancelled: the other
+        // stream's download and `a` hold both.
+        Group::new([bed.request("/sc/b?size=20000000&rate=2000000", "b")]),
+        Group::new([bed.request("/sc/c?size=10", "c")]),
+    ]));
+    let cancel = doomed.cancel_handle();
+    until_written(&part_of(&bed.path("a")), 1 << 20).await;
+    assert!(!cancel.is_cancelled());
+    cancel.cancel();
+    let reports: Vec<_> = doomed.collect().await;
+    assert!(cancel.is_cancelled());
+    assert!(!reports.is_empty(), "what had started reports its cancel");
+    for group in &reports {
+        for report in group.reports() {
+            assert!(assert_failed(report).is_cancelled(), "{}", report.url());
+        }
+    }
+    // The cancel flushed what had arrived, in order.
+    let kept = std::fs::read(part_of(&bed.path("a"))).unwrap();
+    assert!(kept.len() >= 1 << 20);
+    assert_eq!(
+        kept,
+        content("/sc/a", kept.len() as u64),
+        "the kept bytes are right"
+    );
+    assert!(
+        !bed.path("c").exists(),
+        "nothing is pulled after the cancel"
+    );
+    // The downloader's other stream was not touched.
+    let report = other.next().await.expect("the other download reports");
+    assert_file(&report, &content("/sc/other", 1_500_000));
+    assert!(other.next().await.is_none());
+    // Nor is the downloader: later calls work.
+    let later = downloader
+        .download(bed.request("/sc/later?size=100", "later"))
+        .await;
+    assert_file(&later, &content("/sc/later", 100));
+}
+
+#[tokio::test]
 async fn shutdown_lets_running_downloads_finish_and_starts_no_more() {
     let bed = Bed::start().await;
     let downloader = fast().concurrency(2).build().unwrap();
