@@ -217,25 +217,27 @@ async fn download<'b>(
     let transport = shared.transport_for(request.url())?;
     let algorithms: Vec<Algorithm> = request.digests().iter().map(Digest::algorithm).collect();
 
-    // Claim, inspect and decide (files only: memory has nothing on disk).
-    let mut _claim = None;
+    // Claim (lock `NAME.part`), inspect, decide, and re-read what an
+    // earlier run recorded (files only: memory has nothing on disk).
+    let mut claim = None;
     let mut held = Held::default();
     if let Some(path) = request.path() {
-        _claim = Some(shared.claim(path, repeated)?);
+        let claimed = claim.insert(shared.claim(path, repeated, &effective.cancel).await?);
         let expected = if request.has_expectations() {
             &algorithms[..]
         } else {
             &[]
         };
-        let on_disk = inspect::on_disk(path, expected, shared.config.resume_partial).await?;
-        let part = sink::part_path(path);
+        let resume = shared.config.resume_partial;
+        let on_disk = inspect::on_disk(path, claimed.part(), expected, resume).await?;
         let wanted = Wanted {
             url: request.url().as_str(),
             expected_size: request.expected_size(),
             digests: request.digests(),
             allow_overwrite: shared.config.allow_overwrite,
+            resume,
             destination: path,
-            part: &part,
+            part: claimed.part().path(),
         };
         match resume::decide(&on_disk, &wanted) {
             Decision::Skip { len, digests } => {
@@ -245,9 +247,10 @@ async fn download<'b>(
                 })
             }
             Decision::Refuse(error) => return Err(error),
-            Decision::Start(start) => held = start,
+            Decision::Start(start) => held = inspect::verified(claimed.part(), start).await?,
         }
     }
+    let part = claim.as_ref().map(|c| c.part().clone());
 
     // Limits: a connection slot on the host.
     let _host = shared.hosts.acquire(&host_key(request.url())).await;
@@ -284,7 +287,7 @@ async fn download<'b>(
     };
     // The loop's state carries the context, so each attempt's future
     // borrows only from it.
-    let mut state = (&ctx, Transfer::new(held, algorithms.clone()));
+    let mut state = (&ctx, Transfer::new(held, algorithms.clone(), part));
     let fetched = retry_loop(retrying, &mut state, |(ctx, transfer)| {
         Box::pin(attempt(ctx, transfer))
     })
