@@ -38,7 +38,8 @@ pub fn spawn(args: &Args) -> Feed {
         urls: args.urls.clone(),
         input_files: args.input_files.clone(),
         dir: args.dir.clone(),
-        out: args.out.clone(),
+        // Checked by `Args::validate`.
+        out: args.out.as_deref().and_then(|out| args.out_path(out).ok()),
         mirrors: args.mirrors,
         checksums: args.checksums.clone(),
         request_tx,

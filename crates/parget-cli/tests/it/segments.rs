@@ -5,7 +5,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::util::{assert_file, content, sha256, wait_until, Run, Sandbox, Server, Spawned};
+use crate::util::{
+    assert_file, content, control_records, sha256, wait_until, Run, Sandbox, Server, Spawned,
+};
 
 const MIB: u64 = 1 << 20;
 const LEN: u64 = 24 * MIB;
@@ -16,16 +18,11 @@ fn segment_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-/// The ranges the control file records as durable.
+/// The bytes the control file beside `name.part` records.
 fn recorded(sb: &Sandbox, name: &str) -> u64 {
-    let text = std::fs::read_to_string(sb.join(format!("out/{name}.part.parget")))
-        .unwrap_or_else(|e| panic!("no control file beside {name}.part: {e}"));
-    let json: serde_json::Value = serde_json::from_str(&text).expect("the control file is JSON");
-    json["ranges"]
-        .as_array()
-        .expect("a segmented control file records ranges")
+    control_records(&sb.join(format!("out/{name}")))
         .iter()
-        .map(|pair| pair[1].as_u64().unwrap() - pair[0].as_u64().unwrap())
+        .map(|r| r.1)
         .sum()
 }
 

@@ -462,3 +462,34 @@ pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
     }
     condition()
 }
+
+/// The record lines of the control file beside `destination`'s part file,
+/// as `(offset, len, crc)`, read as the README documents the format: a
+/// line whose own checksum fails is left out.
+pub fn control_records(destination: &Path) -> Vec<(u64, u64, u32)> {
+    let control = with_suffix(destination, ".part.parget");
+    let text = std::fs::read(&control)
+        .unwrap_or_else(|e| panic!("no control file {}: {e}", control.display()));
+    let mut lines = text.split(|&b| b == b'\n');
+    let header: serde_json::Value =
+        serde_json::from_slice(lines.next().unwrap_or_default()).expect("a JSON header");
+    assert!(
+        header["url"].is_string(),
+        "a header names its URL: {header}"
+    );
+    lines
+        .filter(|line| {
+            line.len() == 43
+                && std::str::from_utf8(&line[35..])
+                    .ok()
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    == Some(crc32c::crc32c(&line[..35]))
+        })
+        .map(|line| {
+            let field = |range: std::ops::Range<usize>| {
+                u64::from_str_radix(std::str::from_utf8(&line[range]).unwrap(), 16).unwrap()
+            };
+            (field(0..16), field(17..25), field(26..34) as u32)
+        })
+        .collect()
+}
