@@ -43,13 +43,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    let code = match runtime.block_on(run(args)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("parget: {e:#}");
             ExitCode::from(EXIT_USAGE)
         }
-    }
+    };
+    // Every download has reported, so the engine's work is done; a
+    // blocking call it abandoned on a stop (a `file://` read that never
+    // returns) must not keep the process alive.
+    runtime.shutdown_background();
+    code
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -94,8 +99,11 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "parget: {}; stopping (partial files are kept for --continue)",
                     stop.name()
                 ));
-                // Every download ends and records what it wrote.
+                // Every download ends and records what it wrote, and the
+                // lists are read no further (standard input may never end).
                 downloader.cancel();
+                let closing = downloader.clone();
+                tokio::spawn(async move { closing.shutdown().await });
                 // A second signal ends at once.
                 let mut again = stops.take();
                 tokio::spawn(async move {
@@ -105,9 +113,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             },
         }
     }
-    // Entries found invalid after the last download ended.
+    // Entries found invalid after the last download ended (after a stop,
+    // only those already found: the lists are not read to their end).
     while invalid_open {
-        match invalid.recv().await {
+        let item = match stopped_by {
+            None => invalid.recv().await,
+            Some(_) => invalid.try_recv().ok(),
+        };
+        match item {
             Some(item) => output.invalid(&item, &progress),
             None => invalid_open = false,
         }

@@ -7,5 +7,6 @@ mod nginx;
 mod output;
 mod rerun;
 mod segments;
+mod stops;
 mod util;
 mod verify;
