@@ -10,3 +10,4 @@ mod segments;
 mod stops;
 mod util;
 mod verify;
+mod writers;

@@ -251,7 +251,11 @@ fn a_power_loss_is_detected_range_by_range(split: &str) {
     // One connection fills the holes with ranges; its first request, the
     // probe, asks from the first hole to the end and is cut at the hole's
     // end, which wastes what the server had sent past it (a slice or two).
-    let slack = if split == "1" { 256 * 1024 } else { STEAL_SLACK };
+    let slack = if split == "1" {
+        256 * 1024
+    } else {
+        STEAL_SLACK
+    };
     assert!(
         served >= missing && served <= missing + slack,
         "-s {split}: {kept} bytes intact after the damage, {missing} missing, {served} fetched"

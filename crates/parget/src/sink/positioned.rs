@@ -141,6 +141,10 @@ impl Sink {
         };
         let open_part = part.clone();
         let log = blocking(move || {
+            // The control file first: when it cannot be written (a link
+            // planted at its name, a full disk), a part file made for this
+            // download is still unused, and goes.
+            let log = ControlLog::create(&control, &control_tmp, &header, &kept)?;
             open_part.mark_used();
             if let Some(len) = cut_at {
                 open_part
@@ -148,7 +152,7 @@ impl Sink {
                     .set_len(len)
                     .map_err(|e| Error::io(open_part.path(), e))?;
             }
-            ControlLog::create(&control, &control_tmp, &header, &kept)
+            Ok(log)
         })
         .await?;
 
