@@ -1,6 +1,7 @@
 //! Integration tests of the `parget` binary against the loopback test server.
 
 mod basics;
+mod disk;
 mod faults;
 mod lists;
 mod nginx;
