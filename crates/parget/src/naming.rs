@@ -400,6 +400,72 @@ mod tests {
         }
     }
 
+    #[test]
+    fn destination_names_parget_cannot_use() {
+        let ok = |name: &str| check_destination_name(OsStr::new(name));
+        assert!(ok("file.bin").is_ok());
+        assert!(ok("x.partial").is_ok() && ok("x.parget").is_ok() && ok("part").is_ok());
+        for reserved in ["x.part", ".part", "x.part.parget", "x.bin.part.parget.tmp"] {
+            let why = ok(reserved).unwrap_err();
+            assert!(why.contains("reserved"), "{reserved}: {why}");
+        }
+        assert!(ok(&"n".repeat(255)).is_ok());
+        let why = ok(&"n".repeat(256)).unwrap_err();
+        assert!(why.contains("256 bytes"), "{why}");
+    }
+
+    #[test]
+    fn helper_names_fit_and_stay_apart() {
+        let helper =
+            |name: &str, suffix: &str| helper_name(OsStr::new(name), suffix).into_string().unwrap();
+        // Short names keep their helpers' names whole.
+        assert_eq!(helper("f.bin", ".part"), "f.bin.part");
+        let fits = "a".repeat(MAX_NAME_BYTES - LONGEST_HELPER_SUFFIX);
+        assert_eq!(helper(&fits, ".part.parget.tmp").len(), MAX_NAME_BYTES);
+        assert_eq!(helper(&fits, ".part"), format!("{fits}.part"));
+        // Longer ones share one shortened base, within the limit.
+        for len in [MAX_NAME_BYTES - LONGEST_HELPER_SUFFIX + 1, 250, 255] {
+            let name = "b".repeat(len);
+            let bases: Vec<String> = HELPER_SUFFIXES
+                .iter()
+                .map(|suffix| {
+                    let helper = helper(&name, suffix);
+                    assert!(helper.len() <= MAX_NAME_BYTES, "{len}: {helper}");
+                    helper.strip_suffix(suffix).unwrap().to_owned()
+                })
+                .collect();
+            assert!(bases.iter().all(|b| b == &bases[0]), "{bases:?}");
+            assert!(check_destination_name(OsStr::new(&helper(&name, ".part"))).is_err());
+        }
+        // The scheme, pinned: it must read the files of earlier runs.
+        let name = "c".repeat(250);
+        let expected_hash = &blake3::hash(name.as_bytes()).to_hex()[..16];
+        assert_eq!(
+            helper(&name, ".part"),
+            format!("{}~{expected_hash}.part", "c".repeat(222))
+        );
+        // Two names that share the kept prefix get two helpers.
+        let (one, two) = (
+            format!("{}1", "d".repeat(249)),
+            format!("{}2", "d".repeat(249)),
+        );
+        assert_ne!(helper(&one, ".part"), helper(&two, ".part"));
+        // Cut on a character boundary.
+        let wide = "é".repeat(120);
+        let cut = helper(&wide, ".part");
+        assert!(cut.len() <= MAX_NAME_BYTES && cut.contains('~'), "{cut}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn helper_names_of_names_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = vec![0xffu8; 250];
+        let helper = helper_name(OsStr::from_bytes(&bytes), ".part.parget");
+        assert!(helper.len() <= MAX_NAME_BYTES);
+        assert!(helper.as_bytes().ends_with(b".part.parget"));
+    }
+
     fn assert_safe_name(name: &str) -> Result<(), TestCaseError> {
         prop_assert!(!name.contains('/'));
         prop_assert!(!name.contains('\\'));

@@ -13,3 +13,4 @@ mod segments;
 mod streams;
 mod tls;
 mod util;
+mod writers;
