@@ -5,6 +5,7 @@ mod args;
 mod entries;
 mod output;
 mod progress;
+mod signals;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -20,8 +21,6 @@ use crate::args::Args;
 use crate::output::Output;
 use crate::progress::{Mode, Progress};
 
-/// Exit status when interrupted (128 + SIGINT), as shells expect.
-const EXIT_INTERRUPTED: u8 = 130;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
@@ -44,13 +43,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    let code = match runtime.block_on(run(args)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("parget: {e:#}");
             ExitCode::from(EXIT_USAGE)
         }
-    }
+    };
+    // Every download has reported, so the engine's work is done; a
+    // blocking call it abandoned on a stop (a `file://` read that never
+    // returns) must not keep the process alive.
+    runtime.shutdown_background();
+    code
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -76,9 +80,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let ticker = tokio::spawn(progress.clone().tick(downloader.totals()));
 
     let mut output = Output::new(args.json);
-    let mut interrupted = false;
+    let mut stopped_by: Option<signals::Stop> = None;
     let mut invalid_open = true;
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut stops = Some(signals::Stops::new().context("cannot watch for stop signals")?);
     loop {
         tokio::select! {
             report = reports.next() => match report {
@@ -89,21 +93,34 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Some(item) => output.invalid(&item, &progress),
                 None => invalid_open = false,
             },
-            _ = &mut ctrl_c, if !interrupted => {
-                interrupted = true;
-                progress.println_always("parget: interrupted; stopping (partial files are kept for --continue)");
+            stop = signals::next(&mut stops) => {
+                stopped_by = Some(stop);
+                progress.println_always(&format!(
+                    "parget: {}; stopping (partial files are kept for --continue)",
+                    stop.name()
+                ));
+                // Every download ends and records what it wrote, and the
+                // lists are read no further (standard input may never end).
                 downloader.cancel();
-                // A second Ctrl-C ends at once.
-                tokio::spawn(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                let closing = downloader.clone();
+                tokio::spawn(async move { closing.shutdown().await });
+                // A second signal ends at once.
+                let mut again = stops.take();
+                tokio::spawn(async move {
+                    let stop = signals::next(&mut again).await;
+                    std::process::exit(i32::from(stop.exit_status()));
                 });
             },
         }
     }
-    // Entries found invalid after the last download ended.
+    // Entries found invalid after the last download ended (after a stop,
+    // only those already found: the lists are not read to their end).
     while invalid_open {
-        match invalid.recv().await {
+        let item = match stopped_by {
+            None => invalid.recv().await,
+            Some(_) => invalid.try_recv().ok(),
+        };
+        match item {
             Some(item) => output.invalid(&item, &progress),
             None => invalid_open = false,
         }
@@ -111,8 +128,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ticker.abort();
     progress.finish();
     progress.println(&output.summary());
-    Ok(if interrupted {
-        ExitCode::from(EXIT_INTERRUPTED)
+    Ok(if let Some(stop) = stopped_by {
+        ExitCode::from(stop.exit_status())
     } else if output.failed > 0 {
         ExitCode::FAILURE
     } else {
@@ -133,6 +150,7 @@ fn build_downloader(args: &Args, progress: Arc<Progress>) -> anyhow::Result<Down
         .resume_partial(args.continue_partial)
         .allow_overwrite(args.allow_overwrite)
         .fsync(args.fsync)
+        .wait_for_lock(args.wait_for_lock)
         .danger_accept_invalid_certs(args.insecure)
         .reporter(progress);
     if let Some(cap) = args.max_per_host {

@@ -362,6 +362,16 @@ impl DownloaderBuilder {
         self
     }
 
+    /// Wait for a destination that another download (of this or another
+    /// downloader, in this or another process) is writing, until that one
+    /// ends, instead of failing. Default false: such a download fails at
+    /// once with an I/O error of kind `WouldBlock` naming `NAME.part`,
+    /// whose lock the other holds.
+    pub fn wait_for_lock(mut self, yes: bool) -> Self {
+        self.config.wait_for_lock = yes;
+        self
+    }
+
     /// fsync each file (and its directory) before reporting it done.
     /// Default false: the rename is atomic but not durable across a power loss.
     pub fn fsync(mut self, yes: bool) -> Self {

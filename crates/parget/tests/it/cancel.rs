@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use parget::{blocking, Group, Request};
 
-use crate::util::{assert_failed, assert_file, content, fast, part_of, Bed};
+use crate::util::{assert_failed, assert_file, content, fast, part_of, recorded, Bed};
 
 /// Waits until `path` holds at least `bytes` bytes.
 async fn until_written(path: &std::path::Path, bytes: u64) {
@@ -83,7 +83,6 @@ async fn a_dropped_segmented_download_resumes_from_its_recorded_ranges() {
         .keep_single_stream_above(None)
         .build()
         .unwrap();
-    let control = bed.path("seg.bin.part.parget");
     let download =
         downloader.download(bed.request(&format!("/d/seg.bin?size={len}&rate=2000000"), "seg.bin"));
     tokio::select! {
@@ -95,19 +94,10 @@ async fn a_dropped_segmented_download_resumes_from_its_recorded_ranges() {
         } => {}
     }
     until_streaming_stops(&bed, "/d/seg.bin").await;
-    // The writer's last checkpoint runs on its own thread after the drop.
+    // Every write is recorded as it is made; the writer's last ones may
+    // still be on their way after the drop.
     let recorded = loop {
-        let text = std::fs::read_to_string(&control).unwrap_or_default();
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let covered: u64 = value["ranges"]
-            .as_array()
-            .map(|ranges| {
-                ranges
-                    .iter()
-                    .map(|r| r[1].as_u64().unwrap() - r[0].as_u64().unwrap())
-                    .sum()
-            })
-            .unwrap_or(0);
+        let covered = recorded(&bed.path("seg.bin"));
         if covered > 0 {
             break covered;
         }
