@@ -58,11 +58,7 @@ impl Reporter for Hub {
             let mut state = call.state();
             // Bytes of a failed download still count: they were received.
             let mut bytes = report.bytes();
-            if let Some(i) = state
-                .active
-                .iter()
-                .position(|p| p.destination() == path)
-            {
+            if let Some(i) = state.active.iter().position(|p| p.destination() == path) {
                 bytes = bytes.max(state.active.swap_remove(i).received());
             }
             state.done_bytes += bytes;

@@ -37,7 +37,10 @@ impl PyRequest {
     /// Where the file goes.
     #[getter]
     fn path(&self) -> &std::ffi::OsStr {
-        self.inner.path().unwrap_or(std::path::Path::new("")).as_os_str()
+        self.inner
+            .path()
+            .unwrap_or(std::path::Path::new(""))
+            .as_os_str()
     }
 
     /// The digests the bytes must have, by hashlib name.

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::event::{DownloadId, Reporter, Totals};
 use crate::hooks::{FinishHook, ResponseHook};
-use crate::limit::HostLimits;
+use crate::limit::{HostLimits, Rates};
 use crate::transport::Transport;
 
 /// Hooks the downloader applies to every download, before a request's own.
@@ -31,6 +31,8 @@ pub(crate) struct Shared {
     pub config: Config,
     transports: HashMap<String, Arc<dyn Transport>>,
     pub hosts: HostLimits,
+    /// The byte-rate limits (per download and for the whole downloader).
+    pub rates: Rates,
     /// The global download slots ([`Config::concurrency`]).
     pub slots: Arc<Semaphore>,
     claims: Claims,
@@ -58,6 +60,7 @@ impl Shared {
             hooks,
             slots: Arc::new(Semaphore::new(config.concurrency)),
             hosts: HostLimits::new(config.max_per_host),
+            rates: Rates::new(config.max_download_rate, config.max_overall_rate),
             config,
             transports,
             claims: Claims::default(),

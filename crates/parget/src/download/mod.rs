@@ -13,6 +13,7 @@
 //!    back, or discard ([`finish`]);
 //! 6. **report**.
 
+mod disposition;
 mod finish;
 mod inspect;
 mod open;
@@ -42,7 +43,7 @@ use crate::request::Request;
 use crate::retry::RetryPolicy;
 use crate::shared::Shared;
 use crate::sink::{self, Layout};
-use crate::transport::{BodyStream, Transport};
+use crate::transport::{BodyStream, Throttle, Transport};
 use crate::verify::{Algorithm, Digest};
 
 use finish::Done;
@@ -70,6 +71,9 @@ pub(crate) struct Effective {
     response_hooks: Vec<ResponseHook>,
     finish_hooks: Vec<FinishHook>,
     pub cancel: CancellationToken,
+    /// The byte-rate limits of this download's bodies, all connections
+    /// together (see `limit::Rates`).
+    pub throttle: Option<Throttle>,
 }
 
 impl Effective {
@@ -89,6 +93,7 @@ impl Effective {
                 .cloned()
                 .collect(),
             cancel,
+            throttle: shared.rates.for_download(),
         }
     }
 
@@ -128,19 +133,31 @@ pub(crate) async fn run(
     let effective = Arc::new(Effective::new(&shared, &request, cancel));
     let mut response = None;
     let mut counted = None;
-    let result = download(
-        &shared,
-        &request,
-        repeated,
-        id,
-        &effective,
-        Started {
-            progress: &mut progress,
-            counted: &mut counted,
-            response: &mut response,
-        },
-    )
-    .await;
+    // A server-chosen name, when the request asks for one (off by default).
+    let named =
+        disposition::destination_from_content_disposition(&shared, request, &effective).await;
+    let (request, refused) = match named {
+        Ok(request) => (request, None),
+        Err((request, error)) => (request, Some(error)),
+    };
+    let result = match refused {
+        Some(error) => Err(error),
+        None => {
+            download(
+                &shared,
+                &request,
+                repeated,
+                id,
+                &effective,
+                Started {
+                    progress: &mut progress,
+                    counted: &mut counted,
+                    response: &mut response,
+                },
+            )
+            .await
+        }
+    };
     let attempts = progress.as_ref().map_or(0, |p| p.attempts());
     let url = request.url().as_str().to_owned();
     let (outcome, bytes, digests, data) = match result {

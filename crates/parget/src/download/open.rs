@@ -28,6 +28,7 @@ pub(crate) async fn first_request(
         method: &settings.method,
         headers: &settings.headers,
         body: settings.body.as_ref(),
+        throttle: ctx.effective.throttle.as_ref(),
     });
     let opened = tokio::select! {
         opened = tokio::time::timeout(idle, open) => opened,
@@ -77,6 +78,7 @@ pub(crate) async fn ranges_work(ctx: &Ctx<'_>, validator: &Validator, len: u64) 
         method: &http::Method::GET,
         headers: ctx.request.headers(),
         body: None,
+        throttle: None,
     });
     match tokio::time::timeout(idle, probe).await {
         Ok(Ok(answer)) => {
