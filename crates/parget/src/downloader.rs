@@ -470,8 +470,8 @@ impl DownloaderBuilder {
     }
 
     /// Limits each download to `bytes_per_second`, all its connections
-    /// together (a token bucket of 50 ms: no burst above that). Default:
-    /// no limit.
+    /// together (a token bucket of 100 ms, starting empty: no burst above
+    /// that). Default: no limit.
     pub fn max_download_rate(mut self, bytes_per_second: u64) -> Self {
         self.config.max_download_rate = (bytes_per_second > 0).then_some(bytes_per_second);
         self
@@ -486,8 +486,12 @@ impl DownloaderBuilder {
 
     /// Sends at most `n` requests in any second to one host (scheme, host
     /// and port), redirects and segments included, for servers that answer
-    /// 429 when hammered: the first `n` go at once, then each waits for the
-    /// one `n` before it to be a second old. Default: no limit.
+    /// 429 when hammered: the first `n` go at once, then each waits until a
+    /// second has passed since the answer to the one `n` before it came
+    /// back. The wait for a turn counts toward the
+    /// [`idle_timeout`](Self::idle_timeout), as the wait for an answer
+    /// does: keep it above [`max_per_host`](Self::max_per_host) ÷ `n`
+    /// seconds. Default: no limit.
     pub fn max_requests_per_second(mut self, n: u32) -> Self {
         self.network.requests_per_second = (n > 0).then_some(n);
         self

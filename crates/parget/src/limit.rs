@@ -76,10 +76,12 @@ pub(crate) fn host_key(url: &url::Url) -> String {
 }
 
 /// How long a bucket holds at most, in time at its rate: the largest burst
-/// a limited download can make, and the largest piece a body chunk is cut
-/// into. 50 ms keeps bursts small (a 2 s download at the limit is off by
-/// at most 2.5 %) and wake-ups few (20 a second per download).
-const BUCKET_TIME: f64 = 0.05;
+/// a limited download can make (after a pause), and the largest piece a
+/// body chunk is cut into. 100 ms keeps bursts small and wake-ups few (at
+/// least 10 a second per download), and tokens are lost only when a taker
+/// is woken more than 100 ms late (on a loaded machine 50 ms lost a few
+/// percent of the rate).
+const BUCKET_TIME: f64 = 0.1;
 
 /// A byte-rate limit: a token bucket of `rate` bytes a second holding at
 /// most [`BUCKET_TIME`] of them. Takers reserve tokens and may run into
@@ -100,16 +102,22 @@ struct BucketState {
 }
 
 impl TokenBucket {
-    /// A full bucket for `bytes_per_second` (at least 1).
+    /// An empty bucket for `bytes_per_second` (at least 1): a download
+    /// starts at its rate, with no burst.
     pub(crate) fn new(bytes_per_second: u64) -> TokenBucket {
+        TokenBucket::new_at(bytes_per_second, Instant::now())
+    }
+
+    /// An empty bucket for `bytes_per_second`, as of `now`.
+    fn new_at(bytes_per_second: u64, now: Instant) -> TokenBucket {
         let rate = bytes_per_second.max(1) as f64;
         let capacity = (rate * BUCKET_TIME).floor().max(1.0);
         TokenBucket {
             rate,
             capacity,
             state: Mutex::new(BucketState {
-                tokens: capacity,
-                updated: Instant::now(),
+                tokens: 0.0,
+                updated: now,
             }),
         }
     }
@@ -232,20 +240,76 @@ impl Rates {
     }
 }
 
-/// Slack added to each request's one-second window: a server counts
-/// arrivals, and two requests sent exactly a second apart may arrive a
-/// little less than a second apart (one waited for a connection, the
-/// other found one open).
-const PACING_SLACK: Duration = Duration::from_millis(20);
+/// A second, and a little more: the window a pacing host's requests are
+/// counted in (the margin covers timer granularity).
+const PACING_WINDOW: Duration = Duration::from_millis(1005);
 
-/// At most N requests a second to each host, as a server counting them in
-/// a sliding one-second window expects: the first N go at once, and each
-/// later one waits until the one N places before it is a second old.
+/// At most N requests in any second to each host, as a server counting
+/// them in a sliding one-second window expects: the first N go at once,
+/// and each later one waits until a second has passed since the answer to
+/// the one N places before it came back. Counting from the answer, not
+/// from the sending, is what makes it hold on the server's side: a server
+/// saw a request no later than its answer arrived, however long the
+/// request took to get there.
 pub(crate) struct RequestPacer {
     per_second: usize,
-    /// For each host, the times its last `per_second` requests were let go
-    /// (some in the future: requests waiting for their turn).
-    hosts: Mutex<HashMap<String, VecDeque<Instant>>>,
+    hosts: Mutex<HashMap<String, Turns>>,
+    /// Signalled when a request ends: a waiting one may go.
+    ended: tokio::sync::Notify,
+}
+
+/// One host's recent requests.
+#[derive(Debug, Default)]
+struct Turns {
+    /// When the answers to the last requests came back, oldest first
+    /// (those older than [`PACING_WINDOW`] are dropped as they are seen).
+    answered: VecDeque<Instant>,
+    /// Requests sent and not answered yet.
+    in_flight: usize,
+}
+
+impl Turns {
+    /// Takes a turn at `now` when fewer than `limit` requests are in the
+    /// window; otherwise says until when to wait (`None`: until a request
+    /// in flight ends).
+    fn take(&mut self, limit: usize, now: Instant) -> Result<(), Option<Instant>> {
+        while self
+            .answered
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= PACING_WINDOW)
+        {
+            self.answered.pop_front();
+        }
+        if self.answered.len() + self.in_flight < limit {
+            self.in_flight += 1;
+            return Ok(());
+        }
+        Err(self.answered.front().map(|&t| t + PACING_WINDOW))
+    }
+
+    /// A request of a turn was answered (or gave up) at `now`.
+    fn done(&mut self, now: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.answered.push_back(now);
+    }
+}
+
+/// A request's turn: it counts as in flight until dropped, which records
+/// the moment its answer came.
+pub(crate) struct Turn<'a> {
+    pacer: &'a RequestPacer,
+    host: String,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        let mut hosts = self.pacer.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(turns) = hosts.get_mut(&self.host) {
+            turns.done(Instant::now());
+        }
+        drop(hosts);
+        self.pacer.ended.notify_waiters();
+    }
 }
 
 impl RequestPacer {
@@ -254,38 +318,45 @@ impl RequestPacer {
         RequestPacer {
             per_second: per_second.max(1) as usize,
             hosts: Mutex::new(HashMap::new()),
+            ended: tokio::sync::Notify::new(),
         }
     }
 
-    /// Takes the next turn on `host_key` for a request asked at `now`;
-    /// returns when it may be sent.
-    pub(crate) fn reserve(&self, host_key: &str, now: Instant) -> Instant {
-        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
-        if hosts.len() > 1024 {
-            // Forget hosts whose turns are all over a second old.
-            hosts.retain(|_, turns| {
-                turns
-                    .back()
-                    .is_some_and(|&t| t + Duration::from_secs(1) > now)
-            });
+    /// Waits for a turn to send a request to `url`'s host; hold it until
+    /// the answer's head arrived.
+    pub(crate) async fn turn(&self, url: &url::Url) -> Turn<'_> {
+        let host = host_key(url);
+        loop {
+            let ended = self.ended.notified();
+            let wait = {
+                let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                if hosts.len() > 1024 {
+                    // Forget hosts with nothing in flight or in the window.
+                    hosts.retain(|_, t| {
+                        t.in_flight > 0
+                            || t.answered.back().is_some_and(|&a| a + PACING_WINDOW > now)
+                    });
+                }
+                match hosts
+                    .entry(host.clone())
+                    .or_default()
+                    .take(self.per_second, now)
+                {
+                    Ok(()) => return Turn { pacer: self, host },
+                    Err(until) => until,
+                }
+            };
+            match wait {
+                Some(until) => {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(until) => {}
+                        () = ended => {}
+                    }
+                }
+                None => ended.await,
+            }
         }
-        let turns = hosts.entry(host_key.to_owned()).or_default();
-        let at = if turns.len() < self.per_second {
-            now
-        } else {
-            let oldest = turns.pop_front().unwrap_or(now);
-            (oldest + Duration::from_secs(1) + PACING_SLACK).max(now)
-        };
-        // Turns are handed out in order, so the queue stays sorted.
-        let at = turns.back().map_or(at, |&last| at.max(last));
-        turns.push_back(at);
-        at
-    }
-
-    /// Waits for a turn to send a request to `url`'s host.
-    pub(crate) async fn wait(&self, url: &url::Url) {
-        let at = self.reserve(&host_key(url), Instant::now());
-        tokio::time::sleep_until(at).await;
     }
 }
 
@@ -327,18 +398,17 @@ mod tests {
 
     #[test]
     fn a_bucket_passes_its_rate_plus_one_bucket() {
-        let bucket = TokenBucket::new(1000);
-        assert_eq!(bucket.piece(), 50);
         let start = Instant::now();
-        // A full bucket: one piece passes at once, the next waits for it.
-        assert_eq!(bucket.reserve(50, start), Duration::ZERO);
-        assert_eq!(bucket.reserve(50, start), Duration::from_millis(50));
-        // Debt accumulates in order: the third waits behind the second.
-        assert_eq!(bucket.reserve(50, start), Duration::from_millis(100));
-        // A second later the debt (100 tokens) is paid and 900 refilled,
-        // but the bucket holds at most 50.
+        let bucket = TokenBucket::new_at(1000, start);
+        assert_eq!(bucket.piece(), 100);
+        // Empty at first: the first piece waits for its tokens.
+        assert_eq!(bucket.reserve(100, start), Duration::from_millis(100));
+        // Debt accumulates in order: the next waits behind the first.
+        assert_eq!(bucket.reserve(50, start), Duration::from_millis(150));
+        // A second later the debt (150 tokens) is paid and 850 refilled,
+        // but the bucket holds at most 100.
         let later = start + Duration::from_secs(1);
-        assert_eq!(bucket.reserve(50, later), Duration::ZERO);
+        assert_eq!(bucket.reserve(100, later), Duration::ZERO);
         assert_eq!(bucket.reserve(1, later), Duration::from_millis(1));
     }
 
@@ -347,9 +417,9 @@ mod tests {
         // Takers asking as fast as they can, in pieces of a bucket: the
         // bytes released by time t never exceed rate * t + one bucket.
         for rate in [1u64, 999, 65_536, 10 << 20] {
-            let bucket = TokenBucket::new(rate);
-            let piece = bucket.piece();
             let start = Instant::now();
+            let bucket = TokenBucket::new_at(rate, start);
+            let piece = bucket.piece();
             let mut now = start;
             let mut released = 0u64;
             for _ in 0..200 {
@@ -365,7 +435,7 @@ mod tests {
             // And the limit is reached, not undershot: the last piece went
             // exactly when the tokens for it existed.
             let t = now.duration_since(start).as_secs_f64();
-            let expected = (released as f64 - piece as f64) / rate as f64;
+            let expected = released as f64 / rate as f64;
             assert!(
                 (t - expected).abs() < 1e-6,
                 "rate {rate}: {t} vs {expected}"
@@ -404,49 +474,73 @@ mod tests {
             .collect()
             .await;
         let sizes: Vec<usize> = pieces.iter().map(Bytes::len).collect();
-        assert_eq!(sizes, [50, 50, 20, 30]);
+        assert_eq!(sizes, [100, 20, 30]);
         assert_eq!(pieces.concat(), [vec![1u8; 120], vec![2u8; 30]].concat());
-        // 150 bytes at 1000 B/s with a full 50-byte bucket: 100 ms.
-        assert_eq!(started.elapsed(), Duration::from_millis(100));
+        // 150 bytes at 1000 B/s from an empty bucket: 150 ms.
+        assert_eq!(started.elapsed(), Duration::from_millis(150));
     }
 
     #[test]
-    fn pacing_allows_n_per_sliding_second() {
-        let pacer = RequestPacer::new(3);
+    fn pacing_counts_from_the_answers() {
         let start = Instant::now();
-        let second = Duration::from_secs(1) + PACING_SLACK;
-        let turns: Vec<Duration> = (0..7)
-            .map(|_| pacer.reserve("http://h:80", start) - start)
-            .collect();
-        assert_eq!(
-            turns,
-            [
-                Duration::ZERO,
-                Duration::ZERO,
-                Duration::ZERO,
-                second,
-                second,
-                second,
-                second * 2
-            ]
-        );
-        // Another host is paced on its own.
-        assert_eq!(pacer.reserve("http://other:80", start), start);
-        // Requests asked later than their turn go when asked.
-        let late = start + Duration::from_secs(10);
-        assert_eq!(pacer.reserve("http://h:80", late), late);
-        // Every window of one second holds at most 3 turns.
-        let pacer = RequestPacer::new(3);
-        let mut all = Vec::new();
-        for i in 0..40u64 {
-            all.push(pacer.reserve("k", start + Duration::from_millis(i * 97)));
+        let ms = |n: u64| start + Duration::from_millis(n);
+        let mut turns = Turns::default();
+        // Three at once; the fourth waits for one of them to end.
+        for _ in 0..3 {
+            assert_eq!(turns.take(3, start), Ok(()));
         }
-        for (i, &t) in all.iter().enumerate() {
-            let within = all[i..]
+        assert_eq!(turns.take(3, start), Err(None));
+        // Answers at 100, 200 and 300 ms: a second after each, one more.
+        turns.done(ms(100));
+        assert_eq!(turns.take(3, ms(100)), Err(Some(ms(100) + PACING_WINDOW)));
+        turns.done(ms(200));
+        turns.done(ms(300));
+        assert_eq!(turns.take(3, ms(1000)), Err(Some(ms(100) + PACING_WINDOW)));
+        assert_eq!(turns.take(3, ms(1105)), Ok(()));
+        assert_eq!(turns.take(3, ms(1105)), Err(Some(ms(200) + PACING_WINDOW)));
+        // Long after, the window is empty again.
+        turns.done(ms(1200));
+        for _ in 0..3 {
+            assert_eq!(turns.take(3, ms(5000)), Ok(()));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paced_requests_never_exceed_n_in_a_second_of_answers() {
+        let pacer = Arc::new(RequestPacer::new(3));
+        let url = url::Url::parse("http://h/").unwrap();
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for i in 0..10u64 {
+            let (pacer, url) = (pacer.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                let turn = pacer.turn(&url).await;
+                let sent = Instant::now();
+                // Each request takes a different while to be answered.
+                tokio::time::sleep(Duration::from_millis(10 + i * 7)).await;
+                drop(turn);
+                sent
+            }));
+        }
+        let mut sent = Vec::new();
+        for task in tasks {
+            sent.push(task.await.unwrap());
+        }
+        sent.sort();
+        for (i, &t) in sent.iter().enumerate() {
+            let within = sent[i..]
                 .iter()
                 .filter(|&&u| u < t + Duration::from_secs(1))
                 .count();
-            assert!(within <= 3, "{within} turns within a second of turn {i}");
+            assert!(
+                within <= 3,
+                "{within} requests within a second of request {i}: {sent:?}"
+            );
         }
+        // And no slower than needed: 10 at 3 a second take a little over 3 s.
+        let last = *sent.last().unwrap() - started;
+        assert!(last < Duration::from_secs(4), "{last:?}");
+        let other = url::Url::parse("http://other/").unwrap();
+        let _free = pacer.turn(&other).await;
     }
 }

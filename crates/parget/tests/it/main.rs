@@ -2,10 +2,13 @@
 //! module per feature.
 
 mod api;
+mod auth;
 mod cancel;
 mod embed;
 mod errors;
 mod groups;
+mod proxies;
+mod rates;
 mod rerun;
 mod resume;
 mod retries;

@@ -190,9 +190,12 @@ impl HttpTransport {
         if let Some(body) = body {
             builder = builder.body(body.clone());
         }
-        if let Some(pacer) = &chain.pacer {
-            pacer.wait(url).await;
-        }
+        // The turn is held until the answer's head arrives (see
+        // `RequestPacer`).
+        let _turn = match &chain.pacer {
+            Some(pacer) => Some(pacer.turn(url).await),
+            None => None,
+        };
         builder.send().await.map_err(classify::send_error)
     }
 
