@@ -459,6 +459,8 @@ fn excerpt(text: &str) -> String {
     const MAX_CHARS: usize = 60;
     let mut chars = text.chars();
     let shown: String = chars.by_ref().take(MAX_CHARS).collect();
+    // A URL's password is not repeated in a message.
+    let shown = crate::redact::redact_url_text(&shown).into_owned();
     if chars.next().is_some() {
         format!("`{}…`", shown.escape_debug())
     } else {

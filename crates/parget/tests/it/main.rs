@@ -7,6 +7,8 @@ mod cancel;
 mod embed;
 mod errors;
 mod groups;
+mod hostile;
+mod names;
 mod proxies;
 mod rates;
 mod rerun;
