@@ -3,6 +3,7 @@
 mod basics;
 mod faults;
 mod lists;
+mod networks;
 mod nginx;
 mod output;
 mod rerun;
