@@ -140,22 +140,10 @@ pub fn shown_url(url: &str) -> String {
     escape_control(&redact_url_text(url)).into_owned()
 }
 
-/// A message as parget shows it: the password of every URL in it replaced
-/// (a URL is a word holding `://`), control characters escaped.
+/// A message as parget shows it: the password of every URL in it replaced,
+/// control characters escaped.
 pub fn shown_text(text: &str) -> String {
-    let redacted: Vec<String> = text
-        .split(' ')
-        .map(|word| {
-            if word.contains("://") {
-                // Quoted in messages as `URL`.
-                let inner = word.trim_matches(|c| c == '`' || c == '\'' || c == ':');
-                word.replace(inner, &redact_url_text(inner))
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect();
-    escape_control(&redacted.join(" ")).into_owned()
+    escape_control(&parget::redact::redact_urls_in(text)).into_owned()
 }
 
 /// An engine error on one line, with its causes, and the flag that

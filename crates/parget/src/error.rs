@@ -234,12 +234,12 @@ impl Error {
                 f,
                 "body ended early: received {received} of {expected} announced bytes"
             ),
-            ErrorKind::Protocol(what) => write!(f, "unusable response: {what}"),
+            ErrorKind::Protocol(what) => write!(f, "unusable response: {}", shown(what)),
             ErrorKind::TooManyRedirects(max) => write!(f, "more than {max} redirects"),
             ErrorKind::InsecureRedirect(to) => {
                 write!(f, "refused a redirect from https to plain http ({to})")
             }
-            ErrorKind::Proxy(what) => write!(f, "proxy: {what}"),
+            ErrorKind::Proxy(what) => write!(f, "proxy: {}", shown(what)),
             ErrorKind::SizeMismatch { expected, actual } => {
                 write!(f, "size mismatch: expected {expected} bytes, got {actual}")
             }
@@ -255,7 +255,7 @@ impl Error {
                 f,
                 "unsupported URL scheme `{scheme}` (parget speaks http, https and file)"
             ),
-            ErrorKind::InvalidRequest(what) => write!(f, "invalid request: {what}"),
+            ErrorKind::InvalidRequest(what) => write!(f, "invalid request: {}", shown(what)),
             ErrorKind::DestinationExists(path) => write!(
                 f,
                 "{} exists and nothing was given to check it against; it is replaced only when overwriting is allowed",
@@ -266,9 +266,9 @@ impl Error {
                 "{} is already the destination of another download in this run",
                 path.display()
             ),
-            ErrorKind::ResumeRefused(why) => write!(f, "cannot resume: {why}"),
+            ErrorKind::ResumeRefused(why) => write!(f, "cannot resume: {}", shown(why)),
             ErrorKind::Cancelled => write!(f, "cancelled (the partial file is kept for a resume)"),
-            ErrorKind::Rejected(why) => write!(f, "rejected: {why}"),
+            ErrorKind::Rejected(why) => write!(f, "rejected: {}", shown(why)),
         }
     }
 
@@ -284,6 +284,12 @@ impl Error {
 /// `url` as an error keeps it: its password replaced.
 fn redacted(url: &str) -> String {
     crate::redact::redact_url_text(url).into_owned()
+}
+
+/// A free-text part of a message (it may quote URLs, from a control file
+/// or a server), every URL's password replaced.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::redact::redact_urls_in(text)
 }
 
 impl fmt::Display for Error {
@@ -357,6 +363,11 @@ mod tests {
     fn urls_are_kept_without_their_passwords() {
         let error = Error::new(ErrorKind::Connect, Some("http://u:s3cret@h/f"));
         assert_eq!(error.url(), Some("http://u:***@h/f"));
+        let quoted = Error::new(
+            ErrorKind::ResumeRefused("the .part is of `http://u:s3cret@h/other`".into()),
+            None,
+        );
+        assert!(!quoted.to_string().contains("s3cret"), "{quoted}");
         let later = Error::new(ErrorKind::Connect, None).with_url("https://a:b@h/");
         assert_eq!(later.url(), Some("https://a:***@h/"));
         for shown in [

@@ -79,6 +79,25 @@ async fn proxy_credentials_are_sent_and_a_refusal_is_final() {
         "{:?}",
         seen[0].headers
     );
+    // The same for a CONNECT tunnel to an https server.
+    let secure = TestServer::start(ServerConfig {
+        tls: true,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let report = fast()
+        .proxy(format!("http://puser:ppass@{}", proxy.addr()))
+        .add_root_certificate_pem(secure.ca_cert_pem().unwrap())
+        .build()
+        .unwrap()
+        .download(Request::new(&secure.url("/t.bin?size=100"), bed.path("t.bin")).unwrap())
+        .await;
+    assert_file(&report, &content("/t.bin", 100));
+    assert!(proxy
+        .requests()
+        .unwrap()
+        .contains(&format!("CONNECT {} HTTP/1.1", secure.addr())));
 
     let report = fast()
         .proxy(proxy.url())
