@@ -102,7 +102,8 @@ pub fn redact_urls_in(text: &str) -> Cow<'_, str> {
             if !word.contains("://") {
                 return Cow::Borrowed(word);
             }
-            let inner = word.trim_matches(|c| matches!(c, '`' | '\'' | '"' | ':' | ',' | ';' | '(' | ')'));
+            let inner =
+                word.trim_matches(|c| matches!(c, '`' | '\'' | '"' | ':' | ',' | ';' | '(' | ')'));
             match redact_url_text(inner) {
                 Cow::Borrowed(_) => Cow::Borrowed(word),
                 Cow::Owned(redacted) => Cow::Owned(word.replacen(inner, &redacted, 1)),
@@ -234,9 +235,18 @@ mod tests {
         for (input, expected) in [
             ("no url here", "no url here"),
             ("http://h/ is fine", "http://h/ is fine"),
-            ("`http://u:pw@h/x` and (https://a:b@c/)", "`http://u:***@h/x` and (https://a:***@c/)"),
-            ("http://u:pw@h/f: server answered HTTP 404", "http://u:***@h/f: server answered HTTP 404"),
-            ("twice http://u:pw@h/ http://u:pw@h/", "twice http://u:***@h/ http://u:***@h/"),
+            (
+                "`http://u:pw@h/x` and (https://a:b@c/)",
+                "`http://u:***@h/x` and (https://a:***@c/)",
+            ),
+            (
+                "http://u:pw@h/f: server answered HTTP 404",
+                "http://u:***@h/f: server answered HTTP 404",
+            ),
+            (
+                "twice http://u:pw@h/ http://u:pw@h/",
+                "twice http://u:***@h/ http://u:***@h/",
+            ),
         ] {
             assert_eq!(redact_urls_in(input), expected, "{input}");
         }

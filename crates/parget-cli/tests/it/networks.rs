@@ -25,13 +25,13 @@ fn enc(text: &str) -> String {
         .collect()
 }
 
-/// A TLS server whose CA is written to `ca.pem` in the sandbox.
-fn tls_server(sb: &Sandbox) -> (Server, std::path::PathBuf) {
+/// A TLS server whose CA is written to `name` in the sandbox.
+fn tls_server(sb: &Sandbox, name: &str) -> (Server, std::path::PathBuf) {
     let server = Server::with(ServerConfig {
         tls: true,
         ..ServerConfig::default()
     });
-    let ca = sb.write("ca.pem", server.ca_cert_pem().unwrap());
+    let ca = sb.write(name, server.ca_cert_pem().unwrap());
     (server, ca)
 }
 
@@ -267,7 +267,7 @@ fn control_characters_from_lists_and_servers_are_escaped() {
 #[test]
 fn tls_roots_from_the_environment_and_client_certificates() {
     let sb = Sandbox::new();
-    let (server, ca) = tls_server(&sb);
+    let (server, ca) = tls_server(&sb, "ca.pem");
     let url = server.url("/t.bin?size=1000");
     // Unknown CA: refused, with the way out in the message.
     sb.run(&["-d", "out", &url])
@@ -282,6 +282,22 @@ fn tls_roots_from_the_environment_and_client_certificates() {
     sb.write("certs/ca.pem", server.ca_cert_pem().unwrap());
     let mut cmd = sb.command(&["-d", "env-dir", &url]);
     cmd.env("SSL_CERT_DIR", sb.join("certs"));
+    Spawned::spawn(cmd).wait(Instant::now()).success();
+    // Both at once, each trusting another server, with --ca-certificate
+    // for a third: all three roots are trusted together.
+    let (second, _) = tls_server(&sb, "second/ca.pem");
+    let (third, _) = tls_server(&sb, "third.pem");
+    let mut cmd = sb.command(&[
+        "-d",
+        "env-both",
+        "--ca-certificate",
+        "third.pem",
+        &server.url("/t1.bin?size=10"),
+        &second.url("/t2.bin?size=10"),
+        &third.url("/t3.bin?size=10"),
+    ]);
+    cmd.env("SSL_CERT_FILE", &ca)
+        .env("SSL_CERT_DIR", sb.join("second"));
     Spawned::spawn(cmd).wait(Instant::now()).success();
     // --insecure works, and says what it costs.
     sb.run(&["-d", "insecure", "--insecure", &url])

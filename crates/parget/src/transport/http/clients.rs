@@ -84,7 +84,7 @@ impl ProxyRoute {
 
     /// True when no request can go through a proxy: reqwest is then given
     /// none, which spares a decision per request.
-    fn is_direct(&self) -> bool {
+    pub(crate) fn is_direct(&self) -> bool {
         match self.explicit.as_deref() {
             Some(explicit) => explicit.is_empty(),
             None => !self

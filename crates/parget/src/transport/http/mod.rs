@@ -158,7 +158,9 @@ impl HttpTransport {
         body: Option<&bytes::Bytes>,
     ) -> Result<reqwest::Response, Error> {
         let chain = &self.chain;
-        chain.proxy.decide(url).map_err(clients::proxy_error)?;
+        if !chain.proxy.is_direct() {
+            chain.proxy.decide(url).map_err(clients::proxy_error)?;
+        }
         let headers = hop::Hop {
             asked: request.url,
             url,
@@ -178,8 +180,10 @@ impl HttpTransport {
         // Credentials go in the header hop decided on, never from the URL
         // (reqwest would send a URL's own to every server of a chain).
         let mut target = url.clone();
-        let _ = target.set_username("");
-        let _ = target.set_password(None);
+        if !target.username().is_empty() || target.password().is_some() {
+            let _ = target.set_username("");
+            let _ = target.set_password(None);
+        }
         let mut builder = client
             .request(method.clone(), target)
             .headers(headers)

@@ -46,24 +46,28 @@ pub(crate) fn system_roots() -> Result<Vec<reqwest::Certificate>, Error> {
             None,
         ));
     }
-    let mut ders: Vec<Vec<u8>> = loaded.certs.iter().map(|c| c.as_ref().to_vec()).collect();
-    if from_env {
-        if let Some(bundle) = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
-            if let Ok(pem) = std::fs::read(bundle) {
-                ders.extend(pem_certificates(&pem));
-            }
+    let ders: Vec<Vec<u8>> = loaded.certs.iter().map(|c| c.as_ref().to_vec()).collect();
+    let bundles: &[&str] = if from_env { &SYSTEM_BUNDLES } else { &[] };
+    Ok(trusted(ders, bundles))
+}
+
+/// `ders` and the certificates of the first of `bundles` that exists, each
+/// one rustls accepts as a trust anchor.
+fn trusted(mut ders: Vec<Vec<u8>>, bundles: &[impl AsRef<Path>]) -> Vec<reqwest::Certificate> {
+    if let Some(bundle) = bundles.iter().map(AsRef::as_ref).find(|p| p.is_file()) {
+        if let Ok(pem) = std::fs::read(bundle) {
+            ders.extend(pem_certificates(&pem));
         }
     }
     let mut check = rustls::RootCertStore::empty();
-    Ok(ders
-        .into_iter()
+    ders.into_iter()
         .filter(|der| {
             check
                 .add(rustls::pki_types::CertificateDer::from(der.as_slice()))
                 .is_ok()
         })
         .filter_map(|der| reqwest::Certificate::from_der(&der).ok())
-        .collect())
+        .collect()
 }
 
 /// The DER of each certificate in a PEM bundle; other blocks are skipped.
@@ -91,5 +95,32 @@ mod tests {
         let ders = pem_certificates(bundle.as_bytes());
         assert_eq!(ders.len(), 2);
         assert!(pem_certificates(b"nothing here").is_empty());
+    }
+
+    #[test]
+    fn the_environments_roots_are_added_to_the_systems_bundle() {
+        let from_env = parget_testbed::certs::Ca::new("env").unwrap();
+        let system = parget_testbed::certs::Ca::new("system").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("ca-certificates.crt");
+        std::fs::write(&bundle, system.cert_pem()).unwrap();
+        let env_ders = pem_certificates(from_env.cert_pem().as_bytes());
+        let missing = dir.path().join("missing.crt");
+        // The first bundle that exists is the system's.
+        let roots = trusted(env_ders.clone(), &[missing.clone(), bundle.clone()]);
+        assert_eq!(roots.len(), 2);
+        assert_eq!(trusted(env_ders.clone(), &[missing]).len(), 1);
+        // What rustls cannot use as a trust anchor is left out.
+        let roots = trusted(vec![b"not a certificate".to_vec()], &[bundle]);
+        assert_eq!(roots.len(), 1);
+        // This machine's store, as the system's roots are read.
+        let ours = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file());
+        if let Some(path) = ours {
+            assert!(
+                !trusted(Vec::new(), &[path]).is_empty(),
+                "{}",
+                path.display()
+            );
+        }
     }
 }
