@@ -145,7 +145,12 @@ def test_an_existing_file_is_not_replaced_unless_allowed(testbed: Testbed, tmp_p
     url = testbed.url("/blocking/exists", size=10)
     (tmp_path / "f").write_bytes(b"mine")
     with pytest.raises(parget.DownloadError, match="exists"):
-        parget.download(url, tmp_path / "f")
+        parget.download(url, tmp_path / "f", resume=False)
+    assert (tmp_path / "f").read_bytes() == b"mine"
+    # Resuming (the default), an output with no part file beside it was put
+    # there complete: it is skipped and left alone.
+    skipped = parget.download(url, tmp_path / "f")
+    assert skipped.skipped and skipped.size == 4
     assert (tmp_path / "f").read_bytes() == b"mine"
     parget.download(url, tmp_path / "f", allow_overwrite=True)
     assert (tmp_path / "f").read_bytes() == testbed.body(url)

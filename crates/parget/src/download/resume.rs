@@ -114,8 +114,9 @@ pub(crate) fn decide(on_disk: &OnDisk, wanted: &Wanted<'_>) -> Decision {
     if let Some(existing) = &on_disk.existing {
         let expectations = wanted.expected_size.is_some() || !wanted.digests.is_empty();
         if !expectations {
-            if wanted.resume && on_disk.part.is_none() {
+            if wanted.resume && !wanted.allow_overwrite && on_disk.part.is_none() {
                 // Nothing to continue: the output was put there complete.
+                // (Allowed to overwrite, the caller asked for it anew.)
                 return Decision::Skip {
                     len: existing.len,
                     digests: Vec::new(),
@@ -331,12 +332,12 @@ mod tests {
             }),
             part: None,
         };
-        for overwrite in [false, true] {
-            assert!(matches!(
-                decide(&complete, &resume(overwrite)),
-                Decision::Skip { len: 7, .. }
-            ));
-        }
+        assert!(matches!(
+            decide(&complete, &resume(false)),
+            Decision::Skip { len: 7, .. }
+        ));
+        // Allowed to overwrite, the caller wants it fetched anew.
+        assert_eq!(held(decide(&complete, &resume(true))), Held::default());
         // A part file beside it: there is something to continue, and the
         // output may be replaced only when overwriting is allowed.
         let with_part = OnDisk {
