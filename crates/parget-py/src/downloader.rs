@@ -96,6 +96,8 @@ impl PyDownloader {
         digests = None,
         ca_certificate = None,
         insecure = false,
+        proxy = None,
+        no_proxy = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -115,6 +117,8 @@ impl PyDownloader {
         digests: Option<Bound<'_, PyAny>>,
         ca_certificate: Option<Bound<'_, PyAny>>,
         insecure: bool,
+        proxy: Option<String>,
+        no_proxy: Option<String>,
     ) -> PyResult<PyDownloader> {
         let certificates = match ca_certificate {
             None => Vec::new(),
@@ -157,6 +161,8 @@ impl PyDownloader {
             user_agent,
             certificates,
             insecure,
+            proxy,
+            no_proxy,
             defaults: Arc::new(defaults),
         };
         let downloader = PyDownloader {

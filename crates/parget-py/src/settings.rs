@@ -29,6 +29,11 @@ pub(crate) struct Settings {
     pub user_agent: Option<String>,
     pub certificates: Vec<Vec<u8>>,
     pub insecure: bool,
+    /// The proxy for every request (`""` for none); `None` lets the
+    /// environment's proxy variables decide.
+    pub proxy: Option<String>,
+    /// Hosts reached directly, replacing `NO_PROXY`.
+    pub no_proxy: Option<String>,
     /// Headers and digests added to every request.
     pub defaults: Arc<Defaults>,
 }
@@ -101,6 +106,12 @@ impl Settings {
         }
         if let Some(agent) = &self.user_agent {
             builder = builder.user_agent(agent.clone());
+        }
+        if let Some(proxy) = &self.proxy {
+            builder = builder.proxy(proxy.clone());
+        }
+        if let Some(list) = &self.no_proxy {
+            builder = builder.no_proxy(list.clone());
         }
         for pem in &self.certificates {
             builder = builder.add_root_certificate_pem(pem.clone());

@@ -91,6 +91,8 @@ if TYPE_CHECKING:
         user_agent: Optional[str]
         ca_certificate: Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], None]
         insecure: bool
+        proxy: Optional[str]
+        no_proxy: Optional[str]
 
     class DownloaderOptions(EngineOptions, total=False):
         """The settings of :class:`Downloader`, also taken by the module functions."""
@@ -151,10 +153,13 @@ class Downloader(_NativeDownloader):
     ``Downloader(concurrency=16, per_host=None, retries=5, retry_wait=1.0,
     split=None, min_split_size=None, connect_timeout=None, timeout=None,
     resume=True, allow_overwrite=False, fsync=False, user_agent=None,
-    headers=None, digests=None, ca_certificate=None, insecure=False)``;
-    ``None`` keeps the engine's default (8 connections per host, 8 segments
-    for a large file, segments of at least 4 MiB, 30 s to connect, 60 s
-    without a byte). ``headers`` are sent with every request (a request's
+    headers=None, digests=None, ca_certificate=None, insecure=False,
+    proxy=None, no_proxy=None)``; ``None`` keeps the engine's default (no
+    cap per host, up to 8 connections for a large file, segments of at
+    least 4 MiB, 30 s to connect, 60 s without a byte, the proxy the
+    environment's variables name). ``proxy`` is ``http://``, ``https://``,
+    ``socks5://`` or ``socks5h://`` (``""`` for none); ``no_proxy`` lists
+    hosts reached directly, as ``NO_PROXY`` does. ``headers`` are sent with every request (a request's
     own header of the same name wins); ``digests`` (hashlib names, such as
     ``("sha256",)``) are computed for every download while it streams and
     come back in each result's ``digests``.

@@ -187,6 +187,8 @@ class Downloader:
         digests: Optional[_Digests] = None,
         ca_certificate: Union[_StrPath, Sequence[_StrPath], None] = None,
         insecure: bool = False,
+        proxy: Optional[str] = None,
+        no_proxy: Optional[str] = None,
     ) -> Downloader: ...
     @property
     def concurrency(self) -> int: ...
