@@ -128,9 +128,14 @@ impl TokenBucket {
         }
     }
 
-    /// The largest piece taken at once: one bucket.
+    /// The largest piece taken at once: a tenth of a bucket (10 ms of the
+    /// rate), but at least 16 KiB and at most a bucket. Tokens taken for a
+    /// piece its reader then drops (a segment cut short, a connection the
+    /// controller closes) are lost to the rate, so pieces stay small; 100
+    /// wake-ups a second per limited body cost nothing next to that.
     pub(crate) fn piece(&self) -> usize {
-        self.capacity as usize
+        let tenth = (self.capacity / 10.0) as usize;
+        tenth.max(16 * 1024).min(self.capacity as usize).max(1)
     }
 
     /// Takes `n` tokens at `now`; returns how long the taker must wait
