@@ -7,11 +7,11 @@
 //! limit, and the stream is read no faster than slots free up (a million
 //! requests are never held in memory). Destinations are claimed in stream
 //! order, so which of two entries with one destination wins does not
-//! depend on scheduling. Reports go out in completion order, or in input
+//! depend on scheduling; the destinations taken are remembered exactly
+//! in about ten bytes of memory each ([`crate::seen`]). Reports go out in completion order, or in input
 //! order through a bounded queue; either way a consumer that does not read
 //! them holds back the intake, so memory stays flat.
 
-use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,11 +21,13 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Error;
 use crate::group::{Group, GroupPolicy, GroupReport};
 use crate::hooks::Tag;
 use crate::report::Report;
 use crate::request::Request;
-use crate::shared::{destination_hash, Shared};
+use crate::seen::Seen;
+use crate::shared::Shared;
 
 /// The order reports come back in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +47,7 @@ where
     let (out, reports) = mpsc::channel(capacity);
     tokio::spawn(async move {
         let ordered = (order == Order::Input).then(|| start_orderer(out.clone(), capacity));
-        let mut seen: HashSet<u64> = HashSet::new();
+        let mut seen = Seen::new();
         let mut groups = std::pin::pin!(groups);
         loop {
             // After a cancel or a shutdown, or once nobody reads the
@@ -175,12 +177,7 @@ impl GroupRun {
 }
 
 /// Starts every member of `group`, each once it has a slot.
-async fn start_group(
-    shared: &Arc<Shared>,
-    group: Group,
-    seen: &mut HashSet<u64>,
-    deliver: Deliver,
-) {
+async fn start_group(shared: &Arc<Shared>, group: Group, seen: &mut Seen, deliver: Deliver) {
     let (requests, policy, tag) = group.into_parts();
     let run = Arc::new(GroupRun {
         reports: Mutex::new((0..requests.len()).map(|_| None).collect()),
@@ -197,9 +194,23 @@ async fn start_group(
     }
     for (index, request) in requests.into_iter().enumerate() {
         // Downloads to memory have no destination to collide on.
-        let repeated = request
-            .path()
-            .is_some_and(|path| !seen.insert(destination_hash(path)));
+        let repeated = match request.path().map(|path| seen.insert(path)) {
+            None | Some(Ok(true)) => false,
+            Some(Ok(false)) => true,
+            Some(Err(e)) => {
+                // Whether this destination was taken before is unknown:
+                // neither running it nor calling it a duplicate is right.
+                let path = request.path().map(ToOwned::to_owned).unwrap_or_default();
+                let mut report = Report::failed(
+                    request.url().as_str().to_owned(),
+                    request.destination().clone(),
+                    Error::io(&path, e).with_url(request.url().as_str()),
+                );
+                report.tag = request.tag().cloned();
+                run.member_done(index, report).await;
+                continue;
+            }
+        };
         // A member of a group already given up needs no slot: it ends at once.
         let slot = if run.cancel.is_cancelled() {
             None
