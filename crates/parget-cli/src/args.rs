@@ -23,9 +23,25 @@ pub struct Args {
 
     /// Read URLs from FILE ("-" for standard input): one URL per line, aria2
     /// input files (URL lines followed by indented out=, dir=, checksum=,
-    /// size= lines), or apt-get --print-uris output. May be repeated.
+    /// size= lines), apt-get --print-uris output, or a Metalink document
+    /// (.meta4, .metalink, or a file starting with `<`). May be repeated.
     #[arg(short = 'i', long = "input-file", value_name = "FILE")]
     pub input_files: Vec<String>,
+
+    /// Read a Metalink 4 document (RFC 5854): every file it lists, from its
+    /// mirrors by priority, with its size, hashes and piece hashes. May be
+    /// repeated.
+    #[arg(short = 'M', long = "metalink", value_name = "FILE")]
+    pub metalinks: Vec<String>,
+
+    /// Comma-separated country codes (ISO 3166-1, e.g. `de,fr`): Metalink
+    /// mirrors in these locations are tried first.
+    #[arg(
+        long = "metalink-location",
+        value_name = "CC,...",
+        value_delimiter = ','
+    )]
+    pub metalink_locations: Vec<String>,
 
     /// Directory to save files in (created if missing).
     #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
@@ -146,12 +162,13 @@ pub struct Args {
 impl Args {
     /// Checks the combinations clap cannot express; the message is a usage error.
     pub fn validate(&self) -> Result<(), String> {
-        let single = (self.urls.len() == 1 || self.mirrors) && self.input_files.is_empty();
-        if self.mirrors && (self.urls.is_empty() || !self.input_files.is_empty()) {
+        let lists = self.input_files.len() + self.metalinks.len();
+        let single = (self.urls.len() == 1 || self.mirrors) && lists == 0;
+        if self.mirrors && (self.urls.is_empty() || lists > 0) {
             return Err("--mirrors takes the URLs of one file on the command line (lists give mirrors TAB-separated)".into());
         }
-        if self.urls.is_empty() && self.input_files.is_empty() {
-            return Err("no URL given: pass URLs or -i FILE (see --help)".into());
+        if self.urls.is_empty() && lists == 0 {
+            return Err("no URL given: pass URLs, -i FILE or -M FILE (see --help)".into());
         }
         if self.out.is_some() && !single {
             return Err(
@@ -166,6 +183,7 @@ impl Args {
         if self
             .input_files
             .iter()
+            .chain(&self.metalinks)
             .filter(|f| f.as_str() == "-")
             .count()
             > 1

@@ -37,6 +37,8 @@ pub fn spawn(args: &Args) -> Feed {
     let feeder = Feeder {
         urls: args.urls.clone(),
         input_files: args.input_files.clone(),
+        metalinks: args.metalinks.clone(),
+        locations: args.metalink_locations.clone(),
         dir: args.dir.clone(),
         out: args.out.clone(),
         mirrors: args.mirrors,
@@ -54,6 +56,8 @@ pub fn spawn(args: &Args) -> Feed {
 struct Feeder {
     urls: Vec<String>,
     input_files: Vec<String>,
+    metalinks: Vec<String>,
+    locations: Vec<String>,
     dir: PathBuf,
     out: Option<PathBuf>,
     mirrors: bool,
@@ -88,7 +92,12 @@ impl Feeder {
             }
         }
         for name in &self.input_files {
-            if !self.read_list(name) {
+            if !self.read_list(name, false) {
+                return;
+            }
+        }
+        for name in &self.metalinks {
+            if !self.read_list(name, true) {
                 return;
             }
         }
@@ -116,9 +125,10 @@ impl Feeder {
         Ok(request)
     }
 
-    /// Reads one list; false when the engine stopped listening.
-    fn read_list(&self, name: &str) -> bool {
-        let reader: Box<dyn BufRead> = if name == "-" {
+    /// Reads one list (a Metalink document when `metalink`, or when it
+    /// looks like one); false when the engine stopped listening.
+    fn read_list(&self, name: &str, metalink: bool) -> bool {
+        let mut reader: Box<dyn BufRead> = if name == "-" {
             Box::new(BufReader::new(std::io::stdin()))
         } else {
             match File::open(name) {
@@ -132,9 +142,20 @@ impl Feeder {
             }
         };
         let source = if name == "-" { "<stdin>" } else { name };
-        for entry in EntryReader::new(reader, source) {
+        let head = reader.fill_buf().map(<[u8]>::to_vec).unwrap_or_default();
+        let entries: Box<dyn Iterator<Item = Result<Entry, parget::input::InputError>>> =
+            if metalink || parget::input::is_metalink(name, &head) {
+                Box::new(parget::input::parse_metalink(reader, source).into_iter())
+            } else {
+                Box::new(EntryReader::new(reader, source))
+            };
+        for entry in entries {
             let result = match entry {
-                Ok(entry) => request_for_entry(&entry, &self.dir).map_err(|message| Invalid {
+                Ok(mut entry) => {
+                    entry.prefer_locations(&self.locations);
+                    request_for_entry(&entry, &self.dir)
+                }
+                .map_err(|message| Invalid {
                     url: entry.urls.first().cloned(),
                     message: format!("{source}:{}: {message}", entry.line),
                 }),
@@ -186,6 +207,9 @@ pub fn request_for_entry(entry: &Entry, base: &Path) -> Result<Request, String> 
     }
     for digest in &entry.digests {
         request = request.with_digest(digest.clone());
+    }
+    if let Some(pieces) = &entry.pieces {
+        request = request.with_piece_hashes(pieces.clone());
     }
     Ok(request)
 }

@@ -97,6 +97,17 @@ pub enum ErrorKind {
     Cancelled,
     /// A hook (see [`crate::hooks`]) refused a response or the result.
     Rejected(String),
+    /// A piece of the file does not match its hash (Metalink piece
+    /// hashes): its bytes were not written, and another attempt (from
+    /// another mirror, when there is one) fetches them again.
+    PieceMismatch {
+        /// The piece's index, from 0.
+        piece: u64,
+        /// Its bytes in the file.
+        range: std::ops::Range<u64>,
+        /// The hash it failed.
+        algorithm: Algorithm,
+    },
 }
 
 impl Error {
@@ -199,7 +210,8 @@ impl Error {
             | ErrorKind::IdleTimeout(_)
             | ErrorKind::TooSlow { .. }
             | ErrorKind::Transfer
-            | ErrorKind::Truncated { .. } => true,
+            | ErrorKind::Truncated { .. }
+            | ErrorKind::PieceMismatch { .. } => true,
             _ => false,
         }
     }
@@ -253,6 +265,16 @@ impl Error {
             ErrorKind::ResumeRefused(why) => write!(f, "cannot resume: {why}"),
             ErrorKind::Cancelled => write!(f, "cancelled (the partial file is kept for a resume)"),
             ErrorKind::Rejected(why) => write!(f, "rejected: {why}"),
+            ErrorKind::PieceMismatch {
+                piece,
+                range,
+                algorithm,
+            } => write!(
+                f,
+                "piece {piece} (bytes {}-{}) does not match its {algorithm}",
+                range.start,
+                range.end.saturating_sub(1)
+            ),
         }
     }
 

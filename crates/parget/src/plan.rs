@@ -198,6 +198,9 @@ pub(crate) struct Plan {
     next_id: SegmentId,
     /// When set, gaps are handed out in pieces of this size, lowest first.
     piece: Option<u64>,
+    /// When set, every cut falls on a multiple of this many bytes (the
+    /// length of the pieces whose hashes are checked).
+    align: Option<u64>,
 }
 
 impl Plan {
@@ -217,7 +220,39 @@ impl Plan {
             segments: BTreeMap::new(),
             next_id: 0,
             piece: None,
+            align: None,
         }
+    }
+
+    /// Makes every cut fall on a multiple of `align` bytes (0 is treated as
+    /// 1): each range handed out is then whole pieces of that length (the
+    /// last may end with the file), which a connection can check alone.
+    /// Ranges already done should be whole pieces too.
+    pub(crate) fn aligned(mut self, align: u64) -> Plan {
+        let align = align.max(1);
+        self.align = Some(align);
+        self.min_split = self
+            .min_split
+            .max(align)
+            .div_ceil(align)
+            .saturating_mul(align);
+        self
+    }
+
+    /// `at`, moved down to the alignment.
+    fn snap(&self, at: u64) -> u64 {
+        match self.align {
+            Some(align) => at / align * align,
+            None => at,
+        }
+    }
+
+    /// The bytes of `range` were received but must be fetched again (they
+    /// failed a check): they become an unassigned gap.
+    pub(crate) fn unreceive(&mut self, range: Range<u64>) {
+        let range = range.start..range.end.min(self.len);
+        self.received.remove(range.clone());
+        self.unassigned.insert(range);
     }
 
     /// Hands gaps out in pieces of `piece` bytes, lowest first, rather than
@@ -247,10 +282,17 @@ impl Plan {
             .segments
             .values_mut()
             .max_by_key(|segment| segment.remaining());
-        if let Some(segment) = largest {
-            if segment.remaining() >= piece.saturating_add(self.min_split) {
-                let cut = segment.pos + piece;
-                self.unassigned.insert(cut..segment.end);
+        let Some((pos, end)) = largest.map(|segment| (segment.pos, segment.end)) else {
+            return;
+        };
+        let cut = self.snap(pos + piece);
+        if cut > pos && end.saturating_sub(cut) >= self.min_split {
+            self.unassigned.insert(cut..end);
+            if let Some(segment) = self
+                .segments
+                .values_mut()
+                .find(|s| s.pos == pos && s.end == end)
+            {
                 segment.end = cut;
             }
         }
@@ -273,7 +315,8 @@ impl Plan {
             Some(gap) => {
                 let piece = match self.piece {
                     Some(piece) if gap.end - gap.start >= piece.saturating_add(self.min_split) => {
-                        gap.start..gap.start + piece
+                        let cut = self.snap(gap.start + piece).max(gap.start + 1);
+                        gap.start..cut
                     }
                     _ => gap,
                 };
@@ -309,18 +352,26 @@ impl Plan {
                 victim = Some(segment);
             }
         }
-        let victim = victim?;
-        let remaining = victim.remaining();
+        let (pos, end) = {
+            let victim = victim?;
+            (victim.pos, victim.end)
+        };
+        let remaining = end - pos;
         if remaining < self.min_split.saturating_mul(2) {
             return None;
         }
         // The front half is the smaller one when odd: the victim is already
         // streaming it, so it is the sooner to finish anyway.
-        let mid = victim.pos + remaining / 2;
-        let stolen = mid..victim.end;
+        let mid = self.snap(pos + remaining / 2);
+        if mid <= pos || end - mid < self.min_split {
+            return None;
+        }
+        let victim = self
+            .segments
+            .values_mut()
+            .find(|s| s.pos == pos && s.end == end)?;
         victim.end = mid;
-        debug_assert!(mid - victim.pos >= self.min_split && stolen.end - mid >= self.min_split);
-        Some(stolen)
+        Some(mid..end)
     }
 
     /// Segment `id` received `n` more bytes at its current position.
@@ -1103,6 +1154,64 @@ mod tests {
             prop_assert!(plan.is_complete());
             prop_assert_eq!(plan.active(), 0);
             prop_assert!(plan.unassigned().is_empty());
+        }
+
+        /// With an alignment, every range handed out starts and ends on it
+        /// (or at the file's end), pieces checked and failed go back to be
+        /// fetched again, and the plan still completes.
+        #[test]
+        fn an_aligned_plan_hands_out_whole_pieces(
+            len in 1u64..3000,
+            align in 1u64..64,
+            min_split in 0u64..200,
+            piece in 1u64..400,
+            workers in 1usize..6,
+            step in 1u64..300,
+            failures in prop::collection::vec(0u64..3000, 0..4),
+        ) {
+            let mut plan = Plan::new(len, min_split, &RangeSet::new()).aligned(align);
+            let on_piece = |at: u64| at % align == 0 || at == len;
+            let mut streaming: Vec<Work> = Vec::new();
+            let mut rounds = 0u64;
+            let mut failures = failures.into_iter();
+            loop {
+                if rounds == 2 {
+                    plan.prepare_for_more(piece);
+                }
+                while streaming.len() < workers {
+                    match plan.next_work() {
+                        Some(work) => {
+                            prop_assert!(on_piece(work.start) && on_piece(work.end), "{:?}", work);
+                            streaming.push(work);
+                        }
+                        None => break,
+                    }
+                }
+                if streaming.is_empty() {
+                    break;
+                }
+                let mut next = Vec::new();
+                for work in streaming {
+                    if !plan.advance(work.id, step).finished {
+                        let left = plan.segment(work.id).unwrap();
+                        prop_assert!(on_piece(left.end), "a cut end {:?}", left);
+                        next.push(work);
+                    }
+                }
+                streaming = next;
+                // Now and then a received piece fails its check.
+                if let Some(at) = failures.next() {
+                    let start = at.min(len - 1) / align * align;
+                    let piece = start..(start + align).min(len);
+                    if plan.received().ranges().iter().any(|r| r.start <= piece.start && piece.end <= r.end) {
+                        plan.unreceive(piece);
+                    }
+                }
+                check_partition(&plan)?;
+                rounds += 1;
+                prop_assert!(rounds <= 4 * len + 8, "no progress after {} rounds", rounds);
+            }
+            prop_assert!(plan.is_complete());
         }
     }
 }

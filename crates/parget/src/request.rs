@@ -1,6 +1,7 @@
 //! What to download: a URL, where to put it, and what the bytes must be.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -10,6 +11,7 @@ use url::Url;
 
 use crate::error::{Error, ErrorKind};
 use crate::hooks::{FinishHook, ResponseHook, Tag};
+use crate::input::PieceHashes;
 use crate::retry::RetryPolicy;
 use crate::verify::Digest;
 
@@ -51,6 +53,7 @@ pub struct Request {
     destination: Destination,
     expected_size: Option<u64>,
     digests: Vec<Digest>,
+    pieces: Option<Arc<PieceHashes>>,
     settings: Settings,
 }
 
@@ -117,6 +120,7 @@ impl Request {
             destination,
             expected_size: None,
             digests: Vec::new(),
+            pieces: None,
             settings: Settings::default(),
         }
     }
@@ -145,6 +149,21 @@ impl Request {
             self.digests.push(digest);
         }
         self
+    }
+
+    /// Requires each piece of the file to match its hash (Metalink
+    /// `<pieces>`): a piece is checked when its last byte arrives, before
+    /// any of it is written; one that fails is fetched again (from another
+    /// mirror, and a mirror that serves bad pieces twice is dropped), and a
+    /// resume keeps only held pieces whose hash matches.
+    pub fn with_piece_hashes(mut self, pieces: PieceHashes) -> Request {
+        self.pieces = Some(Arc::new(pieces));
+        self
+    }
+
+    /// The piece hashes, if given.
+    pub fn piece_hashes(&self) -> Option<&Arc<PieceHashes>> {
+        self.pieces.as_ref()
     }
 
     /// Sends the header `name: value` with every request of this download

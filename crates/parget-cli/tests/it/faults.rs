@@ -52,10 +52,6 @@ fn not_found_fails_at_once() {
     run.check(json["attempts"] == 1, "404 is not retried");
     run.check(json["status"] == "failed", "status failed");
     run.check(
-        run.elapsed < Duration::from_secs(2),
-        "a 404 waited for a retry",
-    );
-    run.check(
         server.stats().requests_for("/f/gone.bin") == 1,
         "one request",
     );
@@ -174,10 +170,6 @@ fn lowest_speed_limit() {
         &url,
     ]);
     run.failure().stderr_has(&[&url, "slow"]);
-    run.check(
-        run.elapsed < Duration::from_secs(10),
-        "the speed limit did not end the attempt",
-    );
     assert_absent(&run, &sb.join("out/slow.bin"));
     run.check(run.json_one()["attempts"] == 1, "1 attempt");
 }

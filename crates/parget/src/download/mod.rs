@@ -15,11 +15,14 @@
 
 mod controller;
 mod finish;
+mod gather;
 mod inspect;
 mod open;
+mod pieces;
 mod resume;
 mod retry_loop;
 mod segments;
+mod sources;
 mod strategy;
 mod stream;
 mod transfer;
@@ -36,17 +39,19 @@ use crate::error::{Error, ErrorKind};
 use crate::event::{DownloadId, DownloadProgress, Totals};
 use crate::hooks::{FinishHook, ResponseHead, ResponseHook, Verified};
 use crate::limit::host_key;
+use crate::plan::RangeSet;
 use crate::report::{Outcome, Report};
 use crate::request::Request;
 use crate::retry::RetryPolicy;
 use crate::shared::Shared;
 use crate::sink::{self, Layout};
-use crate::transport::{BodyStream, Transport};
+use crate::transport::BodyStream;
 use crate::verify::{Algorithm, Digest};
 
 use finish::Done;
 use resume::{Decision, Held, Wanted};
 use retry_loop::{retry_loop, Failure, Next, Retrying};
+use sources::Sources;
 use strategy::{Facts, Settings, Strategy};
 use stream::Fetched;
 use transfer::{Answer, Transfer};
@@ -55,7 +60,6 @@ use transfer::{Answer, Transfer};
 pub(crate) struct Ctx<'a> {
     pub shared: &'a Arc<Shared>,
     pub request: &'a Request,
-    pub transport: &'a dyn Transport,
     pub progress: &'a Arc<DownloadProgress>,
     pub effective: &'a Arc<Effective>,
 }
@@ -213,7 +217,8 @@ async fn download<'b>(
     if effective.cancel.is_cancelled() || shared.is_closed() {
         return Err(Effective::cancelled_error());
     }
-    let transport = shared.transport_for(request.url())?;
+    // An unknown scheme fails before anything else happens.
+    shared.transport_for(request.url())?;
     let algorithms: Vec<Algorithm> = request.digests().iter().map(Digest::algorithm).collect();
 
     // Claim, inspect and decide (files only: memory has nothing on disk).
@@ -246,6 +251,18 @@ async fn download<'b>(
             Decision::Refuse(error) => return Err(error),
             Decision::Start(start) => held = start,
         }
+        if let Some(hashes) = request.piece_hashes().filter(|_| !held.ranges.is_empty()) {
+            // With piece hashes, only held pieces that match are trusted.
+            held.ranges = match held.total {
+                Some(total) => {
+                    pieces::verify_held(&part, held.ranges, hashes.clone(), total).await?
+                }
+                None => RangeSet::new(),
+            };
+            if held.ranges.is_empty() {
+                held = Held::default();
+            }
+        }
     }
 
     // Limits: a connection slot on the host.
@@ -267,61 +284,97 @@ async fn download<'b>(
     progress.set_received(held.ranges.covered());
     progress.set_attempts(1);
 
-    // Attempts.
+    // Attempts, then finish; a file whose digest fails from one source is
+    // fetched again from the next, if there is one.
     let ctx = Ctx {
         shared,
         request,
-        transport: &*transport,
         progress: &progress,
         effective,
     };
-    let retrying = Retrying {
-        shared,
-        progress: &progress,
-        policy: &effective.retry,
-        cancel: &effective.cancel,
-    };
-    // The loop's state carries the context, so each attempt's future
-    // borrows only from it.
-    let mut state = (&ctx, Transfer::new(held, algorithms.clone()));
-    let fetched = retry_loop(retrying, &mut state, |(ctx, transfer)| {
-        Box::pin(attempt(ctx, transfer))
-    })
-    .await;
-    let (ctx, transfer) = state;
-    *response = transfer
-        .response()
-        .map(|(url, headers)| (Some(url.clone()), headers.clone()));
-
-    // Finish.
-    match fetched {
-        Ok(fetched) => finish::finish(ctx, transfer, fetched, algorithms).await,
-        Err(Failure { error, .. }) => {
-            // The sink's own error (a full disk) says more than a send
-            // that found the writer gone.
-            let sink_error = transfer.close().await;
-            let error = sink_error.unwrap_or(error);
-            if error.is_validation() {
-                if let Some(path) = request.path() {
-                    sink::discard(path.to_owned()).await;
+    let mut sources = Sources::new(request.url(), request.mirrors());
+    loop {
+        let retrying = Retrying {
+            shared,
+            progress: &progress,
+            policy: &effective.retry,
+            cancel: &effective.cancel,
+        };
+        // The loop's state carries the context, so each attempt's future
+        // borrows only from it.
+        let transfer = Transfer::new(std::mem::take(&mut held), algorithms.clone(), sources);
+        let mut state = (&ctx, transfer);
+        let fetched = retry_loop(retrying, &mut state, |(ctx, transfer)| {
+            Box::pin(attempt(ctx, transfer))
+        })
+        .await;
+        let (ctx, transfer) = state;
+        *response = transfer
+            .response()
+            .map(|(url, headers)| (Some(url.clone()), headers.clone()));
+        sources = transfer.sources.clone();
+        match fetched {
+            Ok(fetched) => match finish::finish(ctx, transfer, fetched, algorithms.clone()).await {
+                Err(e) if e.is_digest_mismatch() && sources.drop_current() => {
+                    // The bytes are gone (discarded); the next source starts over.
+                    progress.add_attempt();
+                    progress.set_received(0);
+                    shared.reporter.retrying(&progress, &e, Duration::ZERO);
                 }
+                done => return done,
+            },
+            Err(Failure { error, .. }) => {
+                // The sink's own error (a full disk) says more than a send
+                // that found the writer gone.
+                let sink_error = transfer.close().await;
+                let error = sink_error.unwrap_or(error);
+                if error.is_validation() {
+                    if let Some(path) = request.path() {
+                        sink::discard(path.to_owned()).await;
+                    }
+                }
+                return Err(error);
             }
-            Err(error)
         }
     }
 }
 
 /// One attempt: open, choose a strategy, fetch.
 async fn attempt(ctx: &Ctx<'_>, transfer: &mut Transfer) -> Result<Fetched, Failure> {
-    let result = open_and_fetch(ctx, transfer).await;
-    match result {
-        Err(failure) => match transfer.sink_error().await {
-            // The disk, not the network, failed: retrying cannot help.
-            Some(error) => Err(Failure::give_up(error)),
-            None => Err(failure),
-        },
-        ok => ok,
+    let failure = match open_and_fetch(ctx, transfer).await {
+        Ok(fetched) => return Ok(fetched),
+        Err(failure) => failure,
+    };
+    if let Some(error) = transfer.sink_error().await {
+        // The disk, not the network, failed: retrying cannot help.
+        return Err(Failure::give_up(error));
     }
+    // A source that fails is dropped while others are left: the next
+    // attempt goes to the next one, at once.
+    if matches!(failure.next, Next::Retry | Next::GiveUp)
+        && source_failed(&failure.error)
+        && transfer.sources.drop_current()
+    {
+        return Err(Failure::new(failure.error, Next::RetryNow));
+    }
+    Err(failure)
+}
+
+/// True for failures that say a source cannot serve the file (an error
+/// status, a refused or broken connection, another size), as opposed to a
+/// local problem or a decision of the caller's.
+fn source_failed(error: &Error) -> bool {
+    !matches!(
+        error.kind(),
+        ErrorKind::Cancelled
+            | ErrorKind::Io(_)
+            | ErrorKind::Rejected(_)
+            | ErrorKind::DigestMismatch { .. }
+            | ErrorKind::ResumeRefused(_)
+            | ErrorKind::InvalidRequest(_)
+            | ErrorKind::DestinationExists(_)
+            | ErrorKind::DuplicateDestination(_)
+    )
 }
 
 async fn open_and_fetch(ctx: &Ctx<'_>, transfer: &mut Transfer) -> Result<Fetched, Failure> {
@@ -363,7 +416,8 @@ async fn open_and_fetch(ctx: &Ctx<'_>, transfer: &mut Transfer) -> Result<Fetche
             &settings,
         );
         if let Strategy::Segments { len } = assumed {
-            if open::ranges_work(ctx, &validator, len).await {
+            let url = transfer.sources.current().clone();
+            if open::ranges_work(ctx, &url, &validator, len).await {
                 strategy = assumed;
             }
         }
@@ -402,10 +456,8 @@ async fn segmented(
 ) -> Result<Fetched, Failure> {
     let resumed = !transfer.held().is_empty();
     let sender = transfer.sink(ctx, Layout::Ranges { len }).await?.sender();
-    let mut urls = vec![ctx.request.url().clone()];
-    urls.extend(ctx.request.mirrors().iter().cloned());
     let setup = segments::Setup {
-        urls,
+        urls: transfer.sources.alive(),
         validator: transfer.validator().cloned().unwrap_or_default(),
         len,
         latency,
@@ -415,9 +467,13 @@ async fn segmented(
         progress: ctx.progress.clone(),
         headers: ctx.request.headers().clone(),
         effective: ctx.effective.clone(),
+        pieces: ctx.request.piece_hashes().cloned(),
     };
-    let (result, received) = segments::fetch(ctx.shared.clone(), setup).await;
+    let (result, received, dropped) = segments::fetch(ctx.shared.clone(), setup).await;
     transfer.record(&received);
+    for url in &dropped {
+        transfer.sources.drop_source(url);
+    }
     match result {
         Ok(()) => Ok(Fetched::InSink),
         Err(Failure {

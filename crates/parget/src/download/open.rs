@@ -10,6 +10,7 @@ use super::{Ctx, Effective};
 use crate::error::{Error, ErrorKind};
 use crate::hooks::ResponseHead;
 use crate::transport::{OpenRequest, Opened, Validator};
+use url::Url;
 
 /// Asks for the resource from byte `offset` (validated against the held
 /// bytes' version when continuing them).
@@ -20,8 +21,10 @@ pub(crate) async fn first_request(
 ) -> Result<Opened, Failure> {
     let idle = ctx.effective.idle_timeout;
     let settings = ctx.request.settings();
-    let open = ctx.transport.open(OpenRequest {
-        url: ctx.request.url(),
+    let url = transfer.sources.current().clone();
+    let transport = ctx.shared.transport_for(&url).map_err(Failure::give_up)?;
+    let open = transport.open(OpenRequest {
+        url: &url,
         offset,
         end: None,
         validator: transfer.validator().filter(|_| offset > 0),
@@ -54,7 +57,7 @@ pub(crate) async fn first_request(
     let opened = opened?;
     ctx.effective
         .check_response(&ResponseHead {
-            url: ctx.request.url(),
+            url: &url,
             final_url: &opened.final_url,
             status: opened.status,
             headers: &opened.headers,
@@ -67,10 +70,13 @@ pub(crate) async fn first_request(
 /// works (no `Accept-Ranges`; some servers honour Range without saying
 /// so). A 206 for exactly that byte of a `len`-byte resource means yes;
 /// anything else means one stream, and costs nothing more.
-pub(crate) async fn ranges_work(ctx: &Ctx<'_>, validator: &Validator, len: u64) -> bool {
+pub(crate) async fn ranges_work(ctx: &Ctx<'_>, url: &Url, validator: &Validator, len: u64) -> bool {
     let idle = ctx.effective.idle_timeout;
-    let probe = ctx.transport.open(OpenRequest {
-        url: ctx.request.url(),
+    let Ok(transport) = ctx.shared.transport_for(url) else {
+        return false;
+    };
+    let probe = transport.open(OpenRequest {
+        url,
         offset: 0,
         end: Some(1),
         validator: Some(validator),

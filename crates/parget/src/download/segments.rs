@@ -4,11 +4,10 @@
 //! a connection far slower than the others so its range is fetched again
 //! by faster ones. Each connection's failures go through the retry loop.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BytesMut;
 use futures_util::StreamExt;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -18,16 +17,19 @@ use url::Url;
 use http::HeaderMap;
 
 use super::controller::{Controller, Decision, Settings as ControllerSettings};
+use super::gather::Gather;
+use super::pieces::PieceCheck;
 use super::retry_loop::{retry_loop, Failure, Next, Retrying};
 use super::strategy::piece_size;
 use super::Effective;
 use crate::error::{Error, ErrorKind};
 use crate::event::DownloadProgress;
 use crate::hooks::ResponseHead;
+use crate::input::PieceHashes;
 use crate::limit::{host_key, HostPermit};
 use crate::plan::{pick_slow, Plan, RangeSet, SegmentRate, Work};
 use crate::shared::Shared;
-use crate::sink::{PieceSender, FLUSH_SIZE};
+use crate::sink::PieceSender;
 use crate::transport::{BodyStream, OpenRequest, Validator};
 
 /// How often the monitor measures the connections.
@@ -63,13 +65,20 @@ pub(crate) struct Setup {
     pub headers: HeaderMap,
     /// The download's settings, hooks and cancel token.
     pub effective: Arc<Effective>,
+    /// Piece hashes to check each piece against before it is written.
+    pub pieces: Option<Arc<PieceHashes>>,
 }
 
 struct Mirror {
     url: Url,
     host_key: String,
     alive: AtomicBool,
+    /// Pieces this mirror served that did not match their hash.
+    bad_pieces: AtomicU32,
 }
+
+/// A mirror that serves this many bad pieces is dropped.
+const BAD_PIECES_TO_DROP: u32 = 2;
 
 /// What the monitor sees of one worker.
 struct WorkerState {
@@ -108,12 +117,15 @@ struct Job {
     to_close: AtomicUsize,
     /// Connections running now.
     running: AtomicUsize,
+    pieces: Option<Arc<PieceHashes>>,
 }
 
 const NO_SEGMENT: usize = usize::MAX;
 
 /// Why one fetch ended early.
 enum FetchEnd {
+    /// A piece did not match its hash: its bytes were not written.
+    BadPiece(Error),
     /// The monitor gave the connection up for slowness.
     Abandoned,
     /// The mirror cannot serve this file (wrong size, ignores Range,
@@ -131,11 +143,16 @@ enum FetchEnd {
 pub(crate) async fn fetch(
     shared: Arc<Shared>,
     mut setup: Setup,
-) -> (Result<(), Failure>, RangeSet) {
+) -> (Result<(), Failure>, RangeSet, Vec<Url>) {
     let split = shared.config.split.max(1);
     // No pieces yet: the first stream takes the whole first gap, and is
     // cut to a piece only when other connections join it.
     let mut plan = Plan::new(setup.len, shared.config.min_split_size, &setup.done);
+    if let Some(pieces) = &setup.pieces {
+        // Every range a connection gets is whole pieces, so each can be
+        // checked from that connection's own bytes.
+        plan = plan.aligned(pieces.piece_length());
+    }
     let mirrors: Vec<Mirror> = setup
         .urls
         .iter()
@@ -143,6 +160,7 @@ pub(crate) async fn fetch(
             url: url.clone(),
             host_key: host_key(url),
             alive: AtomicBool::new(true),
+            bad_pieces: AtomicU32::new(0),
         })
         .collect();
     let first = setup
@@ -171,6 +189,7 @@ pub(crate) async fn fetch(
         stop: AtomicBool::new(false),
         to_close: AtomicUsize::new(0),
         running: AtomicUsize::new(0),
+        pieces: setup.pieces,
     });
 
     // The first worker runs on the download's own host slot, with the
@@ -268,7 +287,13 @@ pub(crate) async fn fetch(
             )),
         )),
     };
-    (result, received)
+    let dropped = job
+        .mirrors
+        .iter()
+        .filter(|m| !m.alive.load(Ordering::Acquire))
+        .map(|m| m.url.clone())
+        .collect();
+    (result, received, dropped)
 }
 
 impl Job {
@@ -490,9 +515,14 @@ impl Job {
         };
         let state = &self.workers[index];
         let idle = self.effective.idle_timeout;
-        let mut position = work.start;
-        let mut buffer = self.sender.buffer();
-        let mut buffer_start = position;
+        let len = self.plan().len();
+        let check = self
+            .pieces
+            .as_ref()
+            .and_then(|hashes| PieceCheck::at(hashes.clone(), len, work.start));
+        let mut gather = Gather::new(work.start, self.sender.buffer(), check);
+        // Where the bytes taken from the body reach.
+        let mut taken = work.start;
         let result = loop {
             let next = tokio::select! {
                 () = state.wake.notified() => {
@@ -516,7 +546,7 @@ impl Job {
                     break Err(FetchEnd::Error(Error::new(
                         ErrorKind::Truncated {
                             expected: work.end - work.start,
-                            received: position - work.start,
+                            received: gather.position() - work.start,
                         },
                         None,
                     )))
@@ -527,33 +557,46 @@ impl Job {
             let advance = self.plan().advance(work.id, chunk.len() as u64);
             // Bytes past a shrunk end belong to the worker that stole them.
             let keep = advance.keep as usize;
-            buffer.extend_from_slice(&chunk[..keep.min(chunk.len())]);
-            position += keep as u64;
+            taken += keep as u64;
             state.received.fetch_add(keep as u64, Ordering::Relaxed);
             self.progress.add_received(keep as u64);
             self.shared.totals.add_received(keep as u64);
-            if buffer.len() >= FLUSH_SIZE {
-                let full = std::mem::replace(&mut buffer, self.sender.buffer());
-                self.send(buffer_start, full)
+            let ready = match gather.take(&chunk[..keep.min(chunk.len())]) {
+                Ok(ready) => ready,
+                Err(bad) => {
+                    // The plan counted those bytes, and what followed them
+                    // in the chunk: they are missing again.
+                    if let ErrorKind::PieceMismatch { range, .. } = bad.kind() {
+                        self.plan().unreceive(range.start..taken);
+                    }
+                    break Err(FetchEnd::BadPiece(bad));
+                }
+            };
+            for (offset, bytes) in ready {
+                self.sender
+                    .send(offset, bytes)
                     .await
                     .map_err(FetchEnd::Error)?;
-                buffer_start = position;
             }
             if advance.finished {
                 self.changed.notify_waiters();
                 break Ok(());
             }
         };
-        // Whatever arrived is kept, however the fetch ended: a retry
-        // continues after it.
-        self.send(buffer_start, buffer)
-            .await
-            .map_err(FetchEnd::Error)?;
+        // Whatever arrived (and, with piece hashes, matched) is kept,
+        // however the fetch ended: a retry continues after it. Bytes of a
+        // piece not yet checked are dropped, and fetched again.
+        if let Some((offset, bytes)) = gather.rest() {
+            self.sender
+                .send(offset, bytes)
+                .await
+                .map_err(FetchEnd::Error)?;
+        }
+        let unchecked = gather.unchecked();
+        if !unchecked.is_empty() {
+            self.plan().unreceive(unchecked);
+        }
         result
-    }
-
-    async fn send(&self, offset: u64, buffer: BytesMut) -> Result<(), Error> {
-        self.sender.send(offset, buffer.freeze()).await
     }
 }
 
@@ -670,6 +713,16 @@ impl Worker {
                     Next::GiveUp
                 };
                 return Err(Failure::new(error, next));
+            }
+            Err(FetchEnd::BadPiece(error)) => {
+                job.release(&work);
+                let mirror = &job.mirrors[self.mirror];
+                let bad = mirror.bad_pieces.fetch_add(1, Ordering::AcqRel) + 1;
+                if bad >= BAD_PIECES_TO_DROP && job.drop_mirror(self.mirror) {
+                    return Err(Failure::new(error, Next::RetryNow));
+                }
+                // Fetched again (by whichever connection takes the piece).
+                return Err(Failure::new(error, Next::RetryNow));
             }
             Err(FetchEnd::Error(error)) => {
                 job.release(&work);

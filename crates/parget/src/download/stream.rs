@@ -6,6 +6,8 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
+use super::gather::Gather;
+use super::pieces::PieceCheck;
 use super::retry_loop::Failure;
 use super::transfer::Transfer;
 use super::{Ctx, Effective};
@@ -32,55 +34,58 @@ pub(crate) async fn fetch(
     body_len: Option<u64>,
     transfer: &mut Transfer,
 ) -> Result<Fetched, Failure> {
-    let mut writer = Writer {
-        buffer: if transfer.has_sink() {
-            BufferPool::shared().take()
-        } else {
-            // Small bodies get a buffer of their size; large ones one flush unit.
-            let hint = transfer
-                .total()
-                .unwrap_or(FLUSH_SIZE as u64)
-                .min(FLUSH_SIZE as u64);
-            BytesMut::with_capacity(hint as usize)
-        },
-        buffer_start: start,
+    let buffer = if transfer.has_sink() {
+        BufferPool::shared().take()
+    } else {
+        // Small bodies get a buffer of their size; large ones one flush unit.
+        let hint = transfer
+            .total()
+            .unwrap_or(FLUSH_SIZE as u64)
+            .min(FLUSH_SIZE as u64);
+        BytesMut::with_capacity(hint as usize)
     };
-    let result = read(ctx, body, start, body_len, transfer, &mut writer).await;
+    // Piece hashes are checked where a piece starts; a stream from
+    // elsewhere (nothing verified held before it) cannot be.
+    let check = ctx
+        .request
+        .piece_hashes()
+        .zip(transfer.total())
+        .and_then(|(hashes, len)| PieceCheck::at(hashes.clone(), len, start));
+    let checked = check.is_some();
+    let mut gather = Gather::new(start, buffer, check);
+    let result = read(ctx, body, start, body_len, transfer, &mut gather).await;
     match result {
-        Ok(()) if transfer.is_fresh() => Ok(Fetched::Small(writer.buffer.freeze())),
+        Ok(()) if transfer.is_fresh() && !checked => {
+            Ok(Fetched::Small(gather.into_buffer().freeze()))
+        }
         Ok(()) => {
             // Held bytes with nothing new (a resume that found the file
             // complete) still need the sink: it hashes them.
             transfer.sink(ctx, Layout::Prefix).await?;
-            writer.flush(ctx, transfer).await?;
+            write(ctx, transfer, gather.rest()).await?;
             Ok(Fetched::InSink)
         }
         Err(failure) => {
-            let continuable =
-                transfer.resumable() && transfer.held().frontier() == writer.buffer_start;
+            let continuable = transfer.resumable();
             if continuable && !failure.error.is_validation() {
                 // Keep what arrived: the next attempt continues after it.
-                writer.flush(ctx, transfer).await?;
+                write(ctx, transfer, gather.rest()).await?;
             }
             Err(failure)
         }
     }
 }
 
-/// The buffer being filled, and where in the resource it starts.
-struct Writer {
-    buffer: BytesMut,
-    buffer_start: u64,
-}
-
-impl Writer {
-    async fn flush(&mut self, ctx: &Ctx<'_>, transfer: &mut Transfer) -> Result<(), Error> {
-        let full = std::mem::replace(&mut self.buffer, BufferPool::shared().take()).freeze();
-        let len = full.len() as u64;
-        transfer.write(ctx, self.buffer_start, full).await?;
-        self.buffer_start += len;
-        Ok(())
+/// Hands buffers to the transfer, in order.
+async fn write(
+    ctx: &Ctx<'_>,
+    transfer: &mut Transfer,
+    ready: impl IntoIterator<Item = (u64, Bytes)>,
+) -> Result<(), Error> {
+    for (offset, bytes) in ready {
+        transfer.write(ctx, offset, bytes).await?;
     }
+    Ok(())
 }
 
 async fn read(
@@ -89,7 +94,7 @@ async fn read(
     start: u64,
     body_len: Option<u64>,
     transfer: &mut Transfer,
-    writer: &mut Writer,
+    gather: &mut Gather,
 ) -> Result<(), Failure> {
     let config = &ctx.shared.config;
     let idle = ctx.effective.idle_timeout;
@@ -140,14 +145,12 @@ async fn read(
                 None,
             )));
         }
-        writer.buffer.extend_from_slice(&chunk);
         ctx.progress.add_received(n);
         ctx.shared.totals.add_received(n);
         speed.record(n);
         speed.check(now)?;
-        if writer.buffer.len() >= FLUSH_SIZE {
-            writer.flush(ctx, transfer).await?;
-        }
+        let ready = gather.take(&chunk)?;
+        write(ctx, transfer, ready).await?;
     }
     match body_len {
         Some(len) if received < len => Err(Error::new(

@@ -9,6 +9,7 @@ use url::Url;
 
 use super::resume::Held;
 use super::retry_loop::Failure;
+use super::sources::Sources;
 use super::Ctx;
 use crate::error::{Error, ErrorKind};
 use crate::plan::RangeSet;
@@ -60,12 +61,16 @@ pub(crate) struct Transfer {
     sink: Option<Sink>,
     /// The final URL and headers of the last first answer, for the report.
     response: Option<(Url, HeaderMap)>,
+    /// The URL and mirrors, those that failed dropped.
+    pub sources: Sources,
 }
 
 impl Transfer {
-    /// A transfer starting from `held` (bytes an earlier run left).
-    pub(crate) fn new(held: Held, algorithms: Vec<Algorithm>) -> Transfer {
+    /// A transfer from `sources` starting from `held` (bytes an earlier
+    /// run left).
+    pub(crate) fn new(held: Held, algorithms: Vec<Algorithm>, sources: Sources) -> Transfer {
         Transfer {
+            sources,
             algorithms,
             resumable: !held.ranges.is_empty(),
             held: held.ranges,

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use parget::{DownloadProgress, Outcome, Report, Reporter, Request};
@@ -284,18 +284,14 @@ async fn cancel_keeps_the_part_file() {
         async move { downloader.download(request).await }
     });
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let started = Instant::now();
     downloader.cancel();
     let report = task.await.unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "cancel is prompt"
-    );
     let error = crate::util::assert_failed(&report);
     assert!(error.is_cancelled(), "{error}");
     let part = crate::util::part_of(&bed.path("slow"));
     let kept = std::fs::metadata(&part).expect(".part kept").len();
     assert!(kept >= 1 << 20, "received bytes were kept: {kept}");
+    assert!(kept < 4_000_000, "it stopped before the end: {kept}");
     assert_eq!(
         std::fs::read(&part).unwrap(),
         content("/slow", kept),

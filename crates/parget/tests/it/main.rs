@@ -6,6 +6,8 @@ mod cancel;
 mod embed;
 mod errors;
 mod groups;
+mod mirrors;
+mod pieces;
 mod rerun;
 mod resume;
 mod retries;

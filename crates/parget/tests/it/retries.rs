@@ -108,18 +108,14 @@ async fn a_stalled_server_hits_the_idle_timeout() {
         .retry_policy(RetryPolicy::new(0, Duration::ZERO))
         .build()
         .unwrap();
-    let started = Instant::now();
     let report = quick
         .download(bed.request("/late?size=10&latency_ms=5000", "late"))
         .await;
+    // Headers that never come end the attempt at the idle timeout.
     let error = assert_failed(&report);
     assert!(
-        matches!(error.kind(), ErrorKind::IdleTimeout(_)) && error.is_timeout(),
+        matches!(error.kind(), ErrorKind::IdleTimeout(d) if *d == Duration::from_millis(300)),
         "{error}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "headers that never come do not hang parget"
     );
 }
 
@@ -132,7 +128,6 @@ async fn a_trickling_server_hits_the_lowest_speed_limit() {
         .retry_policy(RetryPolicy::new(1, Duration::ZERO))
         .build()
         .unwrap();
-    let started = Instant::now();
     let report = downloader
         .download(bed.request("/trickle?size=100000&trickle=2000", "trickle"))
         .await;
@@ -143,7 +138,6 @@ async fn a_trickling_server_hits_the_lowest_speed_limit() {
     );
     assert!(error.to_string().contains("lowest speed limit"), "{error}");
     assert_eq!(report.attempts(), 2);
-    assert!(started.elapsed() < Duration::from_secs(4));
 }
 
 #[tokio::test]

@@ -277,11 +277,14 @@ async fn a_slow_connection_is_given_up_and_its_range_re_split() {
         .with_digest(sha256(&content("/tail.bin", len)));
     let report = segmented().build().unwrap().download(request).await;
     assert_file(&report, &content("/tail.bin", len));
-    // At 100 kB/s the slow mirror could not have served its pieces: they
-    // went to the fast one, tail included.
+    // Left alone, the slow mirror would have served about half the file
+    // (its share of the pieces). At 100 kB/s per connection it could not
+    // have, however slow the machine: its pieces went to the fast one,
+    // tail included. What it did send before being given up depends on how
+    // long that took, so the bound is the share it was dealt, not a time.
     let slow_share = slow_server.stats().body_bytes_for("/tail.bin");
     assert!(
-        slow_share < 2 * MIB,
+        slow_share < len / 4,
         "the slow mirror's ranges went to the fast one: it served {slow_share}"
     );
 }
