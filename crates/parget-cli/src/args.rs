@@ -6,6 +6,8 @@ use std::time::Duration;
 use clap::Parser;
 use parget::Digest;
 
+use crate::shard::Shard;
+
 /// parget: fetch many files at once, verified while they stream.
 ///
 /// Downloads each URL (and each entry of the lists given with -i) into the
@@ -13,7 +15,7 @@ use parget::Digest;
 /// after the size and every expected digest matched.
 ///
 /// Exit status: 0 all downloads ok (or skipped), 1 some download failed,
-/// 2 usage error, 130 interrupted.
+/// 2 usage error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 #[derive(Debug, Parser)]
 #[command(name = "parget", version, max_term_width = 100)]
 pub struct Args {
@@ -157,6 +159,20 @@ pub struct Args {
     /// Write one JSON object per finished entry to standard output.
     #[arg(long = "json")]
     pub json: bool,
+
+    /// Take only shard I of N (0 <= I < N): the entries whose destination,
+    /// relative to --dir, hashes to I (XXH3-64, seed 0, mod N). N processes
+    /// or machines given one list with 0/N .. N-1/N split it with no
+    /// coordination, each entry to exactly one of them.
+    #[arg(long = "shard", value_name = "I/N")]
+    pub shard: Option<Shard>,
+
+    /// Write the run's totals (ok, skipped, failed, bytes, elapsed) and its
+    /// failed entries with their errors to FILE as JSON at the end, also
+    /// after an interrupt; written to a temporary file and renamed, so a
+    /// reader never sees half of it.
+    #[arg(long = "summary-json", value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
 }
 
 impl Args {

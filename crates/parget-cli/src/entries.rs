@@ -11,6 +11,7 @@ use parget::{naming, Request};
 use tokio::sync::mpsc;
 
 use crate::args::Args;
+use crate::shard::Shard;
 
 /// An entry that could not become a request: reported as a failure, and
 /// the other entries go on.
@@ -43,6 +44,7 @@ pub fn spawn(args: &Args) -> Feed {
         out: args.out.clone(),
         mirrors: args.mirrors,
         checksums: args.checksums.clone(),
+        shard: args.shard,
         request_tx,
         invalid_tx,
     };
@@ -62,6 +64,7 @@ struct Feeder {
     out: Option<PathBuf>,
     mirrors: bool,
     checksums: Vec<parget::Digest>,
+    shard: Option<Shard>,
     request_tx: mpsc::Sender<Request>,
     invalid_tx: mpsc::Sender<Invalid>,
 }
@@ -172,6 +175,19 @@ impl Feeder {
     }
 
     fn send(&self, item: Result<Request, Invalid>) -> bool {
+        // Another shard's entry is not this run's business: not run, not
+        // counted, not reported.
+        if let Some(shard) = &self.shard {
+            let ours = match &item {
+                Ok(request) => request
+                    .path()
+                    .is_none_or(|path| shard.owns(path, &self.dir)),
+                Err(_) => shard.owns_invalid(),
+            };
+            if !ours {
+                return true;
+            }
+        }
         match item {
             Ok(request) => self.request_tx.blocking_send(request).is_ok(),
             Err(invalid) => self.invalid_tx.blocking_send(invalid).is_ok(),

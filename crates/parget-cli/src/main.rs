@@ -5,6 +5,8 @@ mod args;
 mod entries;
 mod output;
 mod progress;
+mod shard;
+mod summary;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -22,6 +24,8 @@ use crate::progress::{Mode, Progress};
 
 /// Exit status when interrupted (128 + SIGINT), as shells expect.
 const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status when terminated (128 + SIGTERM).
+const EXIT_TERMINATED: u8 = 143;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
@@ -75,10 +79,17 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut reports = std::pin::pin!(downloader.download_all(requests));
     let ticker = tokio::spawn(progress.clone().tick(downloader.totals()));
 
-    let mut output = Output::new(args.json);
-    let mut interrupted = false;
+    let failures = match &args.summary_json {
+        Some(_) => Some(
+            summary::Failures::new()
+                .context("cannot make a temporary file for the --summary-json failures")?,
+        ),
+        None => None,
+    };
+    let mut output = Output::new(args.json, failures);
+    let mut interrupted: Option<u8> = None;
     let mut invalid_open = true;
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut signals = std::pin::pin!(stop_signal());
     loop {
         tokio::select! {
             report = reports.next() => match report {
@@ -89,14 +100,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Some(item) => output.invalid(&item, &progress),
                 None => invalid_open = false,
             },
-            _ = &mut ctrl_c, if !interrupted => {
-                interrupted = true;
+            code = &mut signals, if interrupted.is_none() => {
+                interrupted = Some(code);
                 progress.println_always("parget: interrupted; stopping (partial files are kept for --continue)");
                 downloader.cancel();
-                // A second Ctrl-C ends at once.
+                // A second signal ends at once (without the summary).
                 tokio::spawn(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                    let code = stop_signal().await;
+                    std::process::exit(i32::from(code));
                 });
             },
         }
@@ -111,13 +122,46 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ticker.abort();
     progress.finish();
     progress.println(&output.summary());
-    Ok(if interrupted {
-        ExitCode::from(EXIT_INTERRUPTED)
-    } else if output.failed > 0 {
+    let mut summary_failed = false;
+    if let Some(path) = &args.summary_json {
+        let (totals, failures) =
+            output.summary_parts(interrupted.is_some(), args.shard.map(|s| s.to_string()));
+        let written = match failures {
+            Some(failures) => summary::write(path, &totals, failures),
+            None => Ok(()),
+        };
+        if let Err(e) = written {
+            progress.println_always(&format!(
+                "parget: cannot write the summary {}: {e}",
+                path.display()
+            ));
+            summary_failed = true;
+        }
+    }
+    Ok(if let Some(code) = interrupted {
+        ExitCode::from(code)
+    } else if output.failed > 0 || summary_failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM (what a scheduler sends to stop a
+/// job); the exit status for it, 128 + the signal's number.
+async fn stop_signal() -> u8 {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => EXIT_INTERRUPTED,
+            _ = term.recv() => EXIT_TERMINATED,
+        },
+        // No SIGTERM handler could be set up: Ctrl-C still works.
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            EXIT_INTERRUPTED
+        }
+    }
 }
 
 fn build_downloader(args: &Args, progress: Arc<Progress>) -> anyhow::Result<Downloader> {

@@ -5,11 +5,13 @@ use std::io::Write;
 use std::time::Instant;
 
 use indicatif::HumanBytes;
+use parget::redact::redact_url_text;
 use parget::{ErrorKind, Outcome, Report};
 use serde::Serialize;
 
 use crate::entries::Invalid;
 use crate::progress::Progress;
+use crate::summary::{Failure, Failures, Totals};
 
 /// Counts and writes the results.
 pub struct Output {
@@ -22,6 +24,8 @@ pub struct Output {
     /// Downloads and entries that failed.
     pub failed: u64,
     bytes: u64,
+    /// The failed entries, kept for `--summary-json`.
+    failures: Option<Failures>,
 }
 
 #[derive(Serialize)]
@@ -37,8 +41,9 @@ struct JsonReport<'a> {
 }
 
 impl Output {
-    /// Output that writes JSON objects when `json`.
-    pub fn new(json: bool) -> Output {
+    /// Output that writes JSON objects when `json`, and keeps the failed
+    /// entries for a summary when `failures` is given.
+    pub fn new(json: bool, failures: Option<Failures>) -> Output {
         Output {
             json,
             started: Instant::now(),
@@ -46,6 +51,7 @@ impl Output {
             skipped: 0,
             failed: 0,
             bytes: 0,
+            failures,
         }
     }
 
@@ -63,7 +69,15 @@ impl Output {
             }
             Outcome::Failed(error) => {
                 self.failed += 1;
-                progress.println_always(&format!("parget: failed: {}", describe(error)));
+                let message = describe(error);
+                progress.println_always(&format!("parget: failed: {message}"));
+                if let Some(failures) = &mut self.failures {
+                    failures.add(&Failure {
+                        url: Some(redact_url_text(report.url()).into_owned()),
+                        path: report.path().map(|p| p.display().to_string()),
+                        error: &message,
+                    });
+                }
                 "failed"
             }
         };
@@ -90,6 +104,16 @@ impl Output {
     pub fn invalid(&mut self, invalid: &Invalid, progress: &Progress) {
         self.failed += 1;
         progress.println_always(&format!("parget: failed: {}", invalid.message));
+        if let Some(failures) = &mut self.failures {
+            failures.add(&Failure {
+                url: invalid
+                    .url
+                    .as_deref()
+                    .map(|u| redact_url_text(u).into_owned()),
+                path: None,
+                error: &invalid.message,
+            });
+        }
         if self.json {
             self.write_json(&JsonReport {
                 url: invalid.url.as_deref(),
@@ -111,6 +135,24 @@ impl Output {
             let _ = stdout.write_all(b"\n");
             let _ = stdout.flush();
         }
+    }
+
+    /// The totals and the failed entries, for `--summary-json`.
+    pub fn summary_parts(
+        &mut self,
+        interrupted: bool,
+        shard: Option<String>,
+    ) -> (Totals, Option<Failures>) {
+        let totals = Totals {
+            ok: self.ok,
+            skipped: self.skipped,
+            failed: self.failed,
+            bytes: self.bytes,
+            elapsed: self.started.elapsed().as_secs_f64(),
+            interrupted,
+            shard,
+        };
+        (totals, self.failures.take())
     }
 
     /// The closing line.
