@@ -15,8 +15,13 @@
 //! installed tool several times, round-robin, with the flags a user would
 //! type for the job: parget, curl `--parallel`, aria2c, wget2, axel and
 //! hf_transfer (single files), thread-downloader (the throttled file), a
-//! blocking thread-pool baseline built into this binary, and for the
-//! paginated API a Python aiohttp client written the seed's way. Every
+//! blocking thread-pool baseline built into this binary, for the
+//! paginated API a Python aiohttp client written the seed's way, and on the
+//! many-files and big-file scenarios the Python rows: parget from Python
+//! next to aiohttp, httpx and requests with a thread pool, each a small
+//! client script (`clients/`) run by the first Python that imports its
+//! module (`$PARGET_BENCH_PYTHON`, `target/bench-venv`, `target/py-venv`,
+//! `python3`). Every
 //! output is checked against the known digests; a wrong or missing file is
 //! a failure, never a timing. The report is markdown (or JSON with
 //! `--json`) on standard output; progress goes to standard error.
@@ -41,8 +46,9 @@ use anyhow::{anyhow, Result};
 use clap::{Parser, Subcommand};
 
 /// parget next to curl, aria2c, wget2, axel, hf_transfer,
-/// thread-downloader, a blocking baseline and a Python aiohttp client,
-/// against nginx and parget-testbed; a markdown table each.
+/// thread-downloader, a blocking baseline and Python clients (parget from
+/// Python, aiohttp, httpx, requests), against nginx and parget-testbed; a
+/// markdown table each.
 #[derive(Debug, Parser)]
 #[command(
     name = "parget-bench",
@@ -58,8 +64,8 @@ struct Args {
     scenarios: Vec<String>,
 
     /// Tool to run (repeatable): parget, curl, aria2c, wget2, axel,
-    /// hf_transfer, thread-downloader, baseline, aiohttp. Default: every
-    /// installed one.
+    /// hf_transfer, thread-downloader, baseline, python-parget, aiohttp,
+    /// httpx, requests. Default: every installed one.
     #[arg(long = "tool", value_name = "NAME")]
     tools: Vec<String>,
 
@@ -285,7 +291,7 @@ fn real_main(args: Args) -> Result<ExitCode> {
         print!("{}", report::markdown(&report));
     }
     if own_failed {
-        eprintln!("parget-bench: parget, the baseline or the aiohttp client produced wrong output (see the FAILED rows)");
+        eprintln!("parget-bench: parget (CLI or Python), the baseline or the paginated aiohttp client produced wrong output (see the FAILED rows)");
         return Ok(ExitCode::FAILURE);
     }
     let peer_failures: Vec<String> = report

@@ -24,9 +24,61 @@ use crate::summary::{best_peer, rank, Sample, ToolResult};
 use crate::tools::{self, Env, Tool};
 use crate::verify;
 
-/// The Python clients, embedded so the binary runs from anywhere.
-const AIOHTTP_CLIENT: &str = include_str!("../clients/aiohttp_paginated.py");
-const HF_CLIENT: &str = include_str!("../clients/hf_transfer_download.py");
+/// The Python clients (file name, text), embedded so the binary runs from
+/// anywhere.
+const CLIENTS: &[(&str, &str)] = &[
+    (
+        "aiohttp_paginated.py",
+        include_str!("../clients/aiohttp_paginated.py"),
+    ),
+    (
+        "aiohttp_download.py",
+        include_str!("../clients/aiohttp_download.py"),
+    ),
+    (
+        "hf_transfer_download.py",
+        include_str!("../clients/hf_transfer_download.py"),
+    ),
+    (
+        "httpx_download.py",
+        include_str!("../clients/httpx_download.py"),
+    ),
+    (
+        "parget_download.py",
+        include_str!("../clients/parget_download.py"),
+    ),
+    (
+        "requests_download.py",
+        include_str!("../clients/requests_download.py"),
+    ),
+];
+
+/// The modules the Python clients import.
+const PYTHON_MODULES: &[&str] = &["aiohttp", "hf_transfer", "httpx", "parget", "requests"];
+
+/// The Python interpreters to look for client modules in, in order:
+/// `$PARGET_BENCH_PYTHON`, the bench's venv (`scripts/bench-python.sh`),
+/// the test suite's venv (`scripts/test.sh`, which has the `parget`
+/// package built from this tree), then `python3` on `PATH`.
+fn python_candidates() -> Vec<PathBuf> {
+    let target = default_bin_dir()
+        .parent()
+        .map_or_else(|| workspace_dir().join("target"), Path::to_owned);
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PARGET_BENCH_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.push(target.join("bench-venv/bin/python"));
+    candidates.push(target.join("py-venv/bin/python"));
+    candidates.extend(tools::which("python3"));
+    let mut seen = Vec::new();
+    for candidate in candidates {
+        if candidate.is_file() && !seen.contains(&candidate) {
+            seen.push(candidate);
+        }
+    }
+    seen
+}
 
 /// Set by the first Ctrl-C: the run in progress is stopped by the same
 /// signal, and the bench then stops at the next check, undoing what it set
@@ -239,27 +291,35 @@ fn loopback_ceiling(root: &Path, size: u64, tries: usize) -> Result<f64> {
 }
 
 /// Runs the bench and returns the report, and whether one of our own tools
-/// (parget, the baseline, the aiohttp client) failed.
+/// (parget from the CLI or Python, the baseline, the seed's aiohttp client
+/// of the paginated API) failed.
 pub fn run(options: &Options) -> Result<(Report, bool)> {
     if options.build {
         build()?;
     }
     let bin = &options.bin_dir;
     let root = OutRoot::new(options.out_dir.as_deref())?;
-    let script = root.path.join("aiohttp_paginated.py");
-    std::fs::write(&script, AIOHTTP_CLIENT)?;
-    let hf_script = root.path.join("hf_transfer_download.py");
-    std::fs::write(&hf_script, HF_CLIENT)?;
-    let python3 = tools::which("python3");
+    let clients = root.path.join("clients");
+    std::fs::create_dir_all(&clients)?;
+    for (name, text) in CLIENTS {
+        std::fs::write(clients.join(name), text)?;
+    }
+    let pythons = python_candidates();
+    let python_with = PYTHON_MODULES
+        .iter()
+        .filter_map(|&module| {
+            let python = pythons.iter().find(|p| tools::python_has(p, module))?;
+            Some((module, python.clone()))
+        })
+        .collect();
     let env = Env {
         bench: std::env::current_exe().context("locating parget-bench")?,
         parget: bin.join("parget"),
         testbed: bin.join("parget-testbed"),
         paginated: bin.join("examples").join("paginated"),
-        aiohttp_script: script,
-        python: python3.clone().filter(|p| tools::python_has(p, "aiohttp")),
-        hf_script,
-        python_hf: python3.filter(|p| tools::python_has(p, "hf_transfer")),
+        clients,
+        pythons,
+        python_with,
     };
     if !env.testbed.is_file() {
         bail!(
@@ -606,7 +666,7 @@ fn run_scenario(
     let mut own_failed = false;
     let mut results = Vec::new();
     for slot in slots {
-        let is_parget = slot.tool == Tool::Parget;
+        let is_parget = slot.tool.is_parget();
         let name = if is_parget && matches!(scenario.work, Work::Paginated { .. }) {
             "parget (examples/paginated)"
         } else {
@@ -614,7 +674,12 @@ fn run_scenario(
         };
         let mut result = match slot.failure {
             Some(why) => {
-                own_failed |= matches!(slot.tool, Tool::Parget | Tool::Baseline | Tool::Aiohttp);
+                own_failed |= match slot.tool {
+                    Tool::Parget | Tool::PythonParget | Tool::Baseline => true,
+                    // The seed's client is ours; the list clients are peers.
+                    Tool::Aiohttp => matches!(scenario.work, Work::Paginated { .. }),
+                    _ => false,
+                };
                 ToolResult::failed(name, is_parget, why)
             }
             None => ToolResult::measured(name, is_parget, slot.samples),

@@ -29,8 +29,16 @@ pub enum Tool {
     ThreadDownloader,
     /// The blocking thread-pool baseline built into this binary.
     Baseline,
-    /// A Python aiohttp client written the seed's way (paginated only).
+    /// parget from Python (`parget.download_many`, `parget.download`), the
+    /// package of `crates/parget-py`, through a small client script.
+    PythonParget,
+    /// Python aiohttp: the seed's client for the paginated API, a client
+    /// script for lists and the big file.
     Aiohttp,
+    /// Python httpx's asyncio client, through a client script.
+    Httpx,
+    /// Python requests with a thread pool, through a client script.
+    Requests,
 }
 
 /// Every tool, in table order.
@@ -43,8 +51,28 @@ pub const ALL: &[Tool] = &[
     Tool::HfTransfer,
     Tool::ThreadDownloader,
     Tool::Baseline,
+    Tool::PythonParget,
     Tool::Aiohttp,
+    Tool::Httpx,
+    Tool::Requests,
 ];
+
+/// The scenarios the Python list clients (parget from Python, aiohttp,
+/// httpx, requests) run: many files, and one big file.
+pub const PYTHON_SCENARIOS: &[&str] = &["latency", "request-rate", "big"];
+
+/// Where each Python client comes from: its script (in
+/// `crates/parget-bench/clients/`, written out at start) and the module it
+/// imports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PythonClient {
+    /// The script's file name.
+    pub script: &'static str,
+    /// The module that must import.
+    pub module: &'static str,
+    /// How to install the module.
+    pub install: &'static str,
+}
 
 impl Tool {
     /// The tool's name in tables and on the command line (`--tool`).
@@ -58,8 +86,48 @@ impl Tool {
             Tool::HfTransfer => "hf_transfer",
             Tool::ThreadDownloader => "thread-downloader",
             Tool::Baseline => "blocking-baseline",
+            Tool::PythonParget => "python-parget",
             Tool::Aiohttp => "python-aiohttp",
+            Tool::Httpx => "python-httpx",
+            Tool::Requests => "python-requests",
         }
+    }
+
+    /// The Python client of `tool` in `scenario`, if it is one.
+    pub fn python_client(self, scenario: &Scenario) -> Option<PythonClient> {
+        let client = |script, module, install| {
+            Some(PythonClient {
+                script,
+                module,
+                install,
+            })
+        };
+        let paginated = matches!(scenario.work, Work::Paginated { .. });
+        match self {
+            Tool::PythonParget => client(
+                "parget_download.py",
+                "parget",
+                "pip install ./crates/parget-py",
+            ),
+            Tool::Aiohttp if paginated => {
+                client("aiohttp_paginated.py", "aiohttp", "pip install aiohttp")
+            }
+            Tool::Aiohttp => client("aiohttp_download.py", "aiohttp", "pip install aiohttp"),
+            Tool::Httpx => client("httpx_download.py", "httpx", "pip install httpx"),
+            Tool::Requests => client("requests_download.py", "requests", "pip install requests"),
+            Tool::HfTransfer => client(
+                "hf_transfer_download.py",
+                "hf_transfer",
+                "pip install hf_transfer",
+            ),
+            _ => None,
+        }
+    }
+
+    /// True for the rows of parget itself (the CLI, its examples, the
+    /// Python package): never "the best peer".
+    pub fn is_parget(self) -> bool {
+        matches!(self, Tool::Parget | Tool::PythonParget)
     }
 
     /// The tool called `name`.
@@ -67,6 +135,9 @@ impl Tool {
         let alias = match name {
             "baseline" => "blocking-baseline",
             "aiohttp" => "python-aiohttp",
+            "parget-py" => "python-parget",
+            "httpx" => "python-httpx",
+            "requests" => "python-requests",
             "hf-transfer" => "hf_transfer",
             other => other,
         };
@@ -81,7 +152,13 @@ impl Tool {
         match self {
             Tool::Parget => Ok(()),
             Tool::Aiohttp if paginated => Ok(()),
-            Tool::Aiohttp => Err(None),
+            Tool::PythonParget | Tool::Aiohttp | Tool::Httpx | Tool::Requests => {
+                if PYTHON_SCENARIOS.contains(&scenario.name) {
+                    Ok(())
+                } else {
+                    Err(None)
+                }
+            }
             Tool::Baseline => Ok(()),
             Tool::ThreadDownloader if scenario.name == "throttled" => Ok(()),
             Tool::ThreadDownloader => Err(None),
@@ -105,14 +182,12 @@ pub struct Env {
     pub testbed: PathBuf,
     /// `examples/paginated`.
     pub paginated: PathBuf,
-    /// The Python client script, written out at start.
-    pub aiohttp_script: PathBuf,
-    /// The Python interpreter, when aiohttp imports in it.
-    pub python: Option<PathBuf>,
-    /// The hf_transfer client script, written out at start.
-    pub hf_script: PathBuf,
-    /// The Python interpreter, when hf_transfer imports in it.
-    pub python_hf: Option<PathBuf>,
+    /// The directory the Python client scripts were written to.
+    pub clients: PathBuf,
+    /// The Python interpreters that were looked at, in order of preference.
+    pub pythons: Vec<PathBuf>,
+    /// For each module a client needs, the first of `pythons` it imports in.
+    pub python_with: std::collections::BTreeMap<&'static str, PathBuf>,
 }
 
 /// The program of `tool` for `scenario` on this machine, or why it is not
@@ -127,13 +202,27 @@ pub fn locate(tool: Tool, env: &Env, scenario: &Scenario) -> Result<PathBuf, Str
         Tool::Parget if matches!(scenario.work, Work::Paginated { .. }) => built(&env.paginated),
         Tool::Parget => built(&env.parget),
         Tool::Baseline => Ok(env.bench.clone()),
-        Tool::Aiohttp => env
-            .python
-            .clone()
-            .ok_or_else(|| "python3 with aiohttp not installed (pip install aiohttp)".to_owned()),
-        Tool::HfTransfer => env.python_hf.clone().ok_or_else(|| {
-            "python3 with hf_transfer not installed (pip install hf_transfer)".to_owned()
-        }),
+        Tool::PythonParget | Tool::Aiohttp | Tool::Httpx | Tool::Requests | Tool::HfTransfer => {
+            let Some(client) = tool.python_client(scenario) else {
+                return Err("no Python client for this scenario".into());
+            };
+            env.python_with.get(client.module).cloned().ok_or_else(|| {
+                let looked: Vec<String> = env
+                    .pythons
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                let looked = if looked.is_empty() {
+                    "no Python found".to_owned()
+                } else {
+                    format!("not in {}", looked.join(", "))
+                };
+                format!(
+                    "{} {looked} ({}, or `bash scripts/bench-python.sh`)",
+                    client.module, client.install
+                )
+            })
+        }
         Tool::ThreadDownloader => which("thread-downloader")
             .ok_or_else(|| "not installed (pip install thread-downloader)".to_owned()),
         Tool::Curl => which("curl").ok_or_else(|| "not installed".into()),
@@ -155,18 +244,23 @@ pub fn which(program: &str) -> Option<PathBuf> {
 pub fn version(tool: Tool, program: &Path) -> Option<String> {
     let output = match tool {
         Tool::Baseline => return Some(format!("parget-bench {}", env!("CARGO_PKG_VERSION"))),
-        Tool::Aiohttp => Command::new(program)
-            .args([
-                "-c",
-                "import sys, aiohttp; print('Python', sys.version.split()[0], 'aiohttp', aiohttp.__version__)",
-            ])
-            .output(),
-        Tool::HfTransfer => Command::new(program)
-            .args([
-                "-c",
-                "import sys, hf_transfer; print('Python', sys.version.split()[0], 'hf_transfer', hf_transfer.__version__)",
-            ])
-            .output(),
+        Tool::PythonParget | Tool::Aiohttp | Tool::Httpx | Tool::Requests | Tool::HfTransfer => {
+            let module = match tool {
+                Tool::PythonParget => "parget",
+                Tool::Aiohttp => "aiohttp",
+                Tool::Httpx => "httpx",
+                Tool::Requests => "requests",
+                _ => "hf_transfer",
+            };
+            Command::new(program)
+                .args([
+                    "-c",
+                    &format!(
+                        "import sys, {module}; print('Python', sys.version.split()[0], '{module}', {module}.__version__)"
+                    ),
+                ])
+                .output()
+        }
         // Its CLI has no --version.
         Tool::ThreadDownloader => Command::new("python3")
             .args([
@@ -271,11 +365,40 @@ pub fn invocation(
         (Tool::Parget, Work::Paginated { .. }) => {
             argv.extend([base.to_owned(), out_s, "--concurrency".into(), "512".into()]);
         }
-        (Tool::Aiohttp, _) => {
+        (Tool::Aiohttp, Work::Paginated { .. }) => {
             argv.extend([
-                env.aiohttp_script.display().to_string(),
+                env.clients
+                    .join("aiohttp_paginated.py")
+                    .display()
+                    .to_string(),
                 base.to_owned(),
                 out_s,
+            ]);
+        }
+        (Tool::PythonParget | Tool::Aiohttp | Tool::Httpx | Tool::Requests, _) => {
+            // One list for every Python client: URL, name and (for
+            // parget, which verifies as the CLI row does) the SHA-256.
+            let list = work.join("python-list.tsv");
+            let mut text = String::new();
+            for f in files {
+                let _ = write!(text, "{}\t{}", scenario.url(base, f), f.name);
+                if scenario.verify {
+                    if let Some(e) = expected.iter().find(|e| e.name == f.name) {
+                        let _ = write!(text, "\t{}", hex(&e.sha256));
+                    }
+                }
+                text.push('\n');
+            }
+            inputs.push((list.clone(), text));
+            let script = tool
+                .python_client(scenario)
+                .map_or("", |client| client.script);
+            argv.extend([
+                env.clients.join(script).display().to_string(),
+                list.display().to_string(),
+                out_s,
+                "--concurrency".into(),
+                s(&c),
             ]);
         }
         (Tool::Parget, Work::Files(_)) if single => {
@@ -416,7 +539,10 @@ pub fn invocation(
             let f = &files[0];
             let parallel = if split > 0 { split } else { DEFAULT_PARALLEL };
             argv.extend([
-                env.hf_script.display().to_string(),
+                env.clients
+                    .join("hf_transfer_download.py")
+                    .display()
+                    .to_string(),
                 scenario.url(base, f),
                 out.join(&f.name).display().to_string(),
                 "--max-files".into(),
@@ -505,10 +631,9 @@ mod tests {
             parget: "/b/parget".into(),
             testbed: "/b/parget-testbed".into(),
             paginated: "/b/examples/paginated".into(),
-            aiohttp_script: "/w/aiohttp_paginated.py".into(),
-            python: None,
-            hf_script: "/w/hf_transfer_download.py".into(),
-            python_hf: None,
+            clients: "/w".into(),
+            pythons: Vec::new(),
+            python_with: Default::default(),
         }
     }
 
@@ -700,6 +825,76 @@ mod tests {
     }
 
     #[test]
+    fn python_clients_share_one_list_and_only_parget_verifies() {
+        for (tool, script) in [
+            (Tool::PythonParget, "parget_download.py"),
+            (Tool::Aiohttp, "aiohttp_download.py"),
+            (Tool::Httpx, "httpx_download.py"),
+            (Tool::Requests, "requests_download.py"),
+        ] {
+            let i = inv(tool, "request-rate");
+            assert_eq!(
+                args(&i),
+                [
+                    &format!("/w/{script}"),
+                    "/w/python-list.tsv",
+                    "/o",
+                    "--concurrency",
+                    "32"
+                ],
+                "{tool:?}"
+            );
+            let (path, list) = &i.inputs[0];
+            assert_eq!(path, Path::new("/w/python-list.tsv"));
+            assert_eq!(list.lines().count(), 2000);
+            // nginx serves plain paths; every tool gets the digest column,
+            // which only parget's client reads (the peers verify nothing).
+            let hex = "ab".repeat(32);
+            assert_eq!(
+                list.lines().next(),
+                Some(format!("http://127.0.0.1:9/rr/f00000.bin\tf00000.bin\t{hex}").as_str())
+            );
+            // The big file: one line, one download at a time.
+            let big = inv(tool, "big");
+            assert_eq!(big.inputs[0].1.lines().count(), 1);
+            assert!(big.argv.ends_with(&["--concurrency".into(), "1".into()]));
+            assert_eq!(flags_note(&big), "--concurrency 1");
+        }
+        // The paginated API keeps the seed's aiohttp client.
+        let pag = inv(Tool::Aiohttp, "paginated");
+        assert_eq!(
+            args(&pag),
+            ["/w/aiohttp_paginated.py", "http://127.0.0.1:9", "/o"]
+        );
+        // Testbed URLs keep their query.
+        let lat = inv(Tool::Requests, "latency");
+        assert!(lat.inputs[0].1.starts_with(
+            "http://127.0.0.1:9/lat/f00000.bin?size=16384&latency_ms=100\tf00000.bin\t"
+        ));
+        assert!(Tool::PythonParget.is_parget() && Tool::Parget.is_parget());
+        assert!(!Tool::Aiohttp.is_parget());
+    }
+
+    #[test]
+    fn a_missing_python_module_is_a_note_naming_its_install() {
+        let p = Params::new(true);
+        let big = p.scenario("big").unwrap();
+        let mut env = env();
+        env.pythons = vec!["/usr/bin/python3".into()];
+        let why = locate(Tool::Httpx, &env, &big).unwrap_err();
+        assert!(why.contains("httpx not in /usr/bin/python3"), "{why}");
+        assert!(why.contains("pip install httpx"), "{why}");
+        let why = locate(Tool::PythonParget, &env, &big).unwrap_err();
+        assert!(why.contains("pip install ./crates/parget-py"), "{why}");
+        env.python_with
+            .insert("parget", PathBuf::from("/venv/bin/python"));
+        assert_eq!(
+            locate(Tool::PythonParget, &env, &big),
+            Ok(PathBuf::from("/venv/bin/python"))
+        );
+    }
+
+    #[test]
     fn versions_are_shortened() {
         assert_eq!(
             short_version("curl 7.88.1 (x86_64-pc-linux-gnu) libcurl/7.88.1 OpenSSL/3.0.19"),
@@ -730,13 +925,26 @@ mod tests {
         );
         assert!(Tool::Curl.applies_to(&pag).is_err());
         assert!(Tool::Aiohttp.applies_to(&pag).is_ok());
-        assert_eq!(Tool::Aiohttp.applies_to(&lat), Err(None));
         assert!(Tool::HfTransfer.applies_to(&big).is_ok());
         assert!(Tool::HfTransfer.applies_to(&thr).is_ok());
         assert!(Tool::HfTransfer.applies_to(&lat).is_err());
         assert!(Tool::ThreadDownloader.applies_to(&thr).is_ok());
         assert_eq!(Tool::ThreadDownloader.applies_to(&big), Err(None));
         assert!(Tool::Parget.applies_to(&pag).is_ok());
+        for tool in [
+            Tool::PythonParget,
+            Tool::Aiohttp,
+            Tool::Httpx,
+            Tool::Requests,
+        ] {
+            assert!(tool.applies_to(&lat).is_ok(), "{tool:?}");
+            assert!(tool.applies_to(&big).is_ok(), "{tool:?}");
+            assert_eq!(tool.applies_to(&thr), Err(None), "{tool:?}");
+        }
+        assert_eq!(Tool::PythonParget.applies_to(&pag), Err(None));
+        assert_eq!(Tool::from_name("parget-py"), Some(Tool::PythonParget));
+        assert_eq!(Tool::from_name("httpx"), Some(Tool::Httpx));
+        assert_eq!(Tool::from_name("python-requests"), Some(Tool::Requests));
         assert_eq!(Tool::from_name("baseline"), Some(Tool::Baseline));
         assert_eq!(Tool::from_name("curl"), Some(Tool::Curl));
         assert_eq!(Tool::from_name("hf-transfer"), Some(Tool::HfTransfer));

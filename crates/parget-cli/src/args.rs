@@ -1,10 +1,10 @@
 //! The command line: every flag, its default and its help text.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use parget::Digest;
+use parget::{naming, Digest};
 
 use crate::shard::Shard;
 
@@ -15,7 +15,8 @@ use crate::shard::Shard;
 /// after the size and every expected digest matched.
 ///
 /// Exit status: 0 all downloads ok (or skipped), 1 some download failed,
-/// 2 usage error, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+/// 2 usage error, 128 + N stopped by signal N (SIGINT 130, SIGTERM 143,
+/// SIGHUP 129; partial files are kept for --continue).
 #[derive(Debug, Parser)]
 #[command(name = "parget", version, max_term_width = 100)]
 pub struct Args {
@@ -49,9 +50,10 @@ pub struct Args {
     #[arg(short = 'd', long = "dir", value_name = "DIR", default_value = ".")]
     pub dir: PathBuf,
 
-    /// Name of the saved file, relative to --dir (only with a single URL).
+    /// Name of the saved file, relative to --dir (only with a single URL);
+    /// it may not climb out of --dir (no "..", not absolute).
     #[arg(short = 'o', long = "out", value_name = "NAME")]
-    pub out: Option<PathBuf>,
+    pub out: Option<String>,
 
     /// Number of downloads running at once.
     #[arg(
@@ -139,6 +141,11 @@ pub struct Args {
     #[arg(long = "fsync")]
     pub fsync: bool,
 
+    /// When another parget (or another download of this one) is writing
+    /// the same file, wait for it to end instead of failing that entry.
+    #[arg(long = "wait-for-lock")]
+    pub wait_for_lock: bool,
+
     /// Trust the PEM certificates in FILE, besides the system's roots
     /// (SSL_CERT_FILE is honoured too).
     #[arg(long = "ca-certificate", value_name = "FILE")]
@@ -191,6 +198,9 @@ impl Args {
                 "-o/--out names the file of a single URL; lists name files with out=".into(),
             );
         }
+        if let Some(out) = &self.out {
+            self.out_path(out)?;
+        }
         if !self.checksums.is_empty() && !single {
             return Err(
                 "--checksum applies to a single URL; lists carry checksum= per entry".into(),
@@ -207,6 +217,22 @@ impl Args {
             return Err("standard input (-i -) can be read only once".into());
         }
         Ok(())
+    }
+}
+
+impl Args {
+    /// The `-o` path below `--dir`: the rules of a list's `out=`
+    /// ([`naming::safe_relative_path`]: no `..`, safe names), and not
+    /// absolute, since `-o /x` would otherwise name `DIR/x` unasked.
+    pub fn out_path(&self, out: &str) -> Result<PathBuf, String> {
+        if Path::new(out).is_absolute() {
+            return Err(format!(
+                "-o/--out `{out}` is absolute; it names a file inside the output directory: use -d DIR -o NAME"
+            ));
+        }
+        naming::safe_relative_path(out).ok_or_else(|| {
+            format!("-o/--out `{out}` does not name a file inside the output directory (-d)")
+        })
     }
 }
 
@@ -336,5 +362,21 @@ mod tests {
             .validate()
             .is_err());
         assert!(parse(&["--mirrors"]).unwrap().validate().is_err());
+    }
+
+    #[test]
+    fn out_stays_inside_the_output_directory() {
+        let parse = |out: &str| {
+            let args = Args::try_parse_from(["parget", "-o", out, "http://a/1"]).unwrap();
+            args.validate().map(|()| args.out_path(out).unwrap())
+        };
+        assert_eq!(parse("x.bin"), Ok(PathBuf::from("x.bin")));
+        assert_eq!(parse("sub/x.bin"), Ok(PathBuf::from("sub/x.bin")));
+        assert_eq!(parse("./a//b"), Ok(PathBuf::from("a/b")));
+        for bad in ["../x", "a/../../x", "/abs", "/", "", ".", ".."] {
+            let error = parse(bad).unwrap_err();
+            assert!(error.contains("-o/--out"), "{bad}: {error}");
+        }
+        assert!(parse("/abs").unwrap_err().contains("absolute"));
     }
 }

@@ -41,7 +41,8 @@ pub fn spawn(args: &Args) -> Feed {
         metalinks: args.metalinks.clone(),
         locations: args.metalink_locations.clone(),
         dir: args.dir.clone(),
-        out: args.out.clone(),
+        // Checked by `Args::validate`.
+        out: args.out.as_deref().and_then(|out| args.out_path(out).ok()),
         mirrors: args.mirrors,
         checksums: args.checksums.clone(),
         shard: args.shard,

@@ -6,6 +6,7 @@ mod entries;
 mod output;
 mod progress;
 mod shard;
+mod signals;
 mod summary;
 
 use std::io::IsTerminal;
@@ -22,10 +23,6 @@ use crate::args::Args;
 use crate::output::Output;
 use crate::progress::{Mode, Progress};
 
-/// Exit status when interrupted (128 + SIGINT), as shells expect.
-const EXIT_INTERRUPTED: u8 = 130;
-/// Exit status when terminated (128 + SIGTERM).
-const EXIT_TERMINATED: u8 = 143;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
@@ -48,13 +45,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    let code = match runtime.block_on(run(args)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("parget: {e:#}");
             ExitCode::from(EXIT_USAGE)
         }
-    }
+    };
+    // Every download has reported, so the engine's work is done; a
+    // blocking call it abandoned on a stop (a `file://` read that never
+    // returns) must not keep the process alive.
+    runtime.shutdown_background();
+    code
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -87,9 +89,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let mut output = Output::new(args.json, failures);
-    let mut interrupted: Option<u8> = None;
+    let mut stopped_by: Option<signals::Stop> = None;
     let mut invalid_open = true;
-    let mut signals = std::pin::pin!(stop_signal());
+    let mut stops = Some(signals::Stops::new().context("cannot watch for stop signals")?);
     loop {
         tokio::select! {
             report = reports.next() => match report {
@@ -100,21 +102,34 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Some(item) => output.invalid(&item, &progress),
                 None => invalid_open = false,
             },
-            code = &mut signals, if interrupted.is_none() => {
-                interrupted = Some(code);
-                progress.println_always("parget: interrupted; stopping (partial files are kept for --continue)");
+            stop = signals::next(&mut stops) => {
+                stopped_by = Some(stop);
+                progress.println_always(&format!(
+                    "parget: {}; stopping (partial files are kept for --continue)",
+                    stop.name()
+                ));
+                // Every download ends and records what it wrote, and the
+                // lists are read no further (standard input may never end).
                 downloader.cancel();
-                // A second signal ends at once (without the summary).
-                tokio::spawn(async {
-                    let code = stop_signal().await;
-                    std::process::exit(i32::from(code));
+                let closing = downloader.clone();
+                tokio::spawn(async move { closing.shutdown().await });
+                // A second signal ends at once.
+                let mut again = stops.take();
+                tokio::spawn(async move {
+                    let stop = signals::next(&mut again).await;
+                    std::process::exit(i32::from(stop.exit_status()));
                 });
             },
         }
     }
-    // Entries found invalid after the last download ended.
+    // Entries found invalid after the last download ended (after a stop,
+    // only those already found: the lists are not read to their end).
     while invalid_open {
-        match invalid.recv().await {
+        let item = match stopped_by {
+            None => invalid.recv().await,
+            Some(_) => invalid.try_recv().ok(),
+        };
+        match item {
             Some(item) => output.invalid(&item, &progress),
             None => invalid_open = false,
         }
@@ -125,7 +140,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut summary_failed = false;
     if let Some(path) = &args.summary_json {
         let (totals, failures) =
-            output.summary_parts(interrupted.is_some(), args.shard.map(|s| s.to_string()));
+            output.summary_parts(stopped_by.is_some(), args.shard.map(|s| s.to_string()));
         let written = match failures {
             Some(failures) => summary::write(path, &totals, failures),
             None => Ok(()),
@@ -138,30 +153,13 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             summary_failed = true;
         }
     }
-    Ok(if let Some(code) = interrupted {
-        ExitCode::from(code)
+    Ok(if let Some(stop) = stopped_by {
+        ExitCode::from(stop.exit_status())
     } else if output.failed > 0 || summary_failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Waits for SIGINT (Ctrl-C) or SIGTERM (what a scheduler sends to stop a
-/// job); the exit status for it, 128 + the signal's number.
-async fn stop_signal() -> u8 {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => EXIT_INTERRUPTED,
-            _ = term.recv() => EXIT_TERMINATED,
-        },
-        // No SIGTERM handler could be set up: Ctrl-C still works.
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            EXIT_INTERRUPTED
-        }
-    }
 }
 
 fn build_downloader(args: &Args, progress: Arc<Progress>) -> anyhow::Result<Downloader> {
@@ -177,6 +175,7 @@ fn build_downloader(args: &Args, progress: Arc<Progress>) -> anyhow::Result<Down
         .resume_partial(args.continue_partial)
         .allow_overwrite(args.allow_overwrite)
         .fsync(args.fsync)
+        .wait_for_lock(args.wait_for_lock)
         .danger_accept_invalid_certs(args.insecure)
         .reporter(progress);
     if let Some(cap) = args.max_per_host {

@@ -176,7 +176,16 @@ pub fn describe(error: &parget::Error) -> String {
     let hint = match error.kind() {
         ErrorKind::DestinationExists(_) => " (use --allow-overwrite to replace it)",
         ErrorKind::Cancelled => "; resume it with --continue",
+        ErrorKind::Io(_) if is_locked(error) => " (use --wait-for-lock to wait for it)",
         _ => "",
     };
     format!("{error:#}{hint}")
+}
+
+/// True for the engine's "another download holds this destination's
+/// lock": an I/O error whose cause is of kind `WouldBlock`.
+fn is_locked(error: &parget::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|cause| cause.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::WouldBlock)
 }

@@ -14,7 +14,6 @@ use pyo3::exceptions::PyStopAsyncIteration;
 use pyo3::prelude::*;
 use pyo3_async_runtimes::generic::{self, ContextExt, JoinError, Runtime};
 use pyo3_async_runtimes::TaskLocals;
-use tokio_util::sync::CancellationToken;
 
 use crate::batch::{Batch, Item};
 use crate::progress::{CallProgress, ProgressEvent};
@@ -88,20 +87,39 @@ impl ContextExt for PargetRuntime {
 
 /// A batch read with `async for`: each `__anext__` awaits the next result.
 /// Cancelling an `__anext__` (the task awaiting it was cancelled) cancels
-/// the batch's downloads; so do `cancel()` and dropping the batch.
+/// the batch's downloads, and only this batch's; so do `cancel()` and
+/// dropping the batch. `drain()` waits until they have all ended, their
+/// `.part` files flushed.
 #[pyclass(frozen, module = "parget._parget")]
 pub(crate) struct AsyncBatch {
     batch: Arc<tokio::sync::Mutex<Batch>>,
-    token: CancellationToken,
+    cancel: parget::CancelHandle,
     progress: Option<Arc<CallProgress>>,
 }
 
 impl AsyncBatch {
     pub(crate) fn new(batch: Batch) -> AsyncBatch {
         AsyncBatch {
-            token: batch.abort_token(),
+            cancel: batch.cancel_handle(),
             progress: batch.progress(),
             batch: Arc::new(tokio::sync::Mutex::new(batch)),
+        }
+    }
+}
+
+/// Cancels a batch when dropped, unless disarmed first.
+struct CancelOnDrop(Option<parget::CancelHandle>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(cancel) = &self.0 {
+            cancel.cancel();
         }
     }
 }
@@ -114,18 +132,29 @@ impl AsyncBatch {
 
     fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let batch = self.batch.clone();
-        let token = self.token.clone();
+        let cancel = self.cancel.clone();
         let locals = generic::get_current_locals::<PargetRuntime>(py)?;
         generic::future_into_py_with_locals::<PargetRuntime, _, _>(py, locals, async move {
             // Dropped before the result is in: the awaiting task was cancelled.
-            let cancel_unless_done = token.drop_guard();
+            let cancel_unless_done = CancelOnDrop(Some(cancel));
             let item = batch.lock().await.next().await;
             cancel_unless_done.disarm();
             match item {
                 None => Err(PyStopAsyncIteration::new_err(())),
-                Some(Item::Report(report)) => Ok(Finished(*report)),
                 Some(Item::SourceError(e)) => Err(e),
+                Some(item) => Ok(Finished(item)),
             }
+        })
+    }
+
+    /// Waits until every download of the batch has ended (soon after
+    /// `cancel()`), so their `.part` files hold what they received.
+    fn drain<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let batch = self.batch.clone();
+        let locals = generic::get_current_locals::<PargetRuntime>(py)?;
+        generic::future_into_py_with_locals::<PargetRuntime, _, _>(py, locals, async move {
+            batch.lock().await.drain().await;
+            Ok(())
         })
     }
 
@@ -139,6 +168,6 @@ impl AsyncBatch {
 
     /// Cancels the batch's downloads; their `.part` files stay.
     fn cancel(&self) {
-        self.token.cancel();
+        self.cancel.cancel();
     }
 }

@@ -1,28 +1,31 @@
-//! One call's downloads: requests pulled from a [`Source`] as slots free
-//! up, run on the engine, their reports handed back in completion order.
+//! One call's downloads: the items of a [`Source`], pulled by the engine's
+//! intake as slots free up ([`parget::Downloader::download_groups`]), their
+//! reports handed back in completion order.
 //!
-//! Every download of a batch runs as its own task, so downloads spread
-//! over the runtime's threads. Two ways to end a batch early:
-//! - [`Batch::stop`]: no more requests are pulled; the running downloads
-//!   go on (the caller may cancel them through the engine, which flushes
-//!   what they received into their `.part` files and records it for resume).
-//! - [`Batch::abort`] (also on drop): every running download is dropped where
-//!   it stands. Its `.part` file stays, with what was written so far.
+//! A call ends early through its own cancel handle ([`Batch::cancel`],
+//! also on drop): the engine stops pulling, and every running download of
+//! this call, and of no other, stops, flushes what it received into its
+//! `.part` file and records it for a resume. [`Batch::drain`] then waits
+//! until they all have.
 
 use std::sync::Arc;
 
+use futures_util::{FutureExt, StreamExt};
 use pyo3::prelude::*;
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, Semaphore};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::oneshot;
 
-use crate::progress::{CallProgress, Hub};
+use crate::progress::CallProgress;
+use crate::request::GroupMark;
 use crate::source::Source;
 
 /// What a batch hands back.
 pub(crate) enum Item {
-    /// A download ended.
-    Report(Box<parget::Report>),
+    /// A single request ended.
+    Single(Box<parget::Report>),
+    /// Every member of a `parget.Group` ended: their reports in member
+    /// order, and the group's tag (a [`GroupMark`]).
+    Group(Vec<parget::Report>, Option<parget::Tag>),
     /// The source raised (or gave something that is not a request): the
     /// batch is over and its running downloads are cancelled.
     SourceError(PyErr),
@@ -30,150 +33,123 @@ pub(crate) enum Item {
 
 /// A running call. Dropping it cancels its downloads.
 pub(crate) struct Batch {
-    rx: mpsc::Receiver<Item>,
-    /// Drops the running downloads (and stops the feeder: `stop` is its child).
-    abort: CancellationToken,
-    /// Stops pulling requests.
-    stop: CancellationToken,
-    progress: Option<(Arc<CallProgress>, Arc<Hub>)>,
+    reports: parget::GroupReports,
+    cancel: parget::CancelHandle,
+    /// The source's error, once it raised; `None` once read (or once the
+    /// source ended without one).
+    source_failed: Option<oneshot::Receiver<PyErr>>,
+    progress: Option<Arc<CallProgress>>,
 }
 
 impl Batch {
-    /// Starts pulling from `source` on `handle`, at most `limit` downloads
-    /// running (and at most `limit` reports waiting to be read). With
-    /// `track`, the downloads' progress can be read with [`Batch::progress`].
+    /// Starts pulling from `source` on `handle`. `progress` is the call's
+    /// tracker when it asked for progress (its requests carry it already).
     pub(crate) fn start(
         handle: &Handle,
-        engine: parget::Downloader,
-        hub: Arc<Hub>,
+        engine: &parget::Downloader,
         source: Source,
-        limit: usize,
-        track: bool,
+        progress: Option<Arc<CallProgress>>,
     ) -> Batch {
-        let limit = limit.max(1);
-        let (tx, rx) = mpsc::channel(limit);
-        let abort = CancellationToken::new();
-        let stop = abort.child_token();
-        let progress = track.then(|| (Arc::new(CallProgress::new()), hub));
-        let feeder = Feeder {
-            engine,
-            source,
-            slots: Arc::new(Semaphore::new(limit)),
-            tx,
-            abort: abort.clone(),
-            stop: stop.clone(),
-            progress: progress.clone(),
+        let (failed, source_failed) = oneshot::channel();
+        let groups = futures_util::stream::unfold(
+            (source, Some(failed)),
+            |(mut source, mut failed)| async move {
+                match source.next().await {
+                    None => None,
+                    Some(Ok(group)) => Some((group, (source, failed))),
+                    Some(Err(e)) => {
+                        if let Some(failed) = failed.take() {
+                            let _ = failed.send(e);
+                        }
+                        None
+                    }
+                }
+            },
+        );
+        // The intake spawns its task on the current runtime.
+        let reports = {
+            let _runtime = handle.enter();
+            engine.download_groups(groups)
         };
-        handle.spawn(feeder.run());
         Batch {
-            rx,
-            abort,
-            stop,
+            cancel: reports.cancel_handle(),
+            reports,
+            source_failed: Some(source_failed),
             progress,
         }
     }
 
     /// The next item; `None` once the source is exhausted and every
-    /// download has been reported (or the batch was cancelled). Cancel-safe.
+    /// download has been reported (or the batch was cancelled and every
+    /// running download has ended). Cancel-safe.
     pub(crate) async fn next(&mut self) -> Option<Item> {
-        self.rx.recv().await
+        loop {
+            let Some(failed) = self.source_failed.as_mut() else {
+                return self.reports.next().await.map(item);
+            };
+            tokio::select! {
+                biased;
+                error = failed => {
+                    self.source_failed = None;
+                    if let Ok(error) = error {
+                        self.cancel.cancel();
+                        return Some(Item::SourceError(error));
+                    }
+                    // The source ended without an error: only reports remain.
+                }
+                report = self.reports.next() => return report.map(item),
+            }
+        }
     }
 
     /// The next item if one is ready.
     pub(crate) fn try_next(&mut self) -> Option<Item> {
-        self.rx.try_recv().ok()
+        self.next().now_or_never().flatten()
     }
 
-    /// A token that aborts this batch.
-    pub(crate) fn abort_token(&self) -> CancellationToken {
-        self.abort.clone()
+    /// A handle that cancels this batch from anywhere.
+    pub(crate) fn cancel_handle(&self) -> parget::CancelHandle {
+        self.cancel.clone()
     }
 
-    /// The progress tracker, when the batch was started with `track`.
+    /// The progress tracker, when the batch was started with one.
     pub(crate) fn progress(&self) -> Option<Arc<CallProgress>> {
-        self.progress.as_ref().map(|(call, _)| call.clone())
+        self.progress.clone()
     }
 
-    /// Stops pulling requests; the running downloads go on.
-    pub(crate) fn stop(&self) {
-        self.stop.cancel();
-    }
-
-    /// Drops the running downloads and stops pulling requests.
-    pub(crate) fn abort(&self) {
-        self.abort.cancel();
+    /// Cancels this batch's downloads (see the module docs).
+    pub(crate) fn cancel(&self) {
+        self.cancel.cancel();
     }
 
     /// Waits until every download has ended and let go of its files (so a
-    /// following call may write the same destinations), discarding the
-    /// reports. Only ends soon after [`Batch::stop`] or [`Batch::abort`].
+    /// following call may resume or write the same destinations),
+    /// discarding the reports. Ends soon only after [`Batch::cancel`].
+    /// Cancel-safe.
     pub(crate) async fn drain(&mut self) {
-        while self.rx.recv().await.is_some() {}
+        while self.reports.next().await.is_some() {}
     }
 }
 
 impl Drop for Batch {
     fn drop(&mut self) {
-        self.abort.cancel();
-        if let Some((call, hub)) = &self.progress {
-            hub.forget(call);
-        }
+        self.cancel.cancel();
     }
 }
 
-/// The task that pulls requests and starts downloads.
-struct Feeder {
-    engine: parget::Downloader,
-    source: Source,
-    slots: Arc<Semaphore>,
-    tx: mpsc::Sender<Item>,
-    abort: CancellationToken,
-    stop: CancellationToken,
-    progress: Option<(Arc<CallProgress>, Arc<Hub>)>,
-}
-
-impl Feeder {
-    async fn run(mut self) {
-        loop {
-            // A slot first, then the request: the source is read only as
-            // fast as downloads end.
-            let slot = tokio::select! {
-                biased;
-                () = self.stop.cancelled() => return,
-                slot = self.slots.clone().acquire_owned() => match slot {
-                    Ok(slot) => slot,
-                    Err(_) => return,
-                },
-            };
-            let next = tokio::select! {
-                biased;
-                () = self.stop.cancelled() => return,
-                next = self.source.next() => next,
-            };
-            let request = match next {
-                None => return,
-                Some(Ok(request)) => request,
-                Some(Err(e)) => {
-                    self.abort.cancel();
-                    let _ = self.tx.send(Item::SourceError(e)).await;
-                    return;
-                }
-            };
-            if let Some((call, hub)) = &self.progress {
-                hub.register(request.path().unwrap_or(std::path::Path::new("")), call);
-            }
-            let (engine, tx, abort) = (self.engine.clone(), self.tx.clone(), self.abort.clone());
-            tokio::spawn(async move {
-                let report = tokio::select! {
-                    biased;
-                    () = abort.cancelled() => return,
-                    report = engine.download(request) => report,
-                };
-                // The slot is held until the report is taken, so a reader
-                // that stops reading stops the downloads too.
-                let _ = tx.send(Item::Report(Box::new(report))).await;
-                drop(slot);
-            });
+/// A report of the engine as an item: a group of one is a single request,
+/// unless it came from a `parget.Group`.
+fn item(group: parget::GroupReport) -> Item {
+    let tag = group.tag().cloned();
+    let marked = tag
+        .as_ref()
+        .and_then(parget::Tag::downcast_ref::<GroupMark>)
+        .is_some();
+    let mut reports = group.into_reports();
+    if !marked && reports.len() == 1 {
+        if let Some(report) = reports.pop() {
+            return Item::Single(Box::new(report));
         }
     }
+    Item::Group(reports, tag)
 }

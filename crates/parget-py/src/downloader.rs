@@ -5,24 +5,24 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use pyo3::exceptions::{PyException, PyRuntimeError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use tokio::runtime::Handle;
 
 use crate::aio::AsyncBatch;
-use crate::batch::{Batch, Item};
-use crate::progress::Hub;
+use crate::batch::Batch;
+use crate::progress::{CallProgress, Hub};
+use crate::request::{Defaults, Expect, Submit};
 use crate::result::DownloadResult;
 use crate::runtime::{self, TICK};
 use crate::settings::{positive, read_certificates, seconds, Settings};
 use crate::source::Source;
 
-/// The engine of one process, and the reporter that feeds progress events.
+/// The engine of one process.
 struct Live {
     pid: u32,
     engine: parget::Downloader,
-    hub: Arc<Hub>,
 }
 
 /// A downloader: its settings and, per process, its engine.
@@ -37,38 +37,40 @@ impl PyDownloader {
     /// child gets a new engine: the parent's connections and locks are not
     /// its own. The parent's engine is leaked there, never dropped: its
     /// connections belong to a runtime whose threads do not exist.
-    fn engine(&self) -> PyResult<(Handle, parget::Downloader, Arc<Hub>)> {
+    fn engine(&self) -> PyResult<(Handle, parget::Downloader)> {
         let handle = runtime::handle()?;
         let pid = std::process::id();
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         match live.as_ref() {
             Some(l) if l.pid == pid => {}
             _ => {
-                let hub = Arc::new(Hub::default());
                 let engine = {
                     let _runtime = handle.enter();
-                    self.settings.engine(hub.clone())?
+                    self.settings.engine(Arc::new(Hub))?
                 };
-                if let Some(inherited) = live.replace(Live { pid, engine, hub }) {
+                if let Some(inherited) = live.replace(Live { pid, engine }) {
                     std::mem::forget(inherited);
                 }
             }
         }
-        let l = live.as_ref().expect("set above");
-        Ok((handle, l.engine.clone(), l.hub.clone()))
+        let engine = live.as_ref().map(|l| l.engine.clone());
+        engine
+            .map(|engine| (handle, engine))
+            .ok_or_else(|| PyRuntimeError::new_err("parget's engine is gone"))
+    }
+
+    /// How a call with (or without) progress submits its items.
+    fn submit(&self, track: bool) -> Submit {
+        Submit {
+            defaults: self.settings.defaults.clone(),
+            call: track.then(|| Arc::new(CallProgress::new())),
+        }
     }
 
     /// Starts a batch over `source`.
-    fn start(&self, source: Source, track: bool) -> PyResult<(Handle, Batch)> {
-        let (handle, engine, hub) = self.engine()?;
-        let batch = Batch::start(
-            &handle,
-            engine,
-            hub,
-            source,
-            self.settings.concurrency,
-            track,
-        );
+    fn start(&self, source: Source, submit: &Submit) -> PyResult<(Handle, Batch)> {
+        let (handle, engine) = self.engine()?;
+        let batch = Batch::start(&handle, &engine, source, submit.call.clone());
         Ok((handle, batch))
     }
 }
@@ -90,6 +92,8 @@ impl PyDownloader {
         allow_overwrite = false,
         fsync = false,
         user_agent = None,
+        headers = None,
+        digests = None,
         ca_certificate = None,
         insecure = false,
     ))]
@@ -107,6 +111,8 @@ impl PyDownloader {
         allow_overwrite: bool,
         fsync: bool,
         user_agent: Option<String>,
+        headers: Option<Bound<'_, PyAny>>,
+        digests: Option<Bound<'_, PyAny>>,
         ca_certificate: Option<Bound<'_, PyAny>>,
         insecure: bool,
     ) -> PyResult<PyDownloader> {
@@ -119,6 +125,18 @@ impl PyDownloader {
                 };
                 read_certificates(paths)?
             }
+        };
+        let defaults = Defaults {
+            headers: headers
+                .as_ref()
+                .map(crate::headers::from_python)
+                .transpose()?
+                .unwrap_or_default(),
+            digests: digests
+                .as_ref()
+                .map(crate::request::algorithms)
+                .transpose()?
+                .unwrap_or_default(),
         };
         let settings = Settings {
             concurrency: positive("concurrency", concurrency)?,
@@ -139,6 +157,7 @@ impl PyDownloader {
             user_agent,
             certificates,
             insecure,
+            defaults: Arc::new(defaults),
         };
         let downloader = PyDownloader {
             settings,
@@ -157,7 +176,17 @@ impl PyDownloader {
 
     /// Downloads `url` to `path` and returns its result; raises the
     /// download's `DownloadError` when it fails.
-    #[pyo3(signature = (url, path, *, expected_digests = None, expected_size = None, on_progress = None))]
+    #[pyo3(signature = (
+        url,
+        path,
+        *,
+        expected_digests = None,
+        expected_size = None,
+        headers = None,
+        digests = None,
+        on_progress = None,
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn download(
         &self,
         py: Python<'_>,
@@ -165,27 +194,54 @@ impl PyDownloader {
         path: PathBuf,
         expected_digests: Option<std::collections::HashMap<String, String>>,
         expected_size: Option<u64>,
+        headers: Option<Bound<'_, PyAny>>,
+        digests: Option<Bound<'_, PyAny>>,
         on_progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<DownloadResult>> {
-        let request = crate::request::build(url, path, expected_digests, expected_size)?;
-        let source = Source::Known(vec![request].into_iter());
+        let expect = Expect {
+            digests: expected_digests,
+            size: expected_size,
+            headers: headers
+                .as_ref()
+                .map(crate::headers::from_python)
+                .transpose()?
+                .unwrap_or_default(),
+            compute: digests
+                .as_ref()
+                .map(crate::request::algorithms)
+                .transpose()?
+                .unwrap_or_default(),
+        };
+        let request = crate::request::build(url, path, expect)?;
+        let submit = self.submit(on_progress.is_some());
+        let group = submit.single(request)?;
+        let source = Source::Known(vec![group].into_iter());
         let mut results = Vec::with_capacity(1);
-        self.run_blocking(py, source, on_progress, |result| {
+        self.run_blocking(py, source, &submit, on_progress, |result| {
             results.push(result);
             Ok(())
         })?;
         let result = results.pop().ok_or_else(|| {
             PyRuntimeError::new_err(format!("the download of {url} ended without a result"))
         })?;
+        let result = result
+            .into_bound(py)
+            .cast_into::<DownloadResult>()
+            .map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "the download of {url} did not end with a DownloadResult"
+                ))
+            })?;
         if let Some(error) = result.get().error() {
             return Err(PyErr::from_value(error.bind(py).clone()));
         }
-        Ok(result)
+        Ok(result.unbind())
     }
 
-    /// Downloads every request of `requests` (an iterable of `Request` or
-    /// `(url, path)` pairs, pulled as slots free up) and returns the
-    /// results in completion order; failures are results with `error` set.
+    /// Downloads every item of `requests` (an iterable of `Request`,
+    /// `Group` or `(url, path)` pairs, pulled as slots free up) and returns
+    /// the results in completion order: a `DownloadResult` per request, a
+    /// `GroupResult` per group; failures are results with `error` set.
     #[pyo3(signature = (requests, *, on_progress = None))]
     fn download_many<'py>(
         &self,
@@ -193,9 +249,12 @@ impl PyDownloader {
         requests: &Bound<'py, PyAny>,
         on_progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
-        let source = Source::new(requests, None)?;
+        let submit = self.submit(on_progress.is_some());
+        let source = Source::new(requests, None, submit.clone())?;
         let list = PyList::empty(py);
-        self.run_blocking(py, source, on_progress, |result| list.append(result))?;
+        self.run_blocking(py, source, &submit, on_progress, |result| {
+            list.append(result)
+        })?;
         Ok(list)
     }
 
@@ -209,14 +268,15 @@ impl PyDownloader {
         track: bool,
     ) -> PyResult<AsyncBatch> {
         let locals = pyo3_async_runtimes::TaskLocals::with_running_loop(py)?.copy_context(py)?;
-        let source = Source::new(requests, Some(locals))?;
-        let (_, batch) = self.start(source, track)?;
+        let submit = self.submit(track);
+        let source = Source::new(requests, Some(locals), submit.clone())?;
+        let (_, batch) = self.start(source, &submit)?;
         Ok(AsyncBatch::new(batch))
     }
 
-    /// Cancels every running download of this downloader: each ends with a
-    /// `DownloadError`, its `.part` file kept for resume. Later calls work
-    /// as usual (on a fresh connection pool).
+    /// Cancels every running download of this downloader, of every call:
+    /// each ends with a `DownloadError`, its `.part` file kept for resume.
+    /// Later calls work as usual (on a fresh connection pool).
     fn cancel(&self) {
         self.cancel_engine();
     }
@@ -243,22 +303,23 @@ impl PyDownloader {
     }
 
     /// Runs a batch to its end on this thread with the GIL released, taking
-    /// it back every [`TICK`] to run signal handlers and `on_progress`.
+    /// it back every [`TICK`] to run signal handlers and `on_progress`, and
+    /// hands each result to `each`.
     ///
-    /// An interrupt (`KeyboardInterrupt` from Ctrl-C, or any exception that
-    /// is not an `Exception`, such as `SystemExit`), wherever it is raised,
-    /// cancels every download of this downloader through the engine, waits
-    /// until their `.part` files hold what was received, and propagates. An
-    /// `Exception` from the source or from `on_progress` aborts this batch's
-    /// downloads and propagates.
+    /// Any exception on the way (`KeyboardInterrupt` from Ctrl-C, one
+    /// raised by the source, by `on_progress` or by `each`) cancels this
+    /// call's downloads, and no other call's: each stops and flushes what
+    /// it received into its `.part` file. The call waits until they have
+    /// (a second interrupt stops the wait), then propagates the exception.
     fn run_blocking(
         &self,
         py: Python<'_>,
         source: Source,
+        submit: &Submit,
         on_progress: Option<Bound<'_, PyAny>>,
-        mut each: impl FnMut(Py<DownloadResult>) -> PyResult<()>,
+        mut each: impl FnMut(Py<PyAny>) -> PyResult<()>,
     ) -> PyResult<()> {
-        let (handle, mut batch) = self.start(source, on_progress.is_some())?;
+        let (handle, mut batch) = self.start(source, submit)?;
         let progress = batch.progress();
         let mut last_event = Instant::now();
         let outcome = (|| -> PyResult<()> {
@@ -268,15 +329,10 @@ impl PyDownloader {
                     None => {}
                     Some(None) => open = false,
                     Some(Some(first)) => {
-                        // Take every report that is ready before waiting again.
+                        // Take every result that is ready before waiting again.
                         let mut item = Some(first);
                         while let Some(ready) = item {
-                            match ready {
-                                Item::Report(report) => {
-                                    each(Py::new(py, DownloadResult::new(py, *report)?)?)?
-                                }
-                                Item::SourceError(e) => return Err(e),
-                            }
+                            each(crate::result::to_python(py, ready)?)?;
                             item = batch.try_next();
                         }
                     }
@@ -292,14 +348,16 @@ impl PyDownloader {
             }
             Ok(())
         })();
-        if let Err(e) = &outcome {
-            if e.is_instance_of::<PyException>(py) {
-                batch.abort();
-            } else {
-                batch.stop();
-                self.cancel_engine();
+        if outcome.is_err() {
+            batch.cancel();
+            loop {
+                if runtime::park(py, &handle, batch.drain()).is_some() {
+                    break;
+                }
+                // Another interrupt: stop waiting; the downloads finish
+                // their cancel in the background.
+                py.check_signals()?;
             }
-            py.detach(|| handle.block_on(batch.drain()));
         }
         outcome
     }

@@ -30,7 +30,8 @@ pub(crate) fn exception<'py>(
     static STATUS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
     static TIMEOUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-    let message = error.to_string();
+    // The whole chain of causes (`…: connection refused`), on one line.
+    let message = format!("{error:#}");
     let url = error.url().unwrap_or(url);
     match error.kind() {
         ErrorKind::DigestMismatch { expected, actual } => {

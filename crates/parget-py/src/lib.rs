@@ -2,8 +2,9 @@
 //!
 //! The Python half (`python/parget/`) shapes the API (module functions,
 //! `adownload`, exceptions, the tqdm adapter); this crate is the thin layer
-//! over the engine: one tokio runtime per process ([`runtime`]), batches of
-//! downloads pulled from Python sources ([`batch`], [`source`]), blocking
+//! over the engine: one tokio runtime per process ([`runtime`]), requests
+//! and groups ([`request`], [`headers`]), batches of downloads pulled from
+//! Python sources by the engine's intake ([`batch`], [`source`]), blocking
 //! calls that release the GIL and still answer Ctrl-C ([`downloader`]),
 //! awaitables on the same runtime ([`aio`]), and progress read by Python
 //! at its own pace ([`progress`]).
@@ -12,6 +13,7 @@ mod aio;
 mod batch;
 mod downloader;
 mod errors;
+mod headers;
 mod progress;
 mod request;
 mod result;
@@ -26,6 +28,8 @@ use pyo3::prelude::*;
 fn _parget(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<downloader::PyDownloader>()?;
     m.add_class::<request::PyRequest>()?;
+    m.add_class::<request::PyGroup>()?;
+    m.add_class::<result::GroupResult>()?;
     m.add_class::<result::DownloadResult>()?;
     m.add_class::<progress::ProgressEvent>()?;
     m.add_class::<progress::FileProgress>()?;

@@ -7,11 +7,11 @@
 //! made only when Python asks for one, at most ~10 times a second. Nothing
 //! happens per chunk.
 //!
-//! Downloads are matched to calls by destination: one downloader never
-//! writes one destination twice at once.
+//! Downloads are matched to calls by the [`Route`] tag each request
+//! carries (the engine hands it back on the progress and the report), and
+//! to their entries by the engine's download id: two calls may fetch the
+//! same destination one after the other, and neither sees the other's.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -19,52 +19,33 @@ use parget::event::{DownloadProgress, Reporter};
 use parget::Report;
 use pyo3::prelude::*;
 
-/// The reporter of one engine: routes downloads to the calls that track them.
+use crate::request::{route, Route};
+
+/// The reporter of one engine: routes each download to the call whose
+/// [`Route`] it carries. It holds nothing itself.
 #[derive(Default)]
-pub(crate) struct Hub {
-    calls: Mutex<HashMap<PathBuf, Arc<CallProgress>>>,
-}
-
-impl Hub {
-    fn calls(&self) -> MutexGuard<'_, HashMap<PathBuf, Arc<CallProgress>>> {
-        self.calls.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The download to `destination` belongs to `call`. A later call for
-    /// the same destination takes it over: an earlier call's entry can be
-    /// stale (its download was dropped and never reported its end).
-    pub(crate) fn register(&self, destination: &Path, call: &Arc<CallProgress>) {
-        self.calls().insert(destination.to_owned(), call.clone());
-    }
-
-    /// Forgets every download of `call` (a cancelled download never reports its end).
-    pub(crate) fn forget(&self, call: &Arc<CallProgress>) {
-        self.calls().retain(|_, c| !Arc::ptr_eq(c, call));
-    }
-}
+pub(crate) struct Hub;
 
 impl Reporter for Hub {
     fn started(&self, progress: &Arc<DownloadProgress>) {
-        let call = self.calls().get(progress.destination()).cloned();
-        if let Some(call) = call {
+        if let Some(call) = route(progress.tag()).and_then(Route::call) {
             call.state().active.push(progress.clone());
         }
     }
 
     fn finished(&self, report: &Report) {
-        let path = report.path().unwrap_or(std::path::Path::new(""));
-        let call = self.calls().remove(path);
-        if let Some(call) = call {
-            let mut state = call.state();
-            // Bytes of a failed download still count: they were received.
-            let mut bytes = report.bytes();
-            if let Some(i) = state.active.iter().position(|p| p.destination() == path) {
-                bytes = bytes.max(state.active.swap_remove(i).received());
-            }
-            state.done_bytes += bytes;
-            state.finished += 1;
-            state.failed += u64::from(!report.is_ok());
+        let Some(call) = route(report.tag()).and_then(Route::call) else {
+            return;
+        };
+        let mut state = call.state();
+        // Bytes of a failed download still count: they were received.
+        let mut bytes = report.bytes();
+        if let Some(i) = state.active.iter().position(|p| p.id() == report.id()) {
+            bytes = bytes.max(state.active.swap_remove(i).received());
         }
+        state.done_bytes += bytes;
+        state.finished += 1;
+        state.failed += u64::from(!report.is_ok());
     }
 }
 
@@ -97,20 +78,28 @@ impl CallProgress {
     /// A snapshot. The counters are copied under the lock and the Python
     /// objects made after it, so the engine never waits on the GIL.
     pub(crate) fn snapshot(&self, py: Python<'_>) -> PyResult<ProgressEvent> {
-        let (files, done_bytes, finished, failed) = {
+        let (active, done_bytes, finished, failed) = {
             let state = self.state();
-            let files: Vec<FileProgress> = state
-                .active
-                .iter()
-                .map(|p| FileProgress {
-                    url: p.url().to_owned(),
-                    path: p.destination().as_os_str().to_owned(),
-                    received: p.received(),
-                    total: p.total(),
-                })
-                .collect();
-            (files, state.done_bytes, state.finished, state.failed)
+            (
+                state.active.clone(),
+                state.done_bytes,
+                state.finished,
+                state.failed,
+            )
         };
+        let files: Vec<FileProgress> = active
+            .iter()
+            .map(|p| FileProgress {
+                id: p.id().get(),
+                url: p.url().to_owned(),
+                path: p.destination().as_os_str().to_owned(),
+                received: p.received(),
+                total: p.total(),
+                tag: route(p.tag())
+                    .and_then(|r: &Route| r.tag.as_ref())
+                    .map(|t| t.clone_ref(py)),
+            })
+            .collect();
         let received = done_bytes + files.iter().map(|f| f.received).sum::<u64>();
         let total = files
             .iter()
@@ -135,6 +124,8 @@ impl CallProgress {
 /// One running download in a [`ProgressEvent`].
 #[pyclass(frozen, get_all, module = "parget._parget")]
 pub(crate) struct FileProgress {
+    /// The engine's id of the download (the result's `id`).
+    id: u64,
     /// The URL.
     url: String,
     /// The destination (a `str`, as `os.fspath` gives).
@@ -143,6 +134,8 @@ pub(crate) struct FileProgress {
     received: u64,
     /// The file's size, once the server said it.
     total: Option<u64>,
+    /// The request's `tag`.
+    tag: Option<Py<PyAny>>,
 }
 
 #[pymethods]
@@ -150,8 +143,8 @@ impl FileProgress {
     fn __repr__(&self) -> String {
         let total = self.total.map_or("None".to_owned(), |t| t.to_string());
         format!(
-            "FileProgress(url={:?}, received={}, total={total})",
-            self.url, self.received
+            "FileProgress(id={}, url={:?}, received={}, total={total})",
+            self.id, self.url, self.received
         )
     }
 }

@@ -1,22 +1,34 @@
-//! `parget.DownloadResult`: what happened to one download.
+//! `parget.DownloadResult` and `parget.GroupResult`: what happened to one
+//! download, and to a group of them.
 
 use std::path::PathBuf;
 
+use http::HeaderMap;
 use parget::{Outcome, Report};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::PyDict;
+
+use crate::batch::Item;
+use crate::request::{route, GroupMark};
 
 /// The result of one download. A failed download carries its exception in
 /// `error` (`download_many` hands failures back this way instead of raising).
 #[pyclass(frozen, module = "parget._parget", name = "DownloadResult")]
 pub(crate) struct DownloadResult {
+    id: u64,
     url: String,
+    final_url: Option<String>,
     path: PathBuf,
     size: u64,
     digests: Vec<parget::Digest>,
+    headers: HeaderMap,
+    /// `headers` as Python sees them, made on first use.
+    py_headers: PyOnceLock<Py<PyAny>>,
     elapsed: f64,
     attempts: u32,
     skipped: bool,
+    tag: Option<Py<PyAny>>,
     error: Option<Py<PyAny>>,
 }
 
@@ -28,13 +40,20 @@ impl DownloadResult {
             _ => None,
         };
         Ok(DownloadResult {
+            id: report.id().get(),
             skipped: matches!(report.outcome(), Outcome::Skipped),
             url: report.url().to_owned(),
+            final_url: report.final_url().map(|u| u.as_str().to_owned()),
             path: report.path().map(ToOwned::to_owned).unwrap_or_default(),
             size: report.bytes(),
             digests: report.digests().to_vec(),
+            headers: report.headers().clone(),
+            py_headers: PyOnceLock::new(),
             elapsed: report.elapsed().as_secs_f64(),
             attempts: report.attempts(),
+            tag: route(report.tag())
+                .and_then(|r| r.tag.as_ref())
+                .map(|t| t.clone_ref(py)),
             error,
         })
     }
@@ -47,10 +66,23 @@ impl DownloadResult {
 
 #[pymethods]
 impl DownloadResult {
+    /// The engine's id of the download (as on its progress entries).
+    #[getter]
+    fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The URL as requested.
     #[getter]
     fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The URL that answered, after redirects; None when nothing was
+    /// requested (skipped, refused before a request).
+    #[getter]
+    fn final_url(&self) -> Option<&str> {
+        self.final_url.as_deref()
     }
 
     /// Where the file is (or would have been).
@@ -66,10 +98,21 @@ impl DownloadResult {
     }
 
     /// The digests computed while the bytes streamed, by hashlib name: one
-    /// per algorithm of `expected_digests`.
+    /// per algorithm of `expected_digests` and of `digests`.
     #[getter]
     fn digests<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         crate::request::digest_dict(py, &self.digests)
+    }
+
+    /// The headers of the response the bytes came with (a
+    /// case-insensitive `parget.Headers`; empty when nothing was requested).
+    #[getter]
+    fn headers(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.py_headers
+            .get_or_try_init(py, || {
+                crate::headers::to_python(py, &self.headers).map(Bound::unbind)
+            })
+            .map(|h| h.clone_ref(py))
     }
 
     /// Seconds from the start of the download to its end.
@@ -94,6 +137,12 @@ impl DownloadResult {
     #[getter]
     fn ok(&self) -> bool {
         self.error.is_none()
+    }
+
+    /// The request's `tag`.
+    #[getter]
+    fn tag(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.tag.as_ref().map(|t| t.clone_ref(py))
     }
 
     /// The `parget.DownloadError` of a failed download, else None.
@@ -121,16 +170,81 @@ impl DownloadResult {
     }
 }
 
-/// A report still to become a [`DownloadResult`]: the form an awaitable
+/// The end of a `parget.Group`: every member's result, in member order.
+#[pyclass(frozen, module = "parget._parget", name = "GroupResult")]
+pub(crate) struct GroupResult {
+    results: Vec<Py<DownloadResult>>,
+    tag: Option<Py<PyAny>>,
+}
+
+#[pymethods]
+impl GroupResult {
+    /// The members' results, in the order of the group's requests.
+    #[getter]
+    fn results(&self, py: Python<'_>) -> Vec<Py<DownloadResult>> {
+        self.results.iter().map(|r| r.clone_ref(py)).collect()
+    }
+
+    /// True when every member's file is in place.
+    #[getter]
+    fn ok(&self) -> bool {
+        self.results.iter().all(|r| r.get().error.is_none())
+    }
+
+    /// The group's `tag`.
+    #[getter]
+    fn tag(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.tag.as_ref().map(|t| t.clone_ref(py))
+    }
+
+    fn __len__(&self) -> usize {
+        self.results.len()
+    }
+
+    fn __repr__(&self) -> String {
+        let failed = self
+            .results
+            .iter()
+            .filter(|r| r.get().error.is_some())
+            .count();
+        format!(
+            "GroupResult({} results, {failed} failed)",
+            self.results.len()
+        )
+    }
+}
+
+/// An item of a batch as a Python object (`DownloadResult` or
+/// `GroupResult`); a source's error as the error.
+pub(crate) fn to_python(py: Python<'_>, item: Item) -> PyResult<Py<PyAny>> {
+    match item {
+        Item::Single(report) => Ok(Py::new(py, DownloadResult::new(py, *report)?)?.into_any()),
+        Item::Group(reports, tag) => {
+            let results = reports
+                .into_iter()
+                .map(|r| Py::new(py, DownloadResult::new(py, r)?))
+                .collect::<PyResult<Vec<_>>>()?;
+            let tag = tag
+                .as_ref()
+                .and_then(parget::Tag::downcast_ref::<GroupMark>)
+                .and_then(|m| m.tag.as_ref())
+                .map(|t| t.clone_ref(py));
+            Ok(Py::new(py, GroupResult { results, tag })?.into_any())
+        }
+        Item::SourceError(e) => Err(e),
+    }
+}
+
+/// An item still to become a Python object: the form an awaitable
 /// resolves to (converted once the GIL is held).
-pub(crate) struct Finished(pub(crate) Report);
+pub(crate) struct Finished(pub(crate) Item);
 
 impl<'py> IntoPyObject<'py> for Finished {
-    type Target = DownloadResult;
-    type Output = Bound<'py, DownloadResult>;
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
     type Error = PyErr;
 
-    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, DownloadResult>> {
-        Bound::new(py, DownloadResult::new(py, self.0)?)
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        to_python(py, self.0).map(|o| o.into_bound(py))
     }
 }

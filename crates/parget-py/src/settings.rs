@@ -10,6 +10,7 @@ use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyPermissionError, PyValu
 use pyo3::prelude::*;
 
 use crate::progress::Hub;
+use crate::request::Defaults;
 
 /// Everything `parget.Downloader(...)` takes. `None` keeps the engine's default.
 #[derive(Clone, Debug)]
@@ -28,6 +29,8 @@ pub(crate) struct Settings {
     pub user_agent: Option<String>,
     pub certificates: Vec<Vec<u8>>,
     pub insecure: bool,
+    /// Headers and digests added to every request.
+    pub defaults: Arc<Defaults>,
 }
 
 /// A count that must be at least 1.

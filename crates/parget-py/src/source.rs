@@ -1,5 +1,7 @@
 //! Where a call's requests come from: a list, a Python iterator or a
-//! Python async iterator, pulled one request at a time as slots free up.
+//! Python async iterator, pulled one item (a request or a group) at a
+//! time as slots free up, each made into the engine's group by the call's
+//! [`Submit`].
 
 use std::sync::Arc;
 
@@ -8,32 +10,36 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 use pyo3_async_runtimes::TaskLocals;
 
-use crate::request::from_item;
+use crate::request::Submit;
 
 /// The requests of one call.
 pub(crate) enum Source {
     /// Converted up front (a list or tuple is in memory already).
-    Known(std::vec::IntoIter<parget::Request>),
+    Known(std::vec::IntoIter<parget::Group>),
     /// A Python iterator, advanced on a blocking thread: a generator may
     /// do blocking I/O without stalling the engine or an event loop.
-    Iter(Arc<Py<PyAny>>),
+    Iter(Arc<Py<PyAny>>, Submit),
     /// A Python async iterator, advanced on the event loop of `locals`.
-    AsyncIter(Arc<Py<PyAny>>, TaskLocals),
+    AsyncIter(Arc<Py<PyAny>>, TaskLocals, Submit),
 }
 
 impl Source {
     /// The source for `requests`. `locals` is the running event loop, for
     /// the async API; without it an async iterable is refused.
-    pub(crate) fn new(requests: &Bound<'_, PyAny>, locals: Option<TaskLocals>) -> PyResult<Source> {
+    pub(crate) fn new(
+        requests: &Bound<'_, PyAny>,
+        locals: Option<TaskLocals>,
+        submit: Submit,
+    ) -> PyResult<Source> {
         if requests.is_instance_of::<PyString>() || requests.is_instance_of::<PyBytes>() {
             return Err(PyTypeError::new_err(
-                "requests must be an iterable of parget.Request or (url, path) pairs, not one string",
+                "requests must be an iterable of parget.Request, parget.Group or (url, path) pairs, not one string",
             ));
         }
         if requests.is_instance_of::<PyList>() || requests.is_instance_of::<PyTuple>() {
             let known = requests
                 .try_iter()?
-                .map(|item| from_item(&item?))
+                .map(|item| submit.item(&item?))
                 .collect::<PyResult<Vec<_>>>()?;
             return Ok(Source::Known(known.into_iter()));
         }
@@ -41,7 +47,7 @@ impl Source {
             return match locals {
                 Some(locals) => {
                     let iterator = requests.call_method0("__aiter__")?;
-                    Ok(Source::AsyncIter(Arc::new(iterator.unbind()), locals))
+                    Ok(Source::AsyncIter(Arc::new(iterator.unbind()), locals, submit))
                 }
                 None => Err(PyTypeError::new_err(
                     "an async iterable of requests needs adownload_many (download_many takes an iterable)",
@@ -49,31 +55,31 @@ impl Source {
             };
         }
         match requests.try_iter() {
-            Ok(iterator) => Ok(Source::Iter(Arc::new(iterator.into_any().unbind()))),
+            Ok(iterator) => Ok(Source::Iter(Arc::new(iterator.into_any().unbind()), submit)),
             Err(_) => Err(PyTypeError::new_err(format!(
-                "requests must be an iterable of parget.Request or (url, path) pairs, not {}",
+                "requests must be an iterable of parget.Request, parget.Group or (url, path) pairs, not {}",
                 requests.get_type().name()?
             ))),
         }
     }
 
-    /// The next request; `None` at the end; an error raised by the source
+    /// The next item; `None` at the end; an error raised by the source
     /// (or for an item that is not a request) ends the call.
-    pub(crate) async fn next(&mut self) -> Option<PyResult<parget::Request>> {
+    pub(crate) async fn next(&mut self) -> Option<PyResult<parget::Group>> {
         match self {
-            Source::Known(requests) => requests.next().map(Ok),
-            Source::Iter(iterator) => {
-                let iterator = iterator.clone();
+            Source::Known(groups) => groups.next().map(Ok),
+            Source::Iter(iterator, submit) => {
+                let (iterator, submit) = (iterator.clone(), submit.clone());
                 off_loop(move |py| match iterator.bind(py).call_method0("__next__") {
-                    Ok(item) => Some(from_item(&item)),
+                    Ok(item) => Some(submit.item(&item)),
                     Err(e) if e.is_instance_of::<pyo3::exceptions::PyStopIteration>(py) => None,
                     Err(e) => Some(Err(e)),
                 })
                 .await
                 .unwrap_or_else(|e| Some(Err(e)))
             }
-            Source::AsyncIter(iterator, locals) => {
-                let (iterator, locals) = (iterator.clone(), locals.clone());
+            Source::AsyncIter(iterator, locals, submit) => {
+                let (iterator, locals, submit) = (iterator.clone(), locals.clone(), submit.clone());
                 // `__anext__()` only makes the awaitable; it runs on the loop.
                 let awaiting = off_loop(move |py| {
                     let awaitable = iterator.bind(py).call_method0("__anext__")?;
@@ -85,7 +91,7 @@ impl Source {
                     Err(e) => Err(e),
                 };
                 off_loop(move |py| match item {
-                    Ok(item) => Some(from_item(item.bind(py))),
+                    Ok(item) => Some(submit.item(item.bind(py))),
                     Err(e) if e.is_instance_of::<PyStopAsyncIteration>(py) => None,
                     Err(e) => Some(Err(e)),
                 })

@@ -49,7 +49,7 @@ class Testbed:
 
     def url(self, path: str, **query: Any) -> str:
         """``base + path``, with ``query`` as its query string."""
-        return self.base + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        return self.base + path + ("?" + urllib.parse.urlencode(query, doseq=True, quote_via=urllib.parse.quote) if query else "")
 
     def body(self, url: str) -> bytes:
         """What the server sends for ``url``, fetched with urllib (not parget)."""

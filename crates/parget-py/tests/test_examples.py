@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from pathlib import Path
 from typing import Callable, Dict
 
-from conftest import Testbed
+from conftest import ROOT, Testbed
 
 HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
@@ -34,6 +35,50 @@ def test_paginated_crawler_fetches_every_endpoint_once(
     assert set(endpoints.values()) == {1}
     pages = stats["/api/list_files"]["requests"]
     assert pages == files // 5  # each page asked for once
+
+
+def test_the_blocking_example_runs(
+    start_testbed: Callable[..., Testbed], tmp_path: Path, python_env: Dict[str, str]
+) -> None:
+    server = start_testbed()
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(PACKAGE / "examples" / "blocking.py"), server.base, str(out)],
+        capture_output=True,
+        text=True,
+        env=python_env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The bearer token was what let the first download in; the second
+    # call found the file in place and asked for nothing.
+    assert server.path_stats("/iso/a.iso")["requests"] == 1
+    lines = done.stdout.splitlines()
+    iso = server.body(server.url("/iso/a.iso", size=3_000_000))
+    assert lines[0].split() == [
+        "3000000",
+        hashlib.sha256(iso).hexdigest(),
+        "3000000",
+        server.url("/iso/a.iso", size=3_000_000, bearer="t0k3n"),
+    ]
+    assert lines[1] == "skipped: True"
+    assert sorted(lines[2:]) == [
+        f"failed: {server.base}/pool/gone?status=404: server answered HTTP 404",
+        "group p 1.0 ok",
+    ]
+    assert (out / "a.iso").read_bytes() == iso
+    for i in range(1, 9):
+        assert (out / f"f{i}").read_bytes() == server.body(server.url(f"/pool/f{i}", size=1000 * i))
+    assert (out / "p.deb.asc").stat().st_size == 800
+    assert not (out / "gone").exists()
+
+
+def test_the_readme_shows_the_examples_as_they_are() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name in ("blocking.py", "paginated.py"):
+        code = (PACKAGE / "examples" / name).read_text()
+        # Everything after the module docstring, verbatim.
+        body = code.split('"""', 2)[2].strip()
+        assert body in readme, f"README.md does not show examples/{name} as it is"
 
 
 def test_the_stub_matches_the_native_module() -> None:

@@ -7,7 +7,7 @@ import io
 import threading
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -122,3 +122,62 @@ async def test_an_exception_in_an_async_callback_stops_the_download(testbed: Tes
         async for _ in parget.adownload_many([(url, tmp_path / "g")], split=1, on_progress=on_progress):
             pass
     assert not (tmp_path / "f").exists() and not (tmp_path / "g").exists()
+
+
+def test_two_calls_on_one_downloader_see_only_their_own_downloads(testbed: Testbed, tmp_path: Path) -> None:
+    downloader = parget.Downloader(split=1)
+    mine = [(testbed.url(f"/progress/calls/a{i}", size=150_000, rate=300_000), tmp_path / f"a{i}") for i in range(2)]
+    theirs = [(testbed.url(f"/progress/calls/b{i}", size=100_000, rate=200_000), tmp_path / f"b{i}") for i in range(3)]
+    events: Dict[str, List[parget.ProgressEvent]] = {"a": [], "b": []}
+
+    def run(name: str, requests: List[Tuple[str, Path]]) -> None:
+        downloader.download_many(requests, on_progress=events[name].append)
+
+    thread = threading.Thread(target=run, args=("b", theirs))
+    thread.start()
+    run("a", mine)
+    thread.join()
+    for name, requests in (("a", mine), ("b", theirs)):
+        urls = {url for url, _ in requests}
+        seen = {d.url for e in events[name] for d in e.downloads}
+        assert seen and seen <= urls, (name, seen)
+        last = events[name][-1]
+        assert last.finished == len(requests) and last.active == 0
+        assert last.received == last.total == sum(Path(p).stat().st_size for _, p in requests)
+
+
+def test_progress_entries_carry_the_download_s_id_and_tag(testbed: Testbed, tmp_path: Path) -> None:
+    downloader = parget.Downloader(split=1)
+    url = testbed.url("/progress/ids", size=SIZE, rate=400_000)
+    entries: List[parget.FileProgress] = []
+    (result,) = downloader.download_many(
+        [parget.Request(url, tmp_path / "f", tag=("row", 17))],
+        on_progress=lambda e: entries.extend(e.downloads),
+    )
+    assert entries
+    assert {(d.id, d.tag) for d in entries} == {(result.id, ("row", 17))}
+    assert result.tag == ("row", 17)
+
+
+def test_a_later_call_for_the_same_destination_has_its_own_progress(testbed: Testbed, tmp_path: Path) -> None:
+    # The first call stops half-way (its callback raises) and the second
+    # resumes the same destination: each call's events are its own, by the
+    # engine's download id, whatever the destination.
+    downloader = parget.Downloader(split=1)
+    url = testbed.url("/progress/same-destination", size=SIZE, rate=400_000)
+    first: List[parget.ProgressEvent] = []
+
+    def stop(event: parget.ProgressEvent) -> None:
+        first.append(event)
+        if event.received > 100_000:
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError):
+        downloader.download(url, tmp_path / "f", on_progress=stop)
+    second: List[parget.ProgressEvent] = []
+    result = downloader.download(url, tmp_path / "f", on_progress=second.append)
+    first_ids = {d.id for e in first for d in e.downloads}
+    second_ids = {d.id for e in second for d in e.downloads}
+    assert second_ids == {result.id} and not first_ids & second_ids
+    assert second[-1].finished == 1 and second[-1].active == 0 and second[-1].failed == 0
+    assert (tmp_path / "f").stat().st_size == SIZE

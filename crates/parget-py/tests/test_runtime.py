@@ -106,8 +106,8 @@ def test_ctrl_c_raises_keyboard_interrupt_and_keeps_the_part_file(
     print(said)  # how long the interrupt took, for the record
     assert not destination.exists()
     part = destination.with_name("big.part")
-    # What arrived is kept for resume (here: flushed when the engine was
-    # cancelled, though far less than one 1 MiB buffer had arrived) ...
+    # What arrived is kept for resume (flushed when the call's downloads
+    # were cancelled, though far less than one 1 MiB buffer had arrived) ...
     kept = part.stat().st_size
     assert kept >= 300_000
     # ... and a later download continues from it: with one Range request

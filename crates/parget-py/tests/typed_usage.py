@@ -20,12 +20,20 @@ def blocking(url: str, out: Path) -> List[str]:
     with TqdmProgress(desc="x") as bar:
         results = parget.download_many(requests, concurrency=4, on_progress=bar)
     errors = [r.error for r in results if r.error is not None]
+    etags = [r.headers.get("etag", "") for r in results] + [r.final_url or "" for r in results]
+    unit = parget.Group([(url, out / "p.deb"), (url, out / "p.deb.asc")], policy="finish", tag=3)
+    mixed = parget.download_many([unit, (url, out / "x")], headers={"X-A": "1"}, digests=("sha256",))
+    for item in mixed:
+        if isinstance(item, parget.GroupResult):
+            etags.extend(r.digests["sha256"] for r in item.results if item.ok)
+        else:
+            etags.append(item.headers.getall("link", [""])[0])
     for error in errors:
         if isinstance(error, parget.DigestValidationError):
             print(error.url, error.algorithm, error.expected, error.actual)
         elif isinstance(error, parget.HTTPStatusError):
             print(error.status)
-    return [sha or "", *(str(e) for e in errors)]
+    return [sha or "", *(str(e) for e in errors), *etags]
 
 
 async def asynchronous(url: str, out: Path) -> int:
@@ -41,6 +49,12 @@ async def asynchronous(url: str, out: Path) -> int:
     count = one.size
     async for result in downloader.adownload_many(source()):
         count += result.size
+
+    async def units() -> AsyncIterator[parget.Item]:
+        yield parget.Group([parget.Request(url, out / "h", headers=[("X-B", "2")], digests="md5")])
+
+    async for item in downloader.adownload_many(units()):
+        count += len(item) if isinstance(item, parget.GroupResult) else item.size
     async for result in parget.adownload_many([(url, out / "f")], timeout=5.0):
         count += result.size
     return count + (await parget.adownload(url, out / "g")).size

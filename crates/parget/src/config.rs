@@ -19,6 +19,7 @@ pub(crate) struct Config {
     pub keep_single_above: Option<u64>,
     pub resume_partial: bool,
     pub allow_overwrite: bool,
+    pub wait_for_lock: bool,
     pub fsync: bool,
     pub user_agent: String,
 }
@@ -45,6 +46,7 @@ impl Default for Config {
             keep_single_above: Some(500_000_000),
             resume_partial: false,
             allow_overwrite: false,
+            wait_for_lock: false,
             fsync: false,
             user_agent: concat!("parget/", env!("CARGO_PKG_VERSION")).to_owned(),
         }

@@ -107,18 +107,18 @@ impl Downloader {
     /// a million requests is never held in memory, discovery and download
     /// overlap, and a consumer that stops reading reports holds back the
     /// intake. Dropping the returned stream stops pulling new requests;
-    /// running ones finish in the background.
+    /// running ones finish in the background ([`Reports::cancel`] stops
+    /// them instead, without touching the downloader's other calls).
     pub fn download_all<S>(&self, requests: S) -> Reports
     where
         S: Stream<Item = Request> + Send + 'static,
     {
-        Reports {
-            rx: intake::feed(
-                self.shared.clone(),
-                intake::singles(requests),
-                Order::Completion,
-            ),
-        }
+        let (rx, cancel) = intake::feed(
+            self.shared.clone(),
+            intake::singles(requests),
+            Order::Completion,
+        );
+        Reports { rx, cancel }
     }
 
     /// As [`Downloader::download_all`], with the reports in the order of
@@ -128,9 +128,9 @@ impl Downloader {
     where
         S: Stream<Item = Request> + Send + 'static,
     {
-        Reports {
-            rx: intake::feed(self.shared.clone(), intake::singles(requests), Order::Input),
-        }
+        let (rx, cancel) =
+            intake::feed(self.shared.clone(), intake::singles(requests), Order::Input);
+        Reports { rx, cancel }
     }
 
     /// Downloads every group of `groups` (one run, as for
@@ -141,9 +141,8 @@ impl Downloader {
     where
         S: Stream<Item = Group> + Send + 'static,
     {
-        GroupReports {
-            rx: intake::feed(self.shared.clone(), groups, Order::Completion),
-        }
+        let (rx, cancel) = intake::feed(self.shared.clone(), groups, Order::Completion);
+        GroupReports { rx, cancel }
     }
 
     /// As [`Downloader::download_groups`], with the reports in the order of
@@ -152,9 +151,8 @@ impl Downloader {
     where
         S: Stream<Item = Group> + Send + 'static,
     {
-        GroupReports {
-            rx: intake::feed(self.shared.clone(), groups, Order::Input),
-        }
+        let (rx, cancel) = intake::feed(self.shared.clone(), groups, Order::Input);
+        GroupReports { rx, cancel }
     }
 
     /// Stops every running download: each ends with a cancelled error and
@@ -361,6 +359,16 @@ impl DownloaderBuilder {
     /// against. Default false: such a download fails, the file untouched.
     pub fn allow_overwrite(mut self, yes: bool) -> Self {
         self.config.allow_overwrite = yes;
+        self
+    }
+
+    /// Wait for a destination that another download (of this or another
+    /// downloader, in this or another process) is writing, until that one
+    /// ends, instead of failing. Default false: such a download fails at
+    /// once with an I/O error of kind `WouldBlock` naming `NAME.part`,
+    /// whose lock the other holds.
+    pub fn wait_for_lock(mut self, yes: bool) -> Self {
+        self.config.wait_for_lock = yes;
         self
     }
 

@@ -35,7 +35,8 @@ pub struct Verified<'a> {
     pub destination: Option<&'a Path>,
     /// Its size in bytes.
     pub size: u64,
-    /// Its digests, in the algorithms the request expected.
+    /// Its digests: the algorithms the request expected, then those it
+    /// asked to compute ([`crate::Request::with_computed_digest`]).
     pub digests: &'a [Digest],
     /// The headers of the response the bytes came with.
     pub headers: &'a HeaderMap,

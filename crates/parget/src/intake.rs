@@ -7,10 +7,15 @@
 //! limit, and the stream is read no faster than slots free up (a million
 //! requests are never held in memory). Destinations are claimed in stream
 //! order, so which of two entries with one destination wins does not
-//! depend on scheduling; the destinations taken are remembered exactly
-//! in about ten bytes of memory each ([`crate::seen`]). Reports go out in completion order, or in input
-//! order through a bounded queue; either way a consumer that does not read
+//! depend on scheduling; the destinations taken are remembered exactly,
+//! in about ten bytes of memory each ([`crate::seen`]). Reports go out in
+//! completion order, or in input order through a bounded queue; either way a consumer that does not read
 //! them holds back the intake, so memory stays flat.
+//!
+//! Each stream has a cancel token of its own (a child of the
+//! downloader's), parent of its groups' tokens: cancelling one stream
+//! stops its downloads, flushed and kept for a resume, and leaves the
+//! downloader's other streams and calls running.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -38,26 +43,36 @@ pub(crate) enum Order {
     Input,
 }
 
-/// Starts pulling `groups` and returns their reports.
-pub(crate) fn feed<S>(shared: Arc<Shared>, groups: S, order: Order) -> mpsc::Receiver<GroupReport>
+/// Starts pulling `groups` and returns their reports, and the token that
+/// cancels this stream's downloads.
+pub(crate) fn feed<S>(
+    shared: Arc<Shared>,
+    groups: S,
+    order: Order,
+) -> (mpsc::Receiver<GroupReport>, CancellationToken)
 where
     S: Stream<Item = Group> + Send + 'static,
 {
     let capacity = shared.config.concurrency;
     let (out, reports) = mpsc::channel(capacity);
+    let stream_cancel = shared.child_token();
+    let call = stream_cancel.clone();
     tokio::spawn(async move {
         let ordered = (order == Order::Input).then(|| start_orderer(out.clone(), capacity));
         let mut seen = Seen::new();
         let mut groups = std::pin::pin!(groups);
         loop {
-            // After a cancel or a shutdown, or once nobody reads the
-            // reports, stop pulling: a long list must not be churned through.
-            if out.is_closed() || shared.is_cancelled() || shared.is_closed() {
+            // After a cancel (of this stream, or of the whole downloader,
+            // whose token is the stream's parent) or a shutdown, or once
+            // nobody reads the reports, stop pulling: a long list must not
+            // be churned through.
+            if out.is_closed() || call.is_cancelled() || shared.is_closed() {
                 break;
             }
             let next = tokio::select! {
                 next = groups.next() => next,
                 () = shared.closing() => None,
+                () = call.cancelled() => None,
             };
             let Some(group) = next else {
                 break;
@@ -72,10 +87,10 @@ where
                 }
                 None => Deliver::Channel(out.clone()),
             };
-            start_group(&shared, group, &mut seen, deliver).await;
+            start_group(&shared, &call, group, &mut seen, deliver).await;
         }
     });
-    reports
+    (reports, stream_cancel)
 }
 
 /// Forwards reports queued in input order as each becomes ready. The
@@ -176,14 +191,21 @@ impl GroupRun {
     }
 }
 
-/// Starts every member of `group`, each once it has a slot.
-async fn start_group(shared: &Arc<Shared>, group: Group, seen: &mut Seen, deliver: Deliver) {
+/// Starts every member of `group`, each once it has a slot; `call` is
+/// the stream's cancel token.
+async fn start_group(
+    shared: &Arc<Shared>,
+    call: &CancellationToken,
+    group: Group,
+    seen: &mut Seen,
+    deliver: Deliver,
+) {
     let (requests, policy, tag) = group.into_parts();
     let run = Arc::new(GroupRun {
         reports: Mutex::new((0..requests.len()).map(|_| None).collect()),
         remaining: AtomicUsize::new(requests.len()),
         policy,
-        cancel: shared.child_token(),
+        cancel: call.child_token(),
         failed: AtomicBool::new(false),
         tag,
         deliver: Mutex::new(Some(deliver)),
@@ -211,11 +233,17 @@ async fn start_group(shared: &Arc<Shared>, group: Group, seen: &mut Seen, delive
                 continue;
             }
         };
-        // A member of a group already given up needs no slot: it ends at once.
+        // A member of a group given up (a member failed, or the stream
+        // was cancelled), before or while it waits, needs no slot: it ends
+        // at once. Waiting on would let other streams' downloads, which
+        // hold the slots, delay this stream's end.
         let slot = if run.cancel.is_cancelled() {
             None
         } else {
-            acquire_slot(shared).await
+            tokio::select! {
+                slot = acquire_slot(shared) => slot,
+                () = run.cancel.cancelled() => None,
+            }
         };
         let shared = shared.clone();
         let run = run.clone();
@@ -240,6 +268,24 @@ pub(crate) async fn acquire_slot(shared: &Shared) -> Option<OwnedSemaphorePermit
 #[derive(Debug)]
 pub struct Reports {
     pub(crate) rx: mpsc::Receiver<GroupReport>,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl Reports {
+    /// Cancels every download of this stream, running or still to come:
+    /// each ends with a cancelled report and keeps its `.part` file (and
+    /// a final checkpoint) for a resume; no more requests are pulled, and
+    /// the stream ends once the running ones have reported. The
+    /// downloader's other streams and calls go on.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// A handle that cancels this stream as [`Reports::cancel`] does,
+    /// for when the stream itself is being read elsewhere.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.cancel.clone())
+    }
 }
 
 impl Stream for Reports {
@@ -259,6 +305,39 @@ impl Stream for Reports {
 #[derive(Debug)]
 pub struct GroupReports {
     pub(crate) rx: mpsc::Receiver<GroupReport>,
+    pub(crate) cancel: CancellationToken,
+}
+
+impl GroupReports {
+    /// Cancels every group of this stream, as [`Reports::cancel`] does.
+    /// A group cancelled this way keeps its members' `.part` files (only a
+    /// member's own failure discards its siblings').
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// A handle that cancels this stream as [`GroupReports::cancel`] does.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle(self.cancel.clone())
+    }
+}
+
+/// Cancels the downloads of one stream of reports ([`Reports::cancel_handle`],
+/// [`GroupReports::cancel_handle`]). Cheap to clone; cancelling twice is
+/// harmless.
+#[derive(Clone, Debug)]
+pub struct CancelHandle(CancellationToken);
+
+impl CancelHandle {
+    /// Cancels the stream's downloads (see [`Reports::cancel`]).
+    pub fn cancel(&self) {
+        self.0.cancel();
+    }
+
+    /// True once the stream, or its whole downloader, was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.is_cancelled()
+    }
 }
 
 impl Stream for GroupReports {

@@ -65,7 +65,7 @@ pub use error::{Error, ErrorKind};
 pub use event::{DownloadId, DownloadProgress, Reporter, Totals};
 pub use group::{Group, GroupPolicy, GroupReport};
 pub use hooks::Tag;
-pub use intake::{GroupReports, Reports};
+pub use intake::{CancelHandle, GroupReports, Reports};
 pub use report::{Outcome, Report};
 pub use request::{Destination, Request};
 pub use verify::{Algorithm, Digest};

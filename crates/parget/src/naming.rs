@@ -20,6 +20,7 @@
 //! - On Windows the characters the file system reserves (`<>:"|?*`) become
 //!   `_` too, since `C:name` would otherwise name another drive.
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use percent_encoding::percent_decode_str;
@@ -113,6 +114,84 @@ fn is_unsafe_char(c: char) -> bool {
         || c == '\\'
         || c.is_control()
         || (cfg!(windows) && matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*'))
+}
+
+/// The suffixes of the files parget keeps beside a destination `NAME`
+/// while it downloads: the partial file, its control file, and the control
+/// file's temporary twin. A destination whose name ends with one of them is
+/// refused ([`check_destination_name`]), so that one entry's helper file can
+/// never be another entry's destination.
+pub const HELPER_SUFFIXES: [&str; 3] = [".part", ".part.parget", ".part.parget.tmp"];
+
+/// The longest helper suffix, in bytes: a name this much shorter than
+/// [`MAX_NAME_BYTES`] keeps its helper files' names whole.
+const LONGEST_HELPER_SUFFIX: usize = ".part.parget.tmp".len();
+
+/// Hex digits of the hash that stands for the cut end of a shortened name.
+const HELPER_HASH_HEX: usize = 16;
+
+/// Checks that `name`, a destination's file name, can be downloaded to:
+/// it is at most [`MAX_NAME_BYTES`] bytes, and does not end with one of
+/// parget's [`HELPER_SUFFIXES`]. The message says what is wrong.
+pub fn check_destination_name(name: &OsStr) -> Result<(), String> {
+    let bytes = name.as_encoded_bytes();
+    if bytes.len() > MAX_NAME_BYTES {
+        return Err(format!(
+            "the file name is {} bytes long; file systems take at most {MAX_NAME_BYTES}",
+            bytes.len()
+        ));
+    }
+    if let Some(suffix) = HELPER_SUFFIXES
+        .iter()
+        .find(|suffix| bytes.ends_with(suffix.as_bytes()))
+    {
+        return Err(format!(
+            "names ending in `{suffix}` are reserved for parget's partial and control files; choose another output name"
+        ));
+    }
+    Ok(())
+}
+
+/// The name of the helper file with `suffix` (one of [`HELPER_SUFFIXES`])
+/// beside a destination named `name`.
+///
+/// Every helper of one destination shares one base: `name` itself when
+/// `name` plus the longest suffix fits in [`MAX_NAME_BYTES`], and otherwise
+/// the first bytes of `name` (cut on a character boundary when it is
+/// UTF-8), `~`, and 16 hex digits of the BLAKE3 hash of the whole name, so
+/// that helper names stay within the limit, stay distinct for distinct
+/// names, and are the same in every run and every version of parget.
+pub fn helper_name(name: &OsStr, suffix: &str) -> OsString {
+    let bytes = name.as_encoded_bytes();
+    let mut helper = Vec::with_capacity(MAX_NAME_BYTES);
+    if bytes.len() + LONGEST_HELPER_SUFFIX <= MAX_NAME_BYTES {
+        helper.extend_from_slice(bytes);
+    } else {
+        let budget = MAX_NAME_BYTES - LONGEST_HELPER_SUFFIX - 1 - HELPER_HASH_HEX;
+        let kept = match std::str::from_utf8(bytes) {
+            Ok(text) => prefix_within(text, budget).as_bytes(),
+            Err(_) => &bytes[..budget],
+        };
+        helper.extend_from_slice(kept);
+        helper.push(b'~');
+        let hash = blake3::hash(bytes);
+        helper.extend_from_slice(hex::encode(&hash.as_bytes()[..HELPER_HASH_HEX / 2]).as_bytes());
+    }
+    helper.extend_from_slice(suffix.as_bytes());
+    // Rebuilt through the platform's byte form: a cut UTF-8 name stays
+    // whole characters, and what is added is ASCII.
+    os_string_from_bytes(helper)
+}
+
+#[cfg(unix)]
+fn os_string_from_bytes(bytes: Vec<u8>) -> OsString {
+    use std::os::unix::ffi::OsStringExt;
+    OsString::from_vec(bytes)
+}
+
+#[cfg(not(unix))]
+fn os_string_from_bytes(bytes: Vec<u8>) -> OsString {
+    OsString::from(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Cuts `name` to at most `max` bytes on a character boundary, keeping the
@@ -319,6 +398,72 @@ mod tests {
         ] {
             assert_eq!(safe_relative_path(path), None, "{path:?}");
         }
+    }
+
+    #[test]
+    fn destination_names_parget_cannot_use() {
+        let ok = |name: &str| check_destination_name(OsStr::new(name));
+        assert!(ok("file.bin").is_ok());
+        assert!(ok("x.partial").is_ok() && ok("x.parget").is_ok() && ok("part").is_ok());
+        for reserved in ["x.part", ".part", "x.part.parget", "x.bin.part.parget.tmp"] {
+            let why = ok(reserved).unwrap_err();
+            assert!(why.contains("reserved"), "{reserved}: {why}");
+        }
+        assert!(ok(&"n".repeat(255)).is_ok());
+        let why = ok(&"n".repeat(256)).unwrap_err();
+        assert!(why.contains("256 bytes"), "{why}");
+    }
+
+    #[test]
+    fn helper_names_fit_and_stay_apart() {
+        let helper =
+            |name: &str, suffix: &str| helper_name(OsStr::new(name), suffix).into_string().unwrap();
+        // Short names keep their helpers' names whole.
+        assert_eq!(helper("f.bin", ".part"), "f.bin.part");
+        let fits = "a".repeat(MAX_NAME_BYTES - LONGEST_HELPER_SUFFIX);
+        assert_eq!(helper(&fits, ".part.parget.tmp").len(), MAX_NAME_BYTES);
+        assert_eq!(helper(&fits, ".part"), format!("{fits}.part"));
+        // Longer ones share one shortened base, within the limit.
+        for len in [MAX_NAME_BYTES - LONGEST_HELPER_SUFFIX + 1, 250, 255] {
+            let name = "b".repeat(len);
+            let bases: Vec<String> = HELPER_SUFFIXES
+                .iter()
+                .map(|suffix| {
+                    let helper = helper(&name, suffix);
+                    assert!(helper.len() <= MAX_NAME_BYTES, "{len}: {helper}");
+                    helper.strip_suffix(suffix).unwrap().to_owned()
+                })
+                .collect();
+            assert!(bases.iter().all(|b| b == &bases[0]), "{bases:?}");
+            assert!(check_destination_name(OsStr::new(&helper(&name, ".part"))).is_err());
+        }
+        // The scheme, pinned: it must read the files of earlier runs.
+        let name = "c".repeat(250);
+        let expected_hash = &blake3::hash(name.as_bytes()).to_hex()[..16];
+        assert_eq!(
+            helper(&name, ".part"),
+            format!("{}~{expected_hash}.part", "c".repeat(222))
+        );
+        // Two names that share the kept prefix get two helpers.
+        let (one, two) = (
+            format!("{}1", "d".repeat(249)),
+            format!("{}2", "d".repeat(249)),
+        );
+        assert_ne!(helper(&one, ".part"), helper(&two, ".part"));
+        // Cut on a character boundary.
+        let wide = "é".repeat(120);
+        let cut = helper(&wide, ".part");
+        assert!(cut.len() <= MAX_NAME_BYTES && cut.contains('~'), "{cut}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn helper_names_of_names_that_are_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = vec![0xffu8; 250];
+        let helper = helper_name(OsStr::from_bytes(&bytes), ".part.parget");
+        assert!(helper.len() <= MAX_NAME_BYTES);
+        assert!(helper.as_bytes().ends_with(b".part.parget"));
     }
 
     fn assert_safe_name(name: &str) -> Result<(), TestCaseError> {

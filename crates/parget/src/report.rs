@@ -115,7 +115,8 @@ impl Report {
         self.bytes
     }
 
-    /// The digests computed (every expected algorithm), in algorithm order.
+    /// The digests computed: every expected algorithm, then those of
+    /// [`crate::Request::with_computed_digest`].
     pub fn digests(&self) -> &[Digest] {
         &self.digests
     }

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind};
 use crate::hooks::{FinishHook, ResponseHook, Tag};
 use crate::input::PieceHashes;
 use crate::retry::RetryPolicy;
-use crate::verify::Digest;
+use crate::verify::{Algorithm, Digest};
 
 /// Where the bytes of a download go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +66,8 @@ pub(crate) struct Settings {
     pub idle_timeout: Option<Duration>,
     pub retry: Option<RetryPolicy>,
     pub tag: Option<Tag>,
+    /// Algorithms computed without an expected value.
+    pub compute: Vec<Algorithm>,
     pub response_hook: Option<ResponseHook>,
     pub finish_hook: Option<FinishHook>,
 }
@@ -166,6 +168,17 @@ impl Request {
         self.pieces.as_ref()
     }
 
+    /// Computes the digest in `algorithm` while the bytes stream, with no
+    /// value to check it against: it comes back on the report
+    /// ([`crate::Report::digests`]) beside the expected ones. Costs one
+    /// more hash of the bytes, on the hashing thread.
+    pub fn with_computed_digest(mut self, algorithm: Algorithm) -> Request {
+        if !self.settings.compute.contains(&algorithm) {
+            self.settings.compute.push(algorithm);
+        }
+        self
+    }
+
     /// Sends the header `name: value` with every request of this download
     /// (an `Authorization`, say). Fails on a name or value HTTP does not
     /// allow (control characters, CR or LF). Headers given several times
@@ -254,6 +267,23 @@ impl Request {
     /// The digests the bytes must have.
     pub fn digests(&self) -> &[Digest] {
         &self.digests
+    }
+
+    /// The algorithms of [`Request::with_computed_digest`].
+    pub fn computed_digests(&self) -> &[Algorithm] {
+        &self.settings.compute
+    }
+
+    /// Every algorithm the download hashes: the expected digests' first,
+    /// then the computed ones not among them.
+    pub(crate) fn algorithms(&self) -> Vec<Algorithm> {
+        let mut algorithms: Vec<Algorithm> = self.digests.iter().map(Digest::algorithm).collect();
+        for &algorithm in &self.settings.compute {
+            if !algorithms.contains(&algorithm) {
+                algorithms.push(algorithm);
+            }
+        }
+        algorithms
     }
 
     /// True when a size or digest was given to check the result against.
@@ -360,6 +390,30 @@ mod tests {
             .unwrap();
         let agents: Vec<_> = request.headers().get_all(USER_AGENT).iter().collect();
         assert_eq!(agents, ["two/2"]);
+    }
+
+    #[test]
+    fn computed_digests_follow_the_expected_ones_once_each() {
+        let sha = "sha256=ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            .parse::<Digest>()
+            .unwrap();
+        let plain = Request::new("http://h/f", "f").unwrap();
+        assert!(plain.algorithms().is_empty());
+        let request = plain
+            .with_computed_digest(Algorithm::Md5)
+            .with_digest(sha)
+            .with_computed_digest(Algorithm::Sha256)
+            .with_computed_digest(Algorithm::Md5);
+        assert_eq!(
+            request.computed_digests(),
+            [Algorithm::Md5, Algorithm::Sha256]
+        );
+        assert_eq!(request.algorithms(), [Algorithm::Sha256, Algorithm::Md5]);
+        // Nothing to check against: a computed digest is no expectation.
+        let computed = Request::new("http://h/f", "f")
+            .unwrap()
+            .with_computed_digest(Algorithm::Sha256);
+        assert!(!computed.has_expectations());
     }
 
     #[test]

@@ -16,7 +16,9 @@ use crate::error::{Error, ErrorKind};
 use crate::event::{DownloadId, Reporter, Totals};
 use crate::hooks::{FinishHook, ResponseHook};
 use crate::limit::HostLimits;
+use crate::naming;
 use crate::seen::destination_key;
+use crate::sink::{self, PartFile};
 use crate::transport::Transport;
 
 /// Hooks the downloader applies to every download, before a request's own.
@@ -87,8 +89,32 @@ impl Shared {
     /// Claims `destination` while it is downloaded: two downloads never
     /// write one file at once. `repeated` says the destination appeared
     /// earlier in the same run (list order decides which entry wins, not
-    /// scheduling). The claim ends with the guard.
-    pub(crate) fn claim(&self, destination: &Path, repeated: bool) -> Result<Claim<'_>, Error> {
+    /// scheduling). Within the downloader the claim is a set of paths;
+    /// across downloaders and processes it is the lock on `NAME.part`,
+    /// which the claim opens (see `sink::PartFile`), waiting for another
+    /// download's lock when [`Config::wait_for_lock`] says so (until
+    /// `cancel`). A name parget cannot use is refused first. The claim ends
+    /// with the guard.
+    pub(crate) async fn claim(
+        &self,
+        destination: &Path,
+        repeated: bool,
+        cancel: &CancellationToken,
+    ) -> Result<Claim<'_>, Error> {
+        let name = destination.file_name().unwrap_or_default();
+        naming::check_destination_name(name).map_err(|why| {
+            Error::new(
+                ErrorKind::InvalidRequest(format!("{}: {why}", destination.display())),
+                None,
+            )
+        })?;
+        let key = self.claim_key(destination, repeated)?;
+        let part = sink::lock_part(destination, self.config.wait_for_lock, cancel).await?;
+        Ok(Claim { part, _key: key })
+    }
+
+    /// The in-process half of [`Shared::claim`].
+    fn claim_key(&self, destination: &Path, repeated: bool) -> Result<ClaimKey<'_>, Error> {
         let key = destination_key(destination);
         if repeated || !self.claims.insert(key.clone()) {
             return Err(Error::new(
@@ -96,7 +122,7 @@ impl Shared {
                 None,
             ));
         }
-        Ok(Claim {
+        Ok(ClaimKey {
             claims: &self.claims,
             key,
         })
@@ -105,11 +131,6 @@ impl Shared {
     /// Stops every download: running ones end cancelled, later ones at once.
     pub(crate) fn cancel(&self) {
         self.cancel.cancel();
-    }
-
-    /// True once [`Shared::cancel`] was called.
-    pub(crate) fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
     }
 
     /// Stops new downloads from starting (running ones go on).
@@ -180,13 +201,27 @@ impl Claims {
     }
 }
 
-/// A destination held by a running download; released on drop.
+/// A destination held by a running download: its place in the
+/// downloader's set and its locked part file; released on drop.
 pub(crate) struct Claim<'a> {
+    part: Arc<PartFile>,
+    _key: ClaimKey<'a>,
+}
+
+impl Claim<'_> {
+    /// The locked `NAME.part`.
+    pub(crate) fn part(&self) -> &Arc<PartFile> {
+        &self.part
+    }
+}
+
+/// A destination in the downloader's set; removed on drop.
+struct ClaimKey<'a> {
     claims: &'a Claims,
     key: PathBuf,
 }
 
-impl Drop for Claim<'_> {
+impl Drop for ClaimKey<'_> {
     fn drop(&mut self) {
         self.claims.remove(&self.key);
     }
@@ -196,22 +231,74 @@ impl Drop for Claim<'_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_claim_is_exclusive_until_dropped() {
-        let shared = Shared::new(
+    fn shared() -> Shared {
+        Shared::new(
             Config::default(),
             HashMap::new(),
             Arc::new(crate::event::NoReporter),
             Hooks::default(),
-        );
-        let first = shared.claim(Path::new("d/f"), false).unwrap();
-        let second = shared.claim(Path::new("d/./f"), false);
-        assert!(second.is_err(), "one path, two spellings: one writer");
+        )
+    }
+
+    #[tokio::test]
+    async fn a_claim_is_exclusive_until_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (f, g) = (dir.path().join("d/f"), dir.path().join("d/g"));
+        let spelled = dir.path().join("d/./f");
+        let cancel = CancellationToken::new();
+        let shared = shared();
+        let first = shared.claim(&f, false, &cancel).await.unwrap();
+        let second = shared.claim(&spelled, false, &cancel).await;
         assert!(
-            shared.claim(Path::new("d/g"), true).is_err(),
+            matches!(
+                second.map(|_| ()).unwrap_err().kind(),
+                ErrorKind::DuplicateDestination(_)
+            ),
+            "one path, two spellings: one writer"
+        );
+        assert!(
+            shared.claim(&g, true, &cancel).await.is_err(),
             "a repeated destination of a run is refused even when free"
         );
+        // Another downloader of the process finds the part file locked.
+        let other = self::shared();
+        let locked = other
+            .claim(&f, false, &cancel)
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            locked.is_io() && format!("{locked:#}").contains("locked"),
+            "{locked:#}"
+        );
         drop(first);
-        assert!(shared.claim(Path::new("d/f"), false).is_ok());
+        assert!(shared.claim(&f, false, &cancel).await.is_ok());
+        assert!(other.claim(&f, false, &cancel).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn names_parget_cannot_use_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancellationToken::new();
+        let shared = shared();
+        for name in ["x.part", "x.part.parget", "x.part.parget.tmp"] {
+            let error = shared
+                .claim(&dir.path().join(name), false, &cancel)
+                .await
+                .map(|_| ())
+                .unwrap_err();
+            assert!(format!("{error}").contains("reserved"), "{name}: {error}");
+        }
+        let long = dir.path().join("n".repeat(256));
+        let error = shared
+            .claim(&long, false, &cancel)
+            .await
+            .map(|_| ())
+            .unwrap_err();
+        assert!(format!("{error}").contains("256 bytes"), "{error}");
+        assert!(shared
+            .claim(&dir.path().join("n".repeat(255)), false, &cancel)
+            .await
+            .is_ok());
     }
 }

@@ -462,3 +462,110 @@ pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
     }
     condition()
 }
+
+/// The record lines of the control file beside `destination`'s part file,
+/// as `(offset, len, crc)`, read as the README documents the format: a
+/// line whose own checksum fails is left out.
+pub fn control_records(destination: &Path) -> Vec<(u64, u64, u32)> {
+    try_control_records(destination)
+        .unwrap_or_else(|| panic!("no readable control file beside {}", destination.display()))
+}
+
+/// [`control_records`], or `None` while there is no control file with a
+/// readable header.
+pub fn try_control_records(destination: &Path) -> Option<Vec<(u64, u64, u32)>> {
+    let text = std::fs::read(with_suffix(destination, ".part.parget")).ok()?;
+    let mut lines = text.split(|&b| b == b'\n');
+    let header: serde_json::Value = serde_json::from_slice(lines.next()?).ok()?;
+    assert!(
+        header["url"].is_string(),
+        "a header names its URL: {header}"
+    );
+    let records = lines
+        .filter(|line| {
+            line.len() == 43
+                && std::str::from_utf8(&line[35..])
+                    .ok()
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    == Some(crc32c::crc32c(&line[..35]))
+        })
+        .map(|line| {
+            let field = |range: std::ops::Range<usize>| {
+                u64::from_str_radix(std::str::from_utf8(&line[range]).unwrap(), 16).unwrap()
+            };
+            (field(0..16), field(17..25), field(26..34) as u32)
+        })
+        .collect();
+    Some(records)
+}
+
+/// The bytes the control file beside `destination`'s part file records
+/// (0 while there is none).
+pub fn recorded_bytes(destination: &Path) -> u64 {
+    try_control_records(destination).map_or(0, |records| covered(&records))
+}
+
+/// The bytes the union of `records` covers.
+pub fn covered(records: &[(u64, u64, u32)]) -> u64 {
+    let mut ranges: Vec<(u64, u64)> = records.iter().map(|r| (r.0, r.0 + r.1)).collect();
+    ranges.sort_unstable();
+    let (mut total, mut end) = (0, 0);
+    for (start, stop) in ranges {
+        let start = start.max(end);
+        if stop > start {
+            total += stop - start;
+            end = stop;
+        }
+    }
+    total
+}
+
+/// Asserts that every range the control file beside `destination`'s part
+/// file records holds `expected`'s bytes there (records never claim bytes
+/// that were not written); returns the bytes they cover.
+#[track_caller]
+pub fn records_hold(run: &Run, destination: &Path, expected: &[u8]) -> u64 {
+    let part = std::fs::read(with_suffix(destination, ".part"))
+        .unwrap_or_else(|e| panic!("no .part beside {}: {e}{run}", destination.display()));
+    let records = control_records(destination);
+    for &(offset, len, _) in &records {
+        let range = offset as usize..(offset + len) as usize;
+        run.check(
+            part.get(range.clone()) == expected.get(range.clone()),
+            &format!("the recorded range {range:?} holds the served bytes"),
+        );
+    }
+    covered(&records)
+}
+
+/// Bytes of `destination`'s part file that hold `expected`'s bytes at
+/// their place, counted in whole 4 KiB blocks (a lower bound of what was
+/// written: a preallocated file is zeros elsewhere).
+pub fn written_blocks(destination: &Path, expected: &[u8]) -> u64 {
+    const BLOCK: usize = 4096;
+    let part = std::fs::read(with_suffix(destination, ".part")).unwrap_or_default();
+    part.chunks(BLOCK)
+        .zip(expected.chunks(BLOCK))
+        .filter(|(on_disk, want)| on_disk == want && on_disk.len() == BLOCK)
+        .count() as u64
+        * BLOCK as u64
+}
+
+/// Sends the signal `name` (`TERM`, `INT`, `HUP`, `KILL`) to `spawned`.
+pub fn send_signal(spawned: &Spawned, name: &str) {
+    let pid = spawned.child.id().to_string();
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Waits until the server has closed every connection: it counts a
+/// response's body bytes when the response ends.
+pub fn until_connections_close(server: &Server) {
+    let closed = wait_until(Duration::from_secs(10), || {
+        server.stats().open_connections == 0
+    });
+    assert!(closed, "the server's connections closed");
+}

@@ -7,18 +7,24 @@ resume through faulty servers. Bytes go to ``NAME.part`` and are renamed to
 
 Blocking calls release the GIL while the engine works and still answer
 Ctrl-C at once (``KeyboardInterrupt``, the ``.part`` files kept for resume);
-async calls run on the same engine and are cancelled with their task.
+async calls run on the same engine and are cancelled with their task. Either
+way only the call's own downloads stop.
 
     import parget
 
     result = parget.download(
         "https://example.com/file.iso", "file.iso",
         expected_digests={"sha256": "ba7816bf..."},
+        headers={"Authorization": "Bearer ..."},
     )
-    print(result.size, result.digests["sha256"])
+    print(result.size, result.digests["sha256"], result.headers["ETag"])
 
-    results = parget.download_many([(url, path) for url, path in pairs])
-    failed = [r for r in results if r.error is not None]
+    results = parget.download_many(
+        [(url, path) for url, path in pairs]
+        + [parget.Group([(deb_url, "p.deb"), (sig_url, "p.deb.asc")])],
+        digests=("sha256",),
+    )
+    failed = [r for r in results if not r.ok]
 """
 
 from __future__ import annotations
@@ -39,10 +45,20 @@ from typing import (
     Tuple,
     Type,
     Union,
+    cast,
+    overload,
 )
 
 from parget import errors
-from parget._parget import AsyncBatch, DownloadResult, FileProgress, ProgressEvent, Request
+from parget._parget import (
+    AsyncBatch,
+    DownloadResult,
+    FileProgress,
+    Group,
+    GroupResult,
+    ProgressEvent,
+    Request,
+)
 from parget._parget import Downloader as _NativeDownloader
 from parget._parget import __version__
 from parget.errors import (
@@ -52,12 +68,14 @@ from parget.errors import (
     SizeValidationError,
     TimeoutError,
 )
+from parget.headers import Headers
 
 if TYPE_CHECKING:
     from typing_extensions import TypedDict, Unpack
 
-    class DownloaderOptions(TypedDict, total=False):
-        """The settings of :class:`Downloader`, also taken by the module functions."""
+    class EngineOptions(TypedDict, total=False):
+        """The settings of :class:`Downloader` but ``headers`` and
+        ``digests`` (which :func:`download` takes for its one request)."""
 
         concurrency: int
         per_host: Optional[int]
@@ -74,11 +92,20 @@ if TYPE_CHECKING:
         ca_certificate: Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], None]
         insecure: bool
 
+    class DownloaderOptions(EngineOptions, total=False):
+        """The settings of :class:`Downloader`, also taken by the module functions."""
+
+        headers: Optional["HeadersLike"]
+        digests: Optional[Union[str, Sequence[str]]]
+
 
 __all__ = [
     "Downloader",
     "Request",
+    "Group",
     "DownloadResult",
+    "GroupResult",
+    "Headers",
     "ProgressEvent",
     "FileProgress",
     "download",
@@ -100,6 +127,15 @@ StrPath = Union[str, "os.PathLike[str]"]
 RequestLike = Union[Request, Tuple[str, StrPath]]
 """A download: a :class:`Request`, or a ``(url, path)`` pair."""
 
+Item = Union[RequestLike, Group]
+"""What a source of :func:`download_many` yields: a download or a :class:`Group`."""
+
+Result = Union[DownloadResult, GroupResult]
+"""What :func:`download_many` hands back for an :data:`Item`."""
+
+HeadersLike = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+"""Headers to send: a mapping, or ``(name, value)`` pairs (a name may repeat)."""
+
 ProgressCallback = Callable[[ProgressEvent], object]
 """Called with a :class:`ProgressEvent` about 10 times a second."""
 
@@ -115,12 +151,17 @@ class Downloader(_NativeDownloader):
     ``Downloader(concurrency=16, per_host=None, retries=5, retry_wait=1.0,
     split=None, min_split_size=None, connect_timeout=None, timeout=None,
     resume=True, allow_overwrite=False, fsync=False, user_agent=None,
-    ca_certificate=None, insecure=False)``; ``None`` keeps the engine's
-    default (8 connections per host, 8 segments for a large file, segments
-    of at least 4 MiB, 30 s to connect, 60 s without a byte).
+    headers=None, digests=None, ca_certificate=None, insecure=False)``;
+    ``None`` keeps the engine's default (8 connections per host, 8 segments
+    for a large file, segments of at least 4 MiB, 30 s to connect, 60 s
+    without a byte). ``headers`` are sent with every request (a request's
+    own header of the same name wins); ``digests`` (hashlib names, such as
+    ``("sha256",)``) are computed for every download while it streams and
+    come back in each result's ``digests``.
 
     Blocking: :meth:`download`, :meth:`download_many`. asyncio:
-    :meth:`adownload`, :meth:`adownload_many`.
+    :meth:`adownload`, :meth:`adownload_many`. :meth:`cancel` stops every
+    call's downloads.
     """
 
     async def adownload(
@@ -130,38 +171,65 @@ class Downloader(_NativeDownloader):
         *,
         expected_digests: Optional[Mapping[str, str]] = None,
         expected_size: Optional[int] = None,
+        headers: Optional[HeadersLike] = None,
+        digests: Optional[Union[str, Sequence[str]]] = None,
         on_progress: Optional[ProgressCallback] = None,
     ) -> DownloadResult:
         """Downloads ``url`` to ``path``; raises its :class:`DownloadError`
-        when it fails. Cancelling the awaiting task cancels the download
-        (its ``.part`` file stays)."""
-        request = Request(url, path, expected_digests=expected_digests, expected_size=expected_size)
+        when it fails. Cancelling the awaiting task cancels the download:
+        by the time the task ends, its ``.part`` file holds what arrived."""
+        request = Request(
+            url,
+            path,
+            expected_digests=expected_digests,
+            expected_size=expected_size,
+            headers=headers,
+            digests=digests,
+        )
         batch = self._open([request], track=on_progress is not None)
         async with _Ticker(batch, on_progress):
-            result = await batch.__anext__()
+            # One request, no group: a DownloadResult.
+            result = cast(DownloadResult, await batch.__anext__())
         if result.error is not None:
             raise result.error
         return result
 
+    @overload
     def adownload_many(
         self,
         requests: Union[Iterable[RequestLike], AsyncIterable[RequestLike]],
         *,
         on_progress: Optional[ProgressCallback] = None,
-    ) -> AsyncIterator[DownloadResult]:
-        """Downloads every request of ``requests`` (a list, an iterator or an
-        async iterator, read only as slots free up, so downloads start while
-        it is still producing) and yields each result as it ends. Failures
-        are results with ``error`` set. Cancelling the task that iterates
-        cancels the running downloads."""
+    ) -> AsyncIterator[DownloadResult]: ...
+    @overload
+    def adownload_many(
+        self,
+        requests: Union[Iterable[Item], AsyncIterable[Item]],
+        *,
+        on_progress: Optional[ProgressCallback] = None,
+    ) -> AsyncIterator[Result]: ...
+    def adownload_many(
+        self,
+        requests: Union[Iterable[Item], AsyncIterable[Item]],
+        *,
+        on_progress: Optional[ProgressCallback] = None,
+    ) -> AsyncIterator[Result]:
+        """Downloads every item of ``requests`` (a list, an iterator or an
+        async iterator of requests and groups, read only as slots free up,
+        so downloads start while it is still producing) and yields each
+        result as it ends: a :class:`DownloadResult` per request, a
+        :class:`GroupResult` per group once all its members ended.
+        Failures are results with ``error`` set. Cancelling the task that
+        iterates (or leaving the loop) cancels the running downloads of
+        this call only."""
         return _results(self, requests, on_progress)
 
 
 async def _results(
     downloader: Downloader,
-    requests: Union[Iterable[RequestLike], AsyncIterable[RequestLike]],
+    requests: Union[Iterable[Item], AsyncIterable[Item]],
     on_progress: Optional[ProgressCallback],
-) -> AsyncIterator[DownloadResult]:
+) -> AsyncIterator[Result]:
     batch = downloader._open(requests, track=on_progress is not None)
     async with _Ticker(batch, on_progress):
         async for result in batch:
@@ -172,7 +240,9 @@ class _Ticker:
     """Calls ``on_progress`` every :data:`PROGRESS_INTERVAL` on the event loop
     while a batch runs, and once at its end. An exception raised by the
     callback cancels the batch and propagates. Leaving the block cancels
-    whatever of the batch still runs."""
+    whatever of the batch still runs; leaving it by an exception
+    (``CancelledError`` when the task was cancelled) first waits until the
+    cancelled downloads have flushed their ``.part`` files."""
 
     def __init__(self, batch: AsyncBatch, on_progress: Optional[ProgressCallback]) -> None:
         self._batch = batch
@@ -200,16 +270,20 @@ class _Ticker:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        self._batch.cancel()
+        batch = self._batch
+        batch.cancel()
         task = self._task
-        if task is None:
-            return
-        failure = task.exception() if task.done() and not task.cancelled() else None
-        task.cancel()
+        failure = None
+        if task is not None:
+            failure = task.exception() if task.done() and not task.cancelled() else None
+            task.cancel()
+        if exc is not None or failure is not None:
+            # A caller that resumes after this finds the received bytes.
+            await batch.drain()
         if failure is not None:
             raise failure
         if exc is None and self._on_progress is not None:
-            event = self._batch.progress()
+            event = batch.progress()
             if event is not None:
                 self._on_progress(event)
 
@@ -220,33 +294,55 @@ def download(
     *,
     expected_digests: Optional[Mapping[str, str]] = None,
     expected_size: Optional[int] = None,
+    headers: Optional[HeadersLike] = None,
+    digests: Optional[Union[str, Sequence[str]]] = None,
     on_progress: Optional[ProgressCallback] = None,
-    **options: Unpack[DownloaderOptions],
+    **options: Unpack[EngineOptions],
 ) -> DownloadResult:
     """Downloads ``url`` to ``path`` and returns its result; raises its
     :class:`DownloadError` when it fails. ``expected_digests`` maps hashlib
     names (``sha256``, ``sha512``, ``sha1``, ``md5``, ``blake3``) to hex
-    digests; ``options`` are those of :class:`Downloader` (``split=``,
-    ``retries=``, ``timeout=``...)."""
+    digests; ``digests`` names algorithms to compute without an expected
+    value; ``headers`` are sent with each request. ``options`` are those of
+    :class:`Downloader` (``split=``, ``retries=``, ``timeout=``...)."""
     return Downloader(**options).download(
         url,
         path,
         expected_digests=expected_digests,
         expected_size=expected_size,
+        headers=headers,
+        digests=digests,
         on_progress=on_progress,
     )
 
 
+@overload
 def download_many(
     requests: Iterable[RequestLike],
     *,
     on_progress: Optional[ProgressCallback] = None,
     **options: Unpack[DownloaderOptions],
-) -> List[DownloadResult]:
-    """Downloads every request (a :class:`Request` or a ``(url, path)``
-    pair), ``concurrency`` (16) at once, and returns the results in
-    completion order. A failure is a result with ``error`` set: one bad
-    file never stops the rest. ``options`` are those of :class:`Downloader`."""
+) -> List[DownloadResult]: ...
+@overload
+def download_many(
+    requests: Iterable[Item],
+    *,
+    on_progress: Optional[ProgressCallback] = None,
+    **options: Unpack[DownloaderOptions],
+) -> List[Result]: ...
+def download_many(
+    requests: Iterable[Item],
+    *,
+    on_progress: Optional[ProgressCallback] = None,
+    **options: Unpack[DownloaderOptions],
+) -> Sequence[Result]:
+    """Downloads every item (a :class:`Request`, a ``(url, path)`` pair or
+    a :class:`Group`), ``concurrency`` (16) at once, and returns the results
+    in completion order: a :class:`DownloadResult` per request, a
+    :class:`GroupResult` per group. A failure is a result with ``error``
+    set: one bad file never stops the rest. ``options`` are those of
+    :class:`Downloader` (``headers=`` and ``digests=`` apply to every
+    request)."""
     return Downloader(**options).download_many(requests, on_progress=on_progress)
 
 
@@ -256,8 +352,10 @@ async def adownload(
     *,
     expected_digests: Optional[Mapping[str, str]] = None,
     expected_size: Optional[int] = None,
+    headers: Optional[HeadersLike] = None,
+    digests: Optional[Union[str, Sequence[str]]] = None,
     on_progress: Optional[ProgressCallback] = None,
-    **options: Unpack[DownloaderOptions],
+    **options: Unpack[EngineOptions],
 ) -> DownloadResult:
     """:func:`download` for asyncio."""
     return await Downloader(**options).adownload(
@@ -265,17 +363,33 @@ async def adownload(
         path,
         expected_digests=expected_digests,
         expected_size=expected_size,
+        headers=headers,
+        digests=digests,
         on_progress=on_progress,
     )
 
 
+@overload
 def adownload_many(
     requests: Union[Iterable[RequestLike], AsyncIterable[RequestLike]],
     *,
     on_progress: Optional[ProgressCallback] = None,
     **options: Unpack[DownloaderOptions],
-) -> AsyncIterator[DownloadResult]:
+) -> AsyncIterator[DownloadResult]: ...
+@overload
+def adownload_many(
+    requests: Union[Iterable[Item], AsyncIterable[Item]],
+    *,
+    on_progress: Optional[ProgressCallback] = None,
+    **options: Unpack[DownloaderOptions],
+) -> AsyncIterator[Result]: ...
+def adownload_many(
+    requests: Union[Iterable[Item], AsyncIterable[Item]],
+    *,
+    on_progress: Optional[ProgressCallback] = None,
+    **options: Unpack[DownloaderOptions],
+) -> AsyncIterator[Result]:
     """:func:`download_many` for asyncio: ``async for result in
     adownload_many(source)``, where ``source`` is a list, an iterator or an
-    async iterator, read as slots free up."""
+    async iterator of requests and groups, read as slots free up."""
     return Downloader(**options).adownload_many(requests, on_progress=on_progress)

@@ -14,15 +14,20 @@ from typing import (
     Tuple,
     Union,
     final,
+    overload,
 )
 
 from typing_extensions import disjoint_base
+
+from parget.headers import Headers
 
 __all__ = [
     "AsyncBatch",
     "DownloadResult",
     "Downloader",
     "FileProgress",
+    "Group",
+    "GroupResult",
     "ProgressEvent",
     "Request",
     "runtime_pid",
@@ -31,6 +36,9 @@ __all__ = [
 
 _StrPath = Union[str, os.PathLike[str]]
 _RequestLike = Union[Request, Tuple[str, _StrPath]]
+_Item = Union[_RequestLike, Group]
+_HeadersLike = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
+_Digests = Union[str, Sequence[str]]
 
 __version__: str
 
@@ -43,6 +51,9 @@ class Request:
         *,
         expected_digests: Optional[Mapping[str, str]] = None,
         expected_size: Optional[int] = None,
+        headers: Optional[_HeadersLike] = None,
+        digests: Optional[_Digests] = None,
+        tag: object = None,
     ) -> Request: ...
     @property
     def url(self) -> str: ...
@@ -52,17 +63,46 @@ class Request:
     def expected_digests(self) -> Dict[str, str]: ...
     @property
     def expected_size(self) -> Optional[int]: ...
+    @property
+    def headers(self) -> Headers: ...
+    @property
+    def digests(self) -> List[str]: ...
+    @property
+    def tag(self) -> object: ...
+
+@final
+class Group:
+    def __new__(
+        cls,
+        requests: Iterable[_RequestLike],
+        *,
+        policy: str = "cancel",
+        tag: object = None,
+    ) -> Group: ...
+    @property
+    def requests(self) -> List[Request]: ...
+    @property
+    def policy(self) -> str: ...
+    @property
+    def tag(self) -> object: ...
+    def __len__(self) -> int: ...
 
 @final
 class DownloadResult:
     @property
+    def id(self) -> int: ...
+    @property
     def url(self) -> str: ...
+    @property
+    def final_url(self) -> Optional[str]: ...
     @property
     def path(self) -> str: ...
     @property
     def size(self) -> int: ...
     @property
     def digests(self) -> Dict[str, str]: ...
+    @property
+    def headers(self) -> Headers: ...
     @property
     def elapsed(self) -> float: ...
     @property
@@ -72,10 +112,24 @@ class DownloadResult:
     @property
     def ok(self) -> bool: ...
     @property
+    def tag(self) -> object: ...
+    @property
     def error(self) -> Optional[Exception]: ...
 
 @final
+class GroupResult:
+    @property
+    def results(self) -> List[DownloadResult]: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def tag(self) -> object: ...
+    def __len__(self) -> int: ...
+
+@final
 class FileProgress:
+    @property
+    def id(self) -> int: ...
     @property
     def url(self) -> str: ...
     @property
@@ -84,6 +138,8 @@ class FileProgress:
     def received(self) -> int: ...
     @property
     def total(self) -> Optional[int]: ...
+    @property
+    def tag(self) -> object: ...
 
 @final
 class ProgressEvent:
@@ -105,7 +161,8 @@ class ProgressEvent:
 @final
 class AsyncBatch:
     def __aiter__(self) -> AsyncBatch: ...
-    async def __anext__(self) -> DownloadResult: ...
+    async def __anext__(self) -> Union[DownloadResult, GroupResult]: ...
+    async def drain(self) -> None: ...
     def progress(self) -> Optional[ProgressEvent]: ...
     def cancel(self) -> None: ...
 
@@ -126,6 +183,8 @@ class Downloader:
         allow_overwrite: bool = False,
         fsync: bool = False,
         user_agent: Optional[str] = None,
+        headers: Optional[_HeadersLike] = None,
+        digests: Optional[_Digests] = None,
         ca_certificate: Union[_StrPath, Sequence[_StrPath], None] = None,
         insecure: bool = False,
     ) -> Downloader: ...
@@ -138,17 +197,27 @@ class Downloader:
         *,
         expected_digests: Optional[Mapping[str, str]] = None,
         expected_size: Optional[int] = None,
+        headers: Optional[_HeadersLike] = None,
+        digests: Optional[_Digests] = None,
         on_progress: Optional[Callable[[ProgressEvent], object]] = None,
     ) -> DownloadResult: ...
+    @overload
     def download_many(
         self,
         requests: Iterable[_RequestLike],
         *,
         on_progress: Optional[Callable[[ProgressEvent], object]] = None,
     ) -> List[DownloadResult]: ...
+    @overload
+    def download_many(
+        self,
+        requests: Iterable[_Item],
+        *,
+        on_progress: Optional[Callable[[ProgressEvent], object]] = None,
+    ) -> List[Union[DownloadResult, GroupResult]]: ...
     def _open(
         self,
-        requests: Union[Iterable[_RequestLike], AsyncIterable[_RequestLike]],
+        requests: Union[Iterable[_Item], AsyncIterable[_Item]],
         *,
         track: bool = False,
     ) -> AsyncBatch: ...

@@ -2,6 +2,8 @@
 //! and digests are checked, then the bytes are renamed into place (a
 //! file), handed back (memory), or discarded.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::stream::Fetched;
@@ -10,7 +12,7 @@ use super::Ctx;
 use crate::error::{Error, ErrorKind};
 use crate::hooks::Verified;
 use crate::request::{Destination, Request};
-use crate::sink;
+use crate::sink::{self, PartFile};
 use crate::verify::{Algorithm, Digest};
 
 /// How a download ended well.
@@ -31,7 +33,7 @@ enum Body {
     /// Still in one buffer: written (or handed back) now.
     Small(Bytes),
     /// In `NAME.part`, to be renamed.
-    File(std::fs::File),
+    File(Arc<PartFile>),
     /// Assembled in memory by the sink.
     Memory(Bytes),
 }
@@ -46,6 +48,7 @@ pub(crate) async fn finish(
     let request = ctx.request;
     let total = transfer.total();
     let transfer_headers = transfer.response().cloned();
+    let part = transfer.part().cloned();
     let (len, digests, body) = match fetched {
         Fetched::Small(bytes) => {
             let digests = sink::hash_bytes(bytes.clone(), algorithms).await?;
@@ -58,7 +61,7 @@ pub(crate) async fn finish(
                     None,
                 ));
             };
-            let finished = sink.finish(true).await?;
+            let finished = sink.finish().await?;
             let body = match (finished.file, finished.data) {
                 (Some(file), _) => Body::File(file),
                 (None, data) => Body::Memory(data.unwrap_or_default()),
@@ -98,7 +101,10 @@ pub(crate) async fn finish(
     let fsync = ctx.shared.config.fsync;
     let data = match (request.destination(), body) {
         (Destination::File(path), Body::Small(bytes)) => {
-            sink::write_small(path.clone(), bytes, fsync).await?;
+            let part = part.ok_or_else(|| {
+                Error::io(path, std::io::Error::other("the part file was not claimed"))
+            })?;
+            sink::write_small(part, path.clone(), bytes, fsync).await?;
             None
         }
         (Destination::File(path), Body::File(file)) => {

@@ -46,7 +46,7 @@ use crate::retry::RetryPolicy;
 use crate::shared::Shared;
 use crate::sink::{self, Layout};
 use crate::transport::BodyStream;
-use crate::verify::{Algorithm, Digest};
+use crate::verify::Algorithm;
 
 use finish::Done;
 use resume::{Decision, Held, Wanted};
@@ -219,27 +219,29 @@ async fn download<'b>(
     }
     // An unknown scheme fails before anything else happens.
     shared.transport_for(request.url())?;
-    let algorithms: Vec<Algorithm> = request.digests().iter().map(Digest::algorithm).collect();
+    let algorithms: Vec<Algorithm> = request.algorithms();
 
-    // Claim, inspect and decide (files only: memory has nothing on disk).
-    let mut _claim = None;
+    // Claim (lock `NAME.part`), inspect, decide, and re-read what an
+    // earlier run recorded (files only: memory has nothing on disk).
+    let mut claim = None;
     let mut held = Held::default();
     if let Some(path) = request.path() {
-        _claim = Some(shared.claim(path, repeated)?);
+        let claimed = claim.insert(shared.claim(path, repeated, &effective.cancel).await?);
         let expected = if request.has_expectations() {
             &algorithms[..]
         } else {
             &[]
         };
-        let on_disk = inspect::on_disk(path, expected, shared.config.resume_partial).await?;
-        let part = sink::part_path(path);
+        let resume = shared.config.resume_partial;
+        let on_disk = inspect::on_disk(path, claimed.part(), expected, resume).await?;
         let wanted = Wanted {
             url: request.url().as_str(),
             expected_size: request.expected_size(),
             digests: request.digests(),
             allow_overwrite: shared.config.allow_overwrite,
+            resume,
             destination: path,
-            part: &part,
+            part: claimed.part().path(),
         };
         match resume::decide(&on_disk, &wanted) {
             Decision::Skip { len, digests } => {
@@ -249,13 +251,14 @@ async fn download<'b>(
                 })
             }
             Decision::Refuse(error) => return Err(error),
-            Decision::Start(start) => held = start,
+            Decision::Start(start) => held = inspect::verified(claimed.part(), start).await?,
         }
         if let Some(hashes) = request.piece_hashes().filter(|_| !held.ranges.is_empty()) {
             // With piece hashes, only held pieces that match are trusted.
             held.ranges = match held.total {
                 Some(total) => {
-                    pieces::verify_held(&part, held.ranges, hashes.clone(), total).await?
+                    pieces::verify_held(claimed.part().clone(), held.ranges, hashes.clone(), total)
+                        .await?
                 }
                 None => RangeSet::new(),
             };
@@ -264,6 +267,7 @@ async fn download<'b>(
             }
         }
     }
+    let part = claim.as_ref().map(|c| c.part().clone());
 
     // Limits: a connection slot on the host.
     let _host = shared.hosts.acquire(&host_key(request.url())).await;
@@ -302,7 +306,12 @@ async fn download<'b>(
         };
         // The loop's state carries the context, so each attempt's future
         // borrows only from it.
-        let transfer = Transfer::new(std::mem::take(&mut held), algorithms.clone(), sources);
+        let transfer = Transfer::new(
+            std::mem::take(&mut held),
+            algorithms.clone(),
+            sources,
+            part.clone(),
+        );
         let mut state = (&ctx, transfer);
         let fetched = retry_loop(retrying, &mut state, |(ctx, transfer)| {
             Box::pin(attempt(ctx, transfer))

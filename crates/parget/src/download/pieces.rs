@@ -3,16 +3,14 @@
 //! reaches the part file; and a resume keeps only the held pieces whose
 //! hash matches.
 
-use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
 use crate::input::PieceHashes;
 use crate::plan::RangeSet;
-use crate::sink::FLUSH_SIZE;
+use crate::sink::{PartFile, FLUSH_SIZE};
 use crate::verify::Hashers;
 
 /// The check of the piece being received, and of those after it.
@@ -84,14 +82,13 @@ impl PieceCheck {
 /// The part of `held` that lies in whole pieces whose hash matches what
 /// `part` holds there (read back, on a blocking thread).
 pub(crate) async fn verify_held(
-    part: &Path,
+    part: Arc<PartFile>,
     held: RangeSet,
     hashes: Arc<PieceHashes>,
     file_len: u64,
 ) -> Result<RangeSet, Error> {
-    let part = part.to_owned();
     crate::sink::blocking(move || {
-        let file = File::open(&part).map_err(|e| Error::io(&part, e))?;
+        let file = part.file();
         let mut kept = RangeSet::new();
         let mut buf = vec![0u8; FLUSH_SIZE];
         for index in 0..hashes.len() {
@@ -110,7 +107,7 @@ pub(crate) async fn verify_held(
             while at < range.end {
                 let want = (range.end - at).min(buf.len() as u64) as usize;
                 file.read_exact_at(&mut buf[..want], at)
-                    .map_err(|e| Error::io(&part, e))?;
+                    .map_err(|e| Error::io(part.path(), e))?;
                 hasher.update(&buf[..want]);
                 at += want as u64;
             }
@@ -166,12 +163,15 @@ mod tests {
         let data: Vec<u8> = (0..40u8).collect();
         let hashes = hashes(&data, 10);
         let dir = tempfile::tempdir().unwrap();
-        let part = dir.path().join("f.part");
+        let destination = dir.path().join("f");
         let mut on_disk = data.clone();
         on_disk[25] ^= 0xff; // piece 2 damaged
-        std::fs::write(&part, &on_disk).unwrap();
+        std::fs::write(dir.path().join("f.part"), &on_disk).unwrap();
+        let part = crate::sink::lock_part(&destination, false, &Default::default())
+            .await
+            .unwrap();
         let held = RangeSet::from_ranges([0..15, 20..40]);
-        let kept = verify_held(&part, held, hashes, 40).await.unwrap();
+        let kept = verify_held(part, held, hashes, 40).await.unwrap();
         // Piece 0 whole and right; piece 1 only half held; piece 2 wrong.
         assert_eq!(kept, RangeSet::from_ranges([0..10, 30..40]));
     }

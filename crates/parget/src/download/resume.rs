@@ -2,19 +2,26 @@
 //! or start it (fresh, or continuing bytes an earlier run left).
 //!
 //! Pure: no I/O. The rules that keep two versions of a file from being
-//! spliced together live here, each with a table test:
-//! - bytes without a control file cannot be validated: start over;
+//! spliced together, or a part file's stale bytes from being trusted, live
+//! here, each with a table test:
+//! - bytes without a control file, or with one whose header cannot be
+//!   read, cannot be validated: start over;
 //! - a control file of another URL or format is refused, never reused;
 //! - a resume needs a validator the server can check (`If-Range`);
-//! - recorded bytes beyond the size, or beyond the part file, do not exist;
-//! - a recorded size that contradicts the expected size is refused.
+//! - a recorded range beyond the size, or beyond the part file, does not
+//!   exist (a write that never happened, a full disk, a truncated file);
+//! - a recorded size that contradicts the expected size is refused;
+//! - only a recorded range whose bytes still match its checksum is kept
+//!   ([`Held::keep`]; the re-reading is the inspect stage's I/O);
+//! - with `--continue`, an existing output that there is nothing to check
+//!   against and no part file beside is complete: parget renames only
+//!   finished files into place.
 
-use std::ops::Range;
 use std::path::Path;
 
 use crate::error::{Error, ErrorKind};
 use crate::plan::RangeSet;
-use crate::sink::{Control, CONTROL_VERSION};
+use crate::sink::{Record, Recorded, CONTROL_VERSION};
 use crate::transport::Validator;
 use crate::verify::Digest;
 
@@ -23,7 +30,8 @@ use crate::verify::Digest;
 pub(crate) struct OnDisk {
     /// The destination itself, when it exists.
     pub existing: Option<Existing>,
-    /// `NAME.part`, when resuming was asked for and one exists.
+    /// An earlier run's `NAME.part`, when resuming was asked for and one
+    /// exists.
     pub part: Option<Part>,
 }
 
@@ -39,7 +47,8 @@ pub(crate) struct Existing {
 #[derive(Debug)]
 pub(crate) struct Part {
     pub len: u64,
-    pub control: Option<Control>,
+    /// The control file, when there is one whose header could be read.
+    pub control: Option<Recorded>,
 }
 
 /// What the request wants, as far as the decision goes.
@@ -49,6 +58,8 @@ pub(crate) struct Wanted<'a> {
     pub expected_size: Option<u64>,
     pub digests: &'a [Digest],
     pub allow_overwrite: bool,
+    /// `--continue`: earlier runs' files are to be continued.
+    pub resume: bool,
     /// The destination, for messages.
     pub destination: &'a Path,
     /// The part file, for messages.
@@ -69,12 +80,33 @@ pub(crate) enum Decision {
 /// Bytes held from an earlier run, and what they were served with.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Held {
-    /// Byte ranges of `NAME.part` that hold the resource's bytes.
+    /// Byte ranges of `NAME.part` that hold the resource's bytes: the
+    /// union of `records`.
     pub ranges: RangeSet,
+    /// The recorded ranges and their checksums.
+    pub records: Vec<Record>,
     /// The resource size the bytes were part of, when known.
     pub total: Option<u64>,
     /// The validator they came with; `Some` whenever `ranges` is not empty.
     pub validator: Option<Validator>,
+}
+
+impl Held {
+    /// Keeps the records `verified` says still match their bytes (in
+    /// offset order, each once); nothing is held when none does.
+    pub(crate) fn keep(self, mut verified: impl FnMut(&Record) -> bool) -> Held {
+        let mut records: Vec<Record> = self.records.into_iter().filter(|r| verified(r)).collect();
+        records.sort_by_key(|r| (r.offset, r.len, r.crc));
+        records.dedup();
+        if records.is_empty() {
+            return Held::default();
+        }
+        Held {
+            ranges: RangeSet::from_ranges(records.iter().map(Record::range)),
+            records,
+            ..self
+        }
+    }
 }
 
 /// Decides what to do with a download to a file, given what is on disk.
@@ -82,6 +114,13 @@ pub(crate) fn decide(on_disk: &OnDisk, wanted: &Wanted<'_>) -> Decision {
     if let Some(existing) = &on_disk.existing {
         let expectations = wanted.expected_size.is_some() || !wanted.digests.is_empty();
         if !expectations {
+            if wanted.resume && on_disk.part.is_none() {
+                // Nothing to continue: the output was put there complete.
+                return Decision::Skip {
+                    len: existing.len,
+                    digests: Vec::new(),
+                };
+            }
             if !wanted.allow_overwrite {
                 return Decision::Refuse(Error::new(
                     ErrorKind::DestinationExists(wanted.destination.to_owned()),
@@ -105,18 +144,28 @@ pub(crate) fn decide(on_disk: &OnDisk, wanted: &Wanted<'_>) -> Decision {
 }
 
 fn decide_part(part: &Part, wanted: &Wanted<'_>) -> Decision {
-    let Some(control) = &part.control else {
+    let Some(recorded) = &part.control else {
         // Bytes without a record of where they came from cannot be
         // validated: start over rather than risk splicing.
         return Decision::Start(Held::default());
     };
-    if control.version != CONTROL_VERSION || control.url != wanted.url {
+    let control = &recorded.header;
+    if control.version != CONTROL_VERSION {
         return Decision::Refuse(Error::new(
             ErrorKind::ResumeRefused(format!(
-                "{} belongs to {} (control file version {}), not to this URL; remove it or choose another output",
+                "{} was left by another version of parget (control file format {}, this one reads {CONTROL_VERSION}); remove it and its control file to start over",
+                wanted.part.display(),
+                control.version
+            )),
+            None,
+        ));
+    }
+    if control.url != wanted.url {
+        return Decision::Refuse(Error::new(
+            ErrorKind::ResumeRefused(format!(
+                "{} belongs to {}, not to this URL; remove it or choose another output",
                 wanted.part.display(),
                 control.url,
-                control.version
             )),
             None,
         ));
@@ -136,24 +185,22 @@ fn decide_part(part: &Part, wanted: &Wanted<'_>) -> Decision {
         // The server could not tell whether the bytes are still its own.
         return Decision::Start(Held::default());
     }
-    // Recorded ranges, or for a single stream the file's length from 0.
-    let recorded: Vec<Range<u64>> = match &control.ranges {
-        Some(ranges) => ranges.iter().map(|&[start, end]| start..end).collect(),
-        None => std::iter::once(0..part.len).collect(),
-    };
-    if control.ranges.is_none() && control.total.is_some_and(|total| part.len > total) {
-        // A single stream longer than its resource: not this resource's bytes.
-        return Decision::Start(Held::default());
-    }
-    // Bytes recorded past the part file's end (a write that never
-    // happened, a full disk) or past the size do not exist.
+    // A record is kept whole or not at all (its checksum covers all of
+    // it): one reaching past the part file's end (a write that never
+    // happened, a full disk, a truncation) or past the size is dropped.
     let limit = control.total.map_or(part.len, |total| total.min(part.len));
-    let ranges = RangeSet::from_ranges(recorded).clipped(limit);
-    if ranges.is_empty() {
+    let records: Vec<Record> = recorded
+        .records
+        .iter()
+        .filter(|r| r.range().end <= limit)
+        .copied()
+        .collect();
+    if records.is_empty() {
         return Decision::Start(Held::default());
     }
     Decision::Start(Held {
-        ranges,
+        ranges: RangeSet::from_ranges(records.iter().map(Record::range)),
+        records,
         total: control.total,
         validator: Some(control.validator.clone()),
     })
@@ -164,7 +211,9 @@ fn decide_part(part: &Part, wanted: &Wanted<'_>) -> Decision {
 #[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
+    use crate::sink::Control;
     use crate::verify::{digest_of, Algorithm};
+    use std::ops::Range;
 
     const URL: &str = "http://h/f";
 
@@ -174,6 +223,7 @@ mod tests {
             expected_size: size,
             digests,
             allow_overwrite: overwrite,
+            resume: false,
             destination: Path::new("f"),
             part: Path::new("f.part"),
         }
@@ -186,17 +236,28 @@ mod tests {
         }
     }
 
-    fn control(total: Option<u64>, validator: Validator, ranges: Option<Vec<[u64; 2]>>) -> Control {
-        Control {
-            version: CONTROL_VERSION,
-            url: URL.into(),
-            total,
-            validator,
-            ranges,
+    /// A record of `range` (its checksum is the range's start, as a tag).
+    fn record(range: Range<u64>) -> Record {
+        Record {
+            offset: range.start,
+            len: (range.end - range.start) as u32,
+            crc: range.start as u32,
         }
     }
 
-    fn part(len: u64, control: Option<Control>) -> OnDisk {
+    fn control(total: Option<u64>, validator: Validator, ranges: &[Range<u64>]) -> Recorded {
+        Recorded {
+            header: Control {
+                version: CONTROL_VERSION,
+                url: URL.into(),
+                total,
+                validator,
+            },
+            records: ranges.iter().cloned().map(record).collect(),
+        }
+    }
+
+    fn part(len: u64, control: Option<Recorded>) -> OnDisk {
         OnDisk {
             existing: None,
             part: Some(Part { len, control }),
@@ -215,6 +276,10 @@ mod tests {
             Decision::Refuse(error) => error.to_string(),
             other => panic!("expected a refusal, got {other:?}"),
         }
+    }
+
+    fn ranges(held: &Held) -> Vec<Range<u64>> {
+        held.ranges.ranges().to_vec()
     }
 
     #[test]
@@ -254,7 +319,54 @@ mod tests {
     }
 
     #[test]
-    fn no_part_or_no_control_starts_over() {
+    fn continuing_a_complete_output_skips_it() {
+        let resume = |overwrite| Wanted {
+            resume: true,
+            ..wanted(None, &[], overwrite)
+        };
+        let complete = OnDisk {
+            existing: Some(Existing {
+                len: 7,
+                digests: vec![],
+            }),
+            part: None,
+        };
+        for overwrite in [false, true] {
+            assert!(matches!(
+                decide(&complete, &resume(overwrite)),
+                Decision::Skip { len: 7, .. }
+            ));
+        }
+        // A part file beside it: there is something to continue, and the
+        // output may be replaced only when overwriting is allowed.
+        let with_part = OnDisk {
+            part: Some(Part {
+                len: 4,
+                control: Some(control(Some(10), etag(), &[0..4])),
+            }),
+            ..complete
+        };
+        refused(decide(&with_part, &resume(false)));
+        assert_eq!(ranges(&held(decide(&with_part, &resume(true)))), [0..4]);
+        // Expectations still decide when there are some.
+        let wrong_size = Wanted {
+            expected_size: Some(8),
+            ..resume(false)
+        };
+        assert_eq!(
+            held(decide(
+                &OnDisk {
+                    part: None,
+                    ..with_part
+                },
+                &wrong_size
+            )),
+            Held::default()
+        );
+    }
+
+    #[test]
+    fn no_part_or_no_readable_control_starts_over() {
         assert_eq!(
             held(decide(&OnDisk::default(), &wanted(None, &[], false))),
             Held::default()
@@ -268,18 +380,22 @@ mod tests {
 
     #[test]
     fn a_foreign_control_file_is_refused() {
-        let mut other_url = control(Some(10), etag(), None);
-        other_url.url = "http://h/other".into();
+        let mut other_url = control(Some(10), etag(), &[0..5]);
+        other_url.header.url = "http://h/other".into();
         let text = refused(decide(&part(5, Some(other_url)), &wanted(None, &[], false)));
         assert!(text.contains("belongs to http://h/other"), "{text}");
-        let mut old = control(Some(10), etag(), None);
-        old.version = CONTROL_VERSION + 1;
-        refused(decide(&part(5, Some(old)), &wanted(None, &[], false)));
+        let mut old = control(Some(10), etag(), &[0..5]);
+        old.header.version = 1;
+        let text = refused(decide(&part(5, Some(old)), &wanted(None, &[], false)));
+        assert!(
+            text.contains("another version of parget") && text.contains("format 1"),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_size_contradicting_the_expected_one_is_refused() {
-        let c = control(Some(10), etag(), Some(vec![[0, 4]]));
+        let c = control(Some(10), etag(), &[0..4]);
         let text = refused(decide(&part(10, Some(c)), &wanted(Some(11), &[], false)));
         assert!(
             text.contains("10-byte") && text.contains("11 bytes"),
@@ -296,7 +412,7 @@ mod tests {
                 last_modified: None,
             },
         ] {
-            let c = control(Some(10), validator, None);
+            let c = control(Some(10), validator, &[0..5]);
             assert_eq!(
                 held(decide(&part(5, Some(c)), &wanted(None, &[], false))),
                 Held::default()
@@ -306,7 +422,7 @@ mod tests {
             etag: None,
             last_modified: Some("Tue, 01 Dec 2026 00:00:00 GMT".into()),
         };
-        let c = control(Some(10), by_date.clone(), None);
+        let c = control(Some(10), by_date.clone(), &[0..5]);
         let h = held(decide(&part(5, Some(c)), &wanted(None, &[], false)));
         assert_eq!(
             h.validator,
@@ -316,48 +432,61 @@ mod tests {
     }
 
     #[test]
-    fn a_single_stream_continues_after_its_length() {
-        let c = control(Some(10), etag(), None);
-        let h = held(decide(&part(4, Some(c)), &wanted(Some(10), &[], false)));
-        assert_eq!(h.ranges, RangeSet::from_ranges(std::iter::once(0..4)));
+    fn a_stream_holds_what_its_records_say_not_its_length() {
+        // A stream's part file may be longer than its records (a write
+        // whose record was never appended): the records decide.
+        let c = control(Some(10), etag(), &[0..2, 2..4]);
+        let h = held(decide(&part(6, Some(c)), &wanted(Some(10), &[], false)));
+        assert_eq!(ranges(&h), [0..4]);
+        assert_eq!(h.records, vec![record(0..2), record(2..4)]);
         assert_eq!((h.total, h.validator), (Some(10), Some(etag())));
-        // Unknown size: the length is all there is.
-        let c = control(None, etag(), None);
-        let h = held(decide(&part(4, Some(c)), &wanted(None, &[], false)));
+        // Unknown size: the part file's length bounds the records.
+        let c = control(None, etag(), &[0..4, 4..8]);
+        let h = held(decide(&part(6, Some(c)), &wanted(None, &[], false)));
+        assert_eq!((ranges(&h), h.total), (vec![0..4], None));
+        // No records: nothing held, whatever the length.
+        let c = control(Some(10), etag(), &[]);
         assert_eq!(
-            (h.ranges, h.total),
-            (RangeSet::from_ranges(std::iter::once(0..4)), None)
-        );
-        // Longer than the resource: not its bytes.
-        let c = control(Some(3), etag(), None);
-        assert_eq!(
-            held(decide(&part(4, Some(c)), &wanted(None, &[], false))),
-            Held::default()
-        );
-        // An empty part holds nothing.
-        let c = control(Some(10), etag(), None);
-        assert_eq!(
-            held(decide(&part(0, Some(c)), &wanted(None, &[], false))),
+            held(decide(&part(10, Some(c)), &wanted(None, &[], false))),
             Held::default()
         );
     }
 
     #[test]
-    fn recorded_ranges_are_kept_within_the_part_file_and_the_size() {
-        let c = control(Some(100), etag(), Some(vec![[0, 10], [50, 60], [90, 120]]));
-        let h = held(decide(&part(100, Some(c)), &wanted(None, &[], false)));
-        assert_eq!(h.ranges, RangeSet::from_ranges([0..10, 50..60, 90..100]));
-        // A part file shorter than its records (a full disk, a crash before
-        // the preallocation): only what it can hold is kept.
-        let c = control(Some(100), etag(), Some(vec![[0, 10], [50, 60]]));
+    fn records_are_kept_whole_within_the_part_file_and_the_size() {
+        let records = [0..10, 50..60, 90..120];
+        let c = control(Some(100), etag(), &records);
+        let h = held(decide(&part(200, Some(c)), &wanted(None, &[], false)));
+        assert_eq!(ranges(&h), [0..10, 50..60], "past the size: dropped whole");
+        // A part file shorter than its records (a full disk, a truncation,
+        // a crash before the preallocation): only records it holds whole.
+        let c = control(Some(100), etag(), &records);
         let h = held(decide(&part(55, Some(c)), &wanted(None, &[], false)));
-        assert_eq!(h.ranges, RangeSet::from_ranges([0..10, 50..55]));
-        let c = control(Some(100), etag(), Some(vec![[20, 30]]));
+        assert_eq!(ranges(&h), [0..10]);
+        let c = control(Some(100), etag(), &[20..30]);
         assert_eq!(
             held(decide(&part(0, Some(c)), &wanted(None, &[], false))),
             Held::default(),
             "an empty part file continues nothing"
         );
+    }
+
+    #[test]
+    fn only_verified_records_are_kept() {
+        let c = control(Some(100), etag(), &[0..10, 10..20, 40..50, 40..50, 60..70]);
+        let h = held(decide(&part(100, Some(c)), &wanted(None, &[], false)));
+        // The checksums of 10..20 and 60..70 no longer match their bytes.
+        let kept = h.keep(|r| r.offset != 10 && r.offset != 60);
+        assert_eq!(ranges(&kept), [0..10, 40..50]);
+        assert_eq!(
+            kept.records,
+            vec![record(0..10), record(40..50)],
+            "each once"
+        );
+        assert_eq!(kept.validator, Some(etag()));
+        let c = control(Some(100), etag(), &[0..10]);
+        let h = held(decide(&part(100, Some(c)), &wanted(None, &[], false)));
+        assert_eq!(h.keep(|_| false), Held::default(), "none left: start over");
     }
 
     #[test]
@@ -369,7 +498,7 @@ mod tests {
             }),
             part: Some(Part {
                 len: 1,
-                control: Some(control(Some(3), etag(), None)),
+                control: Some(control(Some(3), etag(), &[0..1])),
             }),
         };
         assert!(matches!(

@@ -3,6 +3,8 @@
 //! the first bytes, kept open through retries, so a retry continues
 //! where the last attempt stopped).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::HeaderMap;
 use url::Url;
@@ -14,7 +16,7 @@ use super::Ctx;
 use crate::error::{Error, ErrorKind};
 use crate::plan::RangeSet;
 use crate::request::Destination;
-use crate::sink::{self, Control, Layout, Sink, CONTROL_VERSION};
+use crate::sink::{self, Control, FileTarget, Layout, PartFile, Record, Sink, CONTROL_VERSION};
 use crate::transport::{Opened, Validator};
 
 /// The head of an attempt's first answer: what [`Transfer::accept`] judges.
@@ -49,6 +51,11 @@ pub(crate) struct Transfer {
     /// Ranges of the resource handed to the sink (or kept from an earlier
     /// run, which the sink re-reads for the digest when it opens).
     held: RangeSet,
+    /// The verified records of the bytes kept from an earlier run, until
+    /// the sink opens and records them afresh.
+    kept: Vec<Record>,
+    /// `NAME.part`, locked, for a file destination.
+    part: Option<Arc<PartFile>>,
     /// The validators the held bytes came with.
     validator: Option<Validator>,
     /// The resource size, once announced.
@@ -66,14 +73,21 @@ pub(crate) struct Transfer {
 }
 
 impl Transfer {
-    /// A transfer from `sources` starting from `held` (bytes an earlier
-    /// run left).
-    pub(crate) fn new(held: Held, algorithms: Vec<Algorithm>, sources: Sources) -> Transfer {
+    /// A transfer from `sources` into `part` (for a file destination)
+    /// starting from `held` (verified bytes an earlier run left).
+    pub(crate) fn new(
+        held: Held,
+        algorithms: Vec<Algorithm>,
+        sources: Sources,
+        part: Option<Arc<PartFile>>,
+    ) -> Transfer {
         Transfer {
             sources,
             algorithms,
             resumable: !held.ranges.is_empty(),
             held: held.ranges,
+            kept: held.records,
+            part,
             validator: held.validator,
             total: held.total,
             segments_allowed: true,
@@ -85,6 +99,11 @@ impl Transfer {
     /// The final URL and headers of the last first answer.
     pub(crate) fn response(&self) -> Option<&(Url, HeaderMap)> {
         self.response.as_ref()
+    }
+
+    /// The locked part file of a file destination.
+    pub(crate) fn part(&self) -> Option<&Arc<PartFile>> {
+        self.part.as_ref()
     }
 
     /// Bytes held so far.
@@ -199,9 +218,10 @@ impl Transfer {
         if let Some(sink) = self.sink.take() {
             // Its writer must be done before the file is truncated; the
             // next sink truncates it and records the new version.
-            sink.finish(false).await?;
+            sink.finish().await?;
         }
         self.held = RangeSet::new();
+        self.kept.clear();
         self.resumable = false;
         ctx.progress.set_received(0);
         Ok(())
@@ -210,26 +230,29 @@ impl Transfer {
     /// The sink, opened on first use in `layout`.
     pub(crate) async fn sink(&mut self, ctx: &Ctx<'_>, layout: Layout) -> Result<&Sink, Error> {
         if self.sink.is_none() {
-            let sink = match ctx.request.destination() {
-                Destination::Memory => Sink::open_memory(self.algorithms.clone()),
-                Destination::File(path) => {
-                    let control = Control {
-                        version: CONTROL_VERSION,
-                        url: ctx.request.url().as_str().to_owned(),
-                        total: self.total,
-                        validator: self.validator.clone().unwrap_or_default(),
-                        ranges: None,
+            let sink = match (ctx.request.destination(), &self.part) {
+                (Destination::File(path), Some(part)) => {
+                    let target = FileTarget {
+                        part: part.clone(),
+                        control: sink::control_path(path),
+                        control_tmp: sink::control_tmp_path(path),
+                        header: Control {
+                            version: CONTROL_VERSION,
+                            url: ctx.request.url().as_str().to_owned(),
+                            total: self.total,
+                            validator: self.validator.clone().unwrap_or_default(),
+                        },
                     };
-                    Sink::open_file(
-                        sink::part_path(path),
-                        sink::control_path(path),
-                        control,
-                        layout,
-                        self.held.clone(),
-                        self.algorithms.clone(),
-                    )
-                    .await?
+                    let kept = std::mem::take(&mut self.kept);
+                    Sink::open_file(target, layout, kept, self.algorithms.clone()).await?
                 }
+                (Destination::File(path), None) => {
+                    return Err(Error::io(
+                        path,
+                        std::io::Error::other("the part file was not claimed"),
+                    ))
+                }
+                (Destination::Memory, _) => Sink::open_memory(self.algorithms.clone()),
             };
             self.sink = Some(sink);
         }
@@ -278,13 +301,13 @@ impl Transfer {
         if !self.sink.as_ref().is_some_and(Sink::stopped) {
             return None;
         }
-        self.sink.take()?.finish(false).await.err()
+        self.sink.take()?.finish().await.err()
     }
 
     /// Ends a download that will not complete: the sink records what is
     /// on disk for a resume. An error of the sink's own comes back.
     pub(crate) async fn close(mut self) -> Option<Error> {
-        self.sink.take()?.finish(false).await.err()
+        self.sink.take()?.finish().await.err()
     }
 
     /// The sink, for the finish stage, once every byte was handed over.

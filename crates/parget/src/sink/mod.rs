@@ -1,4 +1,5 @@
-//! Where the bytes go: `NAME.part`, its control file, and the rename into place.
+//! Where the bytes go: `NAME.part` (locked by its download), its control
+//! file, and the rename into place.
 //!
 //! A [`Sink`] runs blocking threads per large download: a writer that puts
 //! ≥1 MiB buffers into `NAME.part` with positioned writes, and a hasher
@@ -12,6 +13,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
@@ -20,11 +22,15 @@ use crate::error::Error;
 use crate::verify::{Algorithm, Digest, Hashers};
 
 mod control;
+mod part;
 mod positioned;
 
-use control::write_control;
-pub(crate) use control::{control_path, part_path, read_control, Control, CONTROL_VERSION};
-pub(crate) use positioned::{Layout, PieceSender, Sink};
+pub(crate) use control::{
+    control_path, control_tmp_path, part_path, read_control, Control, ReadControl, Record,
+    Recorded, CONTROL_VERSION,
+};
+pub(crate) use part::{lock as lock_part, PartFile};
+pub(crate) use positioned::{FileTarget, Layout, PieceSender, Sink};
 
 /// Buffers handed to the writer are at least this large (but the last one).
 pub(crate) const FLUSH_SIZE: usize = 1 << 20;
@@ -111,75 +117,74 @@ pub(crate) async fn hash_bytes(
 
 /// Bodies up to this size are written in place, on the calling thread.
 /// Handing them to a blocking thread costs two thread wake-ups, more than
-/// the open, write and rename of a few pages into the page cache; that is
-/// most of the per-file cost when fetching thousands of small files.
+/// the write and rename of a few pages into the page cache; that is most
+/// of the per-file cost when fetching thousands of small files.
 const WRITE_IN_PLACE: usize = 64 * 1024;
 
-/// Writes a small, already verified body to `NAME.part` and renames it into
-/// place, in one blocking call (or in place for the smallest bodies).
+/// Writes a small, already verified body to the locked `NAME.part` and
+/// renames it into place, in one blocking call (or in place for the
+/// smallest bodies).
 pub(crate) async fn write_small(
+    part: Arc<PartFile>,
     destination: PathBuf,
     bytes: Bytes,
     fsync: bool,
 ) -> Result<(), Error> {
     if bytes.len() <= WRITE_IN_PLACE && !fsync {
-        return write_whole(&destination, &bytes, fsync);
+        return write_whole(&part, &destination, &bytes, fsync);
     }
-    blocking(move || write_whole(&destination, &bytes, fsync)).await
+    blocking(move || write_whole(&part, &destination, &bytes, fsync)).await
 }
 
-/// Writes `bytes` to `NAME.part` and renames it to `destination`.
-fn write_whole(destination: &Path, bytes: &[u8], fsync: bool) -> Result<(), Error> {
-    let part = part_path(destination);
-    // The common case costs one open: the directory exists and no earlier
-    // `.part` is in the way. Only a failed open pays for creating
-    // directories or clearing an earlier run's leftovers.
-    let create_new = || {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&part)
-    };
-    let (file, leftovers) = match create_new() {
-        Ok(file) => (file, false),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create_parent(&part)?;
-            (create_new().map_err(|e| Error::io(&part, e))?, false)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            (File::create(&part).map_err(|e| Error::io(&part, e))?, true)
-        }
-        Err(e) => return Err(Error::io(&part, e)),
-    };
+/// Writes `bytes` to `part` and renames it to `destination`. A part file
+/// created for this download costs one write and the rename; an earlier
+/// run's is cut to the new length and its control file removed.
+fn write_whole(
+    part: &PartFile,
+    destination: &Path,
+    bytes: &[u8],
+    fsync: bool,
+) -> Result<(), Error> {
+    let file = part.file();
     file.write_all_at(bytes, 0)
-        .map_err(|e| Error::io(&part, e))?;
+        .map_err(|e| Error::io(part.path(), e))?;
+    let leftovers = !part.created();
+    if leftovers {
+        file.set_len(bytes.len() as u64)
+            .map_err(|e| Error::io(part.path(), e))?;
+    }
     // An earlier run's control file can only be there beside its `.part`.
     let control = leftovers.then(|| control_path(destination));
-    finish_rename(file, &part, destination, control.as_deref(), fsync)
+    finish_rename(part, destination, control.as_deref(), fsync)
 }
 
 /// Renames a verified `NAME.part` into place and removes its control file.
-pub(crate) async fn commit(file: File, destination: PathBuf, fsync: bool) -> Result<(), Error> {
+pub(crate) async fn commit(
+    part: Arc<PartFile>,
+    destination: PathBuf,
+    fsync: bool,
+) -> Result<(), Error> {
     blocking(move || {
-        let part = part_path(&destination);
         let control = control_path(&destination);
-        finish_rename(file, &part, &destination, Some(&control), fsync)
+        finish_rename(&part, &destination, Some(&control), fsync)
     })
     .await
 }
 
 fn finish_rename(
-    file: File,
-    part: &Path,
+    part: &PartFile,
     destination: &Path,
     control: Option<&Path>,
     fsync: bool,
 ) -> Result<(), Error> {
     if fsync {
-        file.sync_all().map_err(|e| Error::io(part, e))?;
+        part.file()
+            .sync_all()
+            .map_err(|e| Error::io(part.path(), e))?;
     }
-    drop(file);
-    std::fs::rename(part, destination).map_err(|e| Error::io(destination, e))?;
+    // From here on the file is the destination's, whatever happens next.
+    part.mark_used();
+    std::fs::rename(part.path(), destination).map_err(|e| Error::io(destination, e))?;
     if let Some(control) = control {
         remove_if_present(control)?;
     }

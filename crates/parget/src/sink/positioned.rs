@@ -1,53 +1,55 @@
 //! The sink of every download: pieces arrive in order (one stream) or out
 //! of order (segments), each with its offset.
 //!
-//! For a file, one writer thread puts every piece into the preallocated
-//! `NAME.part` with a positioned write and records what is on disk; a
-//! hasher thread follows the contiguous written frontier, hashing a piece
-//! straight from its buffer when it is the next one, and otherwise reading
-//! back from the page cache what was written ahead, so the digest is ready
-//! when the last byte lands. Every [`CHECKPOINT_INTERVAL`] a checkpoint
-//! thread makes the data durable (`fdatasync`) and only then records its
-//! ranges in the control file, so a crash never leaves a control file that
-//! claims bytes the disk does not hold.
+//! For a file, one writer thread puts every piece into `NAME.part` with a
+//! positioned write and then appends a record of it, with the CRC32C of
+//! the piece's buffer, to the control file (see `control`): the control
+//! file is up to date with every write, without a flush to disk, and a
+//! resume trusts only the recorded ranges whose bytes still match. A hasher
+//! thread follows the contiguous written frontier, hashing a piece straight
+//! from its buffer when it is the next one, and otherwise reading back from
+//! the page cache what was written ahead, so the digest is ready when the
+//! last byte lands.
 //!
 //! In memory, one thread keeps the pieces by offset and hashes them in order.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{blocking, create_parent, join, write_control, BufferPool, Control, FLUSH_SIZE};
+use super::control::ControlLog;
+use super::{blocking, join, BufferPool, Control, PartFile, Record, FLUSH_SIZE};
 use crate::error::Error;
 use crate::plan::RangeSet;
 use crate::verify::{Algorithm, Digest, Hashers};
 
-/// How often the data on disk is made durable and recorded in the control
-/// file. An fdatasync flushes everything written since the last one; doing
-/// it on its own thread keeps the writer going meanwhile.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// How a part file's contents are described.
+/// How a part file's contents are laid out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Layout {
-    /// Written in order from the start (one stream): the file's length
-    /// says what it holds, so nothing is checkpointed and it grows as it
-    /// is written.
+    /// Written in order from the start (one stream): the file grows as it
+    /// is written, and is cut after the bytes kept from earlier.
     Prefix,
-    /// Ranges anywhere in a file preallocated to `len` bytes (segments):
-    /// the control file records them at each checkpoint.
+    /// Ranges anywhere in a file preallocated to `len` bytes (segments).
     Ranges {
         /// The file's size.
         len: u64,
     },
+}
+
+/// Where a file sink keeps its bytes and its records.
+pub(crate) struct FileTarget {
+    /// `NAME.part`, locked by the download.
+    pub part: Arc<PartFile>,
+    /// The control file and its temporary twin.
+    pub control: PathBuf,
+    pub control_tmp: PathBuf,
+    /// What the control file's header says.
+    pub header: Control,
 }
 
 /// A piece of the file: bytes at an offset.
@@ -92,7 +94,7 @@ impl PieceSender {
 /// What a finished positioned sink holds.
 pub(crate) struct Finished {
     /// The `.part` file (file storage), to be fsynced and renamed.
-    pub file: Option<File>,
+    pub file: Option<Arc<PartFile>>,
     /// The body (memory storage).
     pub data: Option<Bytes>,
     /// Bytes covered, from 0 (a gap would make this short of the size).
@@ -105,84 +107,78 @@ pub(crate) struct Finished {
 pub(crate) struct Sink {
     sender: PieceSender,
     thread: JoinHandle<Result<Finished, Error>>,
-    /// Set before the last sender goes when every byte arrived: the file
-    /// is about to be renamed, so no last checkpoint is needed.
-    complete: Arc<AtomicBool>,
 }
 
 impl Sink {
-    /// A sink writing into `part` in `layout`. The ranges in `done` are
-    /// already in the file (an earlier attempt's or run's; for a prefix,
-    /// the file is cut after them); everything else is overwritten.
-    /// `control` is recorded beside it, and for ranges, the ranges on disk
-    /// at each checkpoint.
+    /// A sink writing into `target`'s part file in `layout`. `kept` are
+    /// verified records of bytes already in the file (an earlier run's);
+    /// for a prefix, the file is cut after the first gap in them, and
+    /// records beyond it are dropped. Everything else is overwritten. The
+    /// control file is written afresh with the records kept, and grows by
+    /// one record per piece written.
     pub(crate) async fn open_file(
-        part: PathBuf,
-        control_file: PathBuf,
-        control: Control,
+        target: FileTarget,
         layout: Layout,
-        done: RangeSet,
+        kept: Vec<Record>,
         algorithms: Vec<Algorithm>,
     ) -> Result<Sink, Error> {
-        let open_part = part.clone();
-        let open_control = control_file.clone();
-        let mut first = control.clone();
-        let cut_at = match layout {
-            Layout::Prefix => Some(done.frontier()),
-            Layout::Ranges { .. } => {
-                first.ranges = Some(to_pairs(&done));
-                // Nothing to keep: drop whatever an earlier file held.
-                done.is_empty().then_some(0)
+        let FileTarget {
+            part,
+            control,
+            control_tmp,
+            header,
+        } = target;
+        let mut done = RangeSet::from_ranges(kept.iter().map(Record::range));
+        let (kept, cut_at) = match layout {
+            Layout::Prefix => {
+                let frontier = done.frontier();
+                done = RangeSet::from_ranges((frontier > 0).then_some(0..frontier));
+                let kept = kept.into_iter().filter(|r| r.range().end <= frontier);
+                (kept.collect(), Some(frontier))
             }
+            // Nothing to keep: drop whatever an earlier file held.
+            Layout::Ranges { .. } => (kept, done.is_empty().then_some(0)),
         };
-        let file = blocking(move || {
-            create_parent(&open_part)?;
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .open(&open_part)
-                .map_err(|e| Error::io(&open_part, e))?;
+        let open_part = part.clone();
+        let log = blocking(move || {
+            // The control file first: when it cannot be written (a link
+            // planted at its name, a full disk), a part file made for this
+            // download is still unused, and goes.
+            let log = ControlLog::create(&control, &control_tmp, &header, &kept)?;
+            open_part.mark_used();
             if let Some(len) = cut_at {
-                file.set_len(len).map_err(|e| Error::io(&open_part, e))?;
+                open_part
+                    .file()
+                    .set_len(len)
+                    .map_err(|e| Error::io(open_part.path(), e))?;
             }
-            write_control(&open_control, &first)?;
-            Ok(file)
+            Ok(log)
         })
         .await?;
 
         let pool = BufferPool::shared();
-        let sender_part = Arc::new(part.clone());
+        let sender_part = Arc::new(part.path().to_owned());
         let (tx, rx) = mpsc::channel(4);
         let (hasher, hash_tx) = if algorithms.is_empty() {
             (None, None)
         } else {
             let (hash_tx, hash_rx) = mpsc::channel(4);
-            let reader = file.try_clone().map_err(|e| Error::io(&part, e))?;
+            let reader = part.clone();
             let known = done.clone();
-            let hash_part = part.clone();
             let hash_pool = pool.clone();
             let handle = std::thread::Builder::new()
                 .name("parget-hash".into())
-                .spawn(move || {
-                    hash_frontier(reader, known, &hash_part, algorithms, hash_rx, &hash_pool)
-                })
-                .map_err(|e| Error::io(&part, e))?;
+                .spawn(move || hash_frontier(reader, known, algorithms, hash_rx, &hash_pool))
+                .map_err(|e| Error::io(part.path(), e))?;
             (Some(handle), Some(hash_tx))
         };
-        let complete = Arc::new(AtomicBool::new(false));
         let writer = FileWriter {
-            complete: complete.clone(),
             layout,
-            file,
             part,
-            control_file,
-            control,
+            log,
             written: done,
             hash_tx,
             pool: pool.clone(),
-            checkpoint: Checkpoint::default(),
         };
         let thread = tokio::task::spawn_blocking(move || writer.run(rx, hasher));
         Ok(Sink {
@@ -192,7 +188,6 @@ impl Sink {
                 part: Some(sender_part),
             },
             thread,
-            complete,
         })
     }
 
@@ -208,7 +203,6 @@ impl Sink {
                 part: None,
             },
             thread,
-            complete: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -224,24 +218,18 @@ impl Sink {
     }
 
     /// Waits until every piece sent (by every sender, all of which must be
-    /// dropped first) is stored and hashed. `complete` says every byte
-    /// arrived; otherwise a last checkpoint records what is on disk for a
-    /// later resume.
-    pub(crate) async fn finish(self, complete: bool) -> Result<Finished, Error> {
-        self.complete.store(complete, Ordering::Release);
+    /// dropped first) is stored, recorded and hashed. Whatever the end,
+    /// the control file then records every byte written.
+    pub(crate) async fn finish(self) -> Result<Finished, Error> {
         drop(self.sender);
         join(self.thread).await?
     }
 }
 
-fn to_pairs(ranges: &RangeSet) -> Vec<[u64; 2]> {
-    ranges.ranges().iter().map(|r| [r.start, r.end]).collect()
-}
-
 /// Reserves the file's blocks up front (fewer fragments, and a full disk
 /// shows at once), falling back to a sparse length where the filesystem
 /// has no fallocate.
-fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
+fn preallocate(file: &std::fs::File, len: u64) -> std::io::Result<()> {
     if len > 0 {
         match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
             Ok(()) => return Ok(()),
@@ -252,25 +240,13 @@ fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
     file.set_len(len)
 }
 
-/// The checkpoint in flight, if any: one at a time.
-#[derive(Default)]
-struct Checkpoint {
-    last: Option<Instant>,
-    busy: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Result<(), Error>>>,
-}
-
 struct FileWriter {
-    complete: Arc<AtomicBool>,
     layout: Layout,
-    file: File,
-    part: PathBuf,
-    control_file: PathBuf,
-    control: Control,
+    part: Arc<PartFile>,
+    log: ControlLog,
     written: RangeSet,
     hash_tx: Option<mpsc::Sender<Piece>>,
     pool: BufferPool,
-    checkpoint: Checkpoint,
 }
 
 impl FileWriter {
@@ -283,20 +259,16 @@ impl FileWriter {
         // page): done here, it overlaps the segments' connection setup
         // instead of delaying it, and pieces wait in the channel meanwhile.
         let preallocated = match self.layout {
-            Layout::Ranges { len } => preallocate(&self.file, len),
+            Layout::Ranges { len } => preallocate(self.part.file(), len),
             Layout::Prefix => Ok(()),
         };
         let result = preallocated
-            .map_err(|e| Error::io(&self.part, e))
+            .map_err(|e| Error::io(self.part.path(), e))
             .and_then(|()| self.write_all(&mut rx));
         // Stop the hasher whatever happened, then wait for it.
         drop(self.hash_tx.take());
         let hashed = hasher.map(|h| h.join().map_err(|_| self.thread_died("hasher")));
-        // The last checkpoint runs here, in line: on success it is replaced
-        // by the rename, on failure it is what a resume will trust.
-        let checkpoint = self.finish_checkpoints();
         result?;
-        checkpoint?;
         let digests = match hashed {
             Some(hashed) => {
                 let hashers = hashed??;
@@ -306,7 +278,7 @@ impl FileWriter {
         };
         Ok(Finished {
             len: self.written.frontier(),
-            file: Some(self.file),
+            file: Some(self.part),
             data: None,
             digests,
         })
@@ -315,9 +287,16 @@ impl FileWriter {
     fn write_all(&mut self, rx: &mut mpsc::Receiver<Piece>) -> Result<(), Error> {
         while let Some(piece) = rx.blocking_recv() {
             let end = piece.offset + piece.bytes.len() as u64;
-            self.file
+            self.part
+                .file()
                 .write_all_at(&piece.bytes, piece.offset)
-                .map_err(|e| Error::io(&self.part, e))?;
+                .map_err(|e| Error::io(self.part.path(), e))?;
+            // Recorded once written, with the checksum of the buffer just
+            // written (hot in the cache; hardware CRC32C runs at many GB/s),
+            // so the record never claims bytes the write did not make.
+            for record in Record::of(piece.offset, &piece.bytes) {
+                self.log.append(&record)?;
+            }
             self.written.insert(piece.offset..end);
             match &self.hash_tx {
                 Some(tx) => {
@@ -327,96 +306,28 @@ impl FileWriter {
                 }
                 None => self.pool.give(piece.bytes),
             }
-            self.maybe_checkpoint()?;
         }
         Ok(())
     }
 
     fn thread_died(&self, which: &str) -> Error {
         Error::io(
-            &self.part,
+            self.part.path(),
             std::io::Error::other(format!("the {which} thread stopped")),
         )
-    }
-
-    /// Starts a checkpoint when the last one is old enough and done.
-    fn maybe_checkpoint(&mut self) -> Result<(), Error> {
-        if self.layout == Layout::Prefix {
-            return Ok(());
-        }
-        let now = Instant::now();
-        let last = *self.checkpoint.last.get_or_insert(now);
-        if now.duration_since(last) < CHECKPOINT_INTERVAL
-            || self.checkpoint.busy.load(Ordering::Acquire)
-        {
-            return Ok(());
-        }
-        if let Some(done) = self.checkpoint.thread.take() {
-            done.join().map_err(|_| self.thread_died("checkpoint"))??;
-        }
-        self.checkpoint.last = Some(now);
-        self.checkpoint.busy.store(true, Ordering::Release);
-        let file = self
-            .file
-            .try_clone()
-            .map_err(|e| Error::io(&self.part, e))?;
-        let mut control = self.control.clone();
-        // The ranges are taken before the sync: everything in them was
-        // written, so the sync makes all of it durable.
-        control.ranges = Some(to_pairs(&self.written));
-        let (part, control_file, busy) = (
-            self.part.clone(),
-            self.control_file.clone(),
-            self.checkpoint.busy.clone(),
-        );
-        let thread = std::thread::Builder::new()
-            .name("parget-checkpoint".into())
-            .spawn(move || {
-                let result = file
-                    .sync_data()
-                    .map_err(|e| Error::io(&part, e))
-                    .and_then(|()| write_control(&control_file, &control));
-                busy.store(false, Ordering::Release);
-                result
-            })
-            .map_err(|e| Error::io(&self.part, e))?;
-        self.checkpoint.thread = Some(thread);
-        Ok(())
-    }
-
-    /// Waits for a checkpoint in flight and, unless the download is
-    /// complete (it is renamed next, and the control file removed),
-    /// records the final state.
-    fn finish_checkpoints(&mut self) -> Result<(), Error> {
-        if let Some(thread) = self.checkpoint.thread.take() {
-            thread
-                .join()
-                .map_err(|_| self.thread_died("checkpoint"))??;
-        }
-        if self.complete.load(Ordering::Acquire) || self.layout == Layout::Prefix {
-            return Ok(());
-        }
-        self.file
-            .sync_data()
-            .map_err(|e| Error::io(&self.part, e))?;
-        let mut control = self.control.clone();
-        control.ranges = Some(to_pairs(&self.written));
-        write_control(&self.control_file, &control)
     }
 }
 
 /// Hashes the file in order as its contiguous written frontier advances.
 fn hash_frontier(
-    reader: File,
+    reader: Arc<PartFile>,
     known: RangeSet,
-    part: &Path,
     algorithms: Vec<Algorithm>,
     mut rx: mpsc::Receiver<Piece>,
     pool: &BufferPool,
 ) -> Result<Hashers, Error> {
     let mut frontier = Frontier {
         reader,
-        part,
         known,
         hashed: 0,
         hashers: Hashers::new(algorithms),
@@ -433,9 +344,8 @@ fn hash_frontier(
 
 /// The hashing side of a positioned sink: what is on disk, and how far
 /// the digest has got through it.
-struct Frontier<'a> {
-    reader: File,
-    part: &'a Path,
+struct Frontier {
+    reader: Arc<PartFile>,
     /// Ranges written so far (the writer's, as it reported them).
     known: RangeSet,
     /// Bytes hashed, from 0.
@@ -445,7 +355,7 @@ struct Frontier<'a> {
     scratch: Vec<u8>,
 }
 
-impl Frontier<'_> {
+impl Frontier {
     /// Records a written piece, hashing it from its buffer when it is the
     /// next bytes in order.
     fn take(&mut self, piece: &Piece) {
@@ -468,8 +378,9 @@ impl Frontier<'_> {
             }
             let want = (frontier - self.hashed).min(self.scratch.len() as u64) as usize;
             self.reader
+                .file()
                 .read_exact_at(&mut self.scratch[..want], self.hashed)
-                .map_err(|e| Error::io(self.part, e))?;
+                .map_err(|e| Error::io(self.reader.path(), e))?;
             self.hashers.update(&self.scratch[..want]);
             self.hashed += want as u64;
         }
@@ -515,31 +426,46 @@ fn keep_in_memory(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sink::{read_control, CONTROL_VERSION};
+    use crate::sink::{lock_part, read_control, ReadControl, CONTROL_VERSION};
     use crate::transport::Validator;
     use crate::verify::digest_of;
+    use tokio_util::sync::CancellationToken;
 
-    fn control() -> Control {
+    fn header() -> Control {
         Control {
             version: CONTROL_VERSION,
             url: "http://h/f".into(),
             total: Some(10),
             validator: Validator::default(),
-            ranges: None,
+        }
+    }
+
+    async fn target(dir: &Path) -> FileTarget {
+        let destination = dir.join("f");
+        FileTarget {
+            part: lock_part(&destination, false, &CancellationToken::new())
+                .await
+                .unwrap(),
+            control: dir.join("f.part.parget"),
+            control_tmp: dir.join("f.part.parget.tmp"),
+            header: header(),
+        }
+    }
+
+    fn records(dir: &Path) -> Vec<Record> {
+        match read_control(&dir.join("f.part.parget")).unwrap() {
+            ReadControl::Found(found) => found.records,
+            other => panic!("no control file: {other:?}"),
         }
     }
 
     #[tokio::test]
-    async fn out_of_order_pieces_land_in_place_and_hash_in_order() {
+    async fn out_of_order_pieces_land_in_place_hash_in_order_and_are_recorded() {
         let dir = tempfile::tempdir().unwrap();
-        let part = dir.path().join("f.part");
-        let control_file = dir.path().join("f.part.parget");
         let sink = Sink::open_file(
-            part.clone(),
-            control_file.clone(),
-            control(),
+            target(dir.path()).await,
             Layout::Ranges { len: 10 },
-            RangeSet::new(),
+            Vec::new(),
             vec![Algorithm::Sha256, Algorithm::Blake3],
         )
         .await
@@ -549,7 +475,7 @@ mod tests {
         sender.send(3, Bytes::from_static(b"345")).await.unwrap();
         sender.send(0, Bytes::from_static(b"012")).await.unwrap();
         drop(sender);
-        let finished = sink.finish(false).await.unwrap();
+        let finished = sink.finish().await.unwrap();
         assert_eq!(finished.len, 10);
         assert_eq!(
             finished.digests[0],
@@ -559,22 +485,30 @@ mod tests {
             finished.digests[1],
             digest_of(Algorithm::Blake3, b"0123456789")
         );
-        assert_eq!(std::fs::read(&part).unwrap(), b"0123456789");
-        let recorded = read_control(&control_file).unwrap().unwrap();
-        assert_eq!(recorded.ranges, Some(vec![[0, 10]]));
+        assert_eq!(
+            std::fs::read(dir.path().join("f.part")).unwrap(),
+            b"0123456789"
+        );
+        let expected: Vec<Record> = [(6, &b"6789"[..]), (3, b"345"), (0, b"012")]
+            .into_iter()
+            .flat_map(|(offset, bytes)| Record::of(offset, bytes).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(
+            records(dir.path()),
+            expected,
+            "one record per write, in order"
+        );
     }
 
     #[tokio::test]
-    async fn resumed_ranges_are_kept_and_hashed() {
+    async fn kept_ranges_are_rewritten_hashed_and_continued() {
         let dir = tempfile::tempdir().unwrap();
-        let part = dir.path().join("f.part");
-        std::fs::write(&part, b"01234xxxxx").unwrap();
+        std::fs::write(dir.path().join("f.part"), b"01234xxxxx").unwrap();
+        let kept: Vec<Record> = Record::of(0, b"01234").collect();
         let sink = Sink::open_file(
-            part.clone(),
-            dir.path().join("c"),
-            control(),
+            target(dir.path()).await,
             Layout::Ranges { len: 10 },
-            RangeSet::from_ranges(std::iter::once(0..5)),
+            kept.clone(),
             vec![Algorithm::Md5],
         )
         .await
@@ -582,24 +516,63 @@ mod tests {
         let sender = sink.sender();
         sender.send(5, Bytes::from_static(b"56789")).await.unwrap();
         drop(sender);
-        let finished = sink.finish(false).await.unwrap();
+        let finished = sink.finish().await.unwrap();
         assert_eq!(finished.len, 10);
         assert_eq!(
             finished.digests,
             vec![digest_of(Algorithm::Md5, b"0123456789")]
         );
-        assert_eq!(std::fs::read(&part).unwrap(), b"0123456789");
+        assert_eq!(
+            std::fs::read(dir.path().join("f.part")).unwrap(),
+            b"0123456789"
+        );
+        let mut expected = kept;
+        expected.extend(Record::of(5, b"56789"));
+        assert_eq!(records(dir.path()), expected);
+    }
+
+    #[tokio::test]
+    async fn a_prefix_is_cut_after_its_first_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f.part"), b"0123456789").unwrap();
+        let kept: Vec<Record> = Record::of(0, b"012")
+            .chain(Record::of(6, b"6789"))
+            .collect();
+        let sink = Sink::open_file(
+            target(dir.path()).await,
+            Layout::Prefix,
+            kept.clone(),
+            vec![Algorithm::Sha1],
+        )
+        .await
+        .unwrap();
+        sink.sender()
+            .send(3, Bytes::from_static(b"abc"))
+            .await
+            .unwrap();
+        let finished = sink.finish().await.unwrap();
+        assert_eq!(finished.len, 6);
+        assert_eq!(
+            finished.digests,
+            vec![digest_of(Algorithm::Sha1, b"012abc")]
+        );
+        assert_eq!(std::fs::read(dir.path().join("f.part")).unwrap(), b"012abc");
+        let mut expected = vec![kept[0]];
+        expected.extend(Record::of(3, b"abc"));
+        assert_eq!(
+            records(dir.path()),
+            expected,
+            "the record past the gap is gone"
+        );
     }
 
     #[tokio::test]
     async fn a_gap_leaves_the_length_short() {
         let dir = tempfile::tempdir().unwrap();
         let sink = Sink::open_file(
-            dir.path().join("p"),
-            dir.path().join("c"),
-            control(),
+            target(dir.path()).await,
             Layout::Ranges { len: 10 },
-            RangeSet::new(),
+            Vec::new(),
             vec![],
         )
         .await
@@ -608,7 +581,7 @@ mod tests {
             .send(5, Bytes::from_static(b"56789"))
             .await
             .unwrap();
-        let finished = sink.finish(false).await.unwrap();
+        let finished = sink.finish().await.unwrap();
         assert_eq!(finished.len, 0, "nothing is contiguous from 0");
     }
 
@@ -619,7 +592,7 @@ mod tests {
         sender.send(4, Bytes::from_static(b"efgh")).await.unwrap();
         sender.send(0, Bytes::from_static(b"abcd")).await.unwrap();
         drop(sender);
-        let finished = sink.finish(false).await.unwrap();
+        let finished = sink.finish().await.unwrap();
         assert_eq!(finished.data.as_deref(), Some(&b"abcdefgh"[..]));
         assert_eq!(
             finished.digests,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use parget::{blocking, Group, Request};
 
-use crate::util::{assert_failed, assert_file, content, fast, part_of, Bed};
+use crate::util::{assert_failed, assert_file, content, fast, part_of, recorded, Bed};
 
 /// Waits until `path` holds at least `bytes` bytes.
 async fn until_written(path: &std::path::Path, bytes: u64) {
@@ -83,7 +83,6 @@ async fn a_dropped_segmented_download_resumes_from_its_recorded_ranges() {
         .keep_single_stream_above(None)
         .build()
         .unwrap();
-    let control = bed.path("seg.bin.part.parget");
     let download =
         downloader.download(bed.request(&format!("/d/seg.bin?size={len}&rate=2000000"), "seg.bin"));
     tokio::select! {
@@ -95,19 +94,10 @@ async fn a_dropped_segmented_download_resumes_from_its_recorded_ranges() {
         } => {}
     }
     until_streaming_stops(&bed, "/d/seg.bin").await;
-    // The writer's last checkpoint runs on its own thread after the drop.
+    // Every write is recorded as it is made; the writer's last ones may
+    // still be on their way after the drop.
     let recorded = loop {
-        let text = std::fs::read_to_string(&control).unwrap_or_default();
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        let covered: u64 = value["ranges"]
-            .as_array()
-            .map(|ranges| {
-                ranges
-                    .iter()
-                    .map(|r| r[1].as_u64().unwrap() - r[0].as_u64().unwrap())
-                    .sum()
-            })
-            .unwrap_or(0);
+        let covered = recorded(&bed.path("seg.bin"));
         if covered > 0 {
             break covered;
         }
@@ -142,6 +132,59 @@ async fn a_handle_cancels_its_download_only() {
         ".part kept for a resume"
     );
     assert_file(&other.await, &content("/h/other", 300000));
+}
+
+#[tokio::test]
+async fn cancelling_a_stream_stops_its_downloads_only_and_keeps_their_bytes() {
+    let bed = Bed::start().await;
+    // One stream each, so a part file is the bytes received, in order.
+    let downloader = fast().split(1).concurrency(2).build().unwrap();
+    let mut other = downloader.download_all(futures_util::stream::iter([
+        bed.request("/sc/other?size=1500000&rate=1000000", "other")
+    ]));
+    while bed.server.stats().requests < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let doomed = downloader.download_groups(futures_util::stream::iter([
+        Group::new([bed.request("/sc/a?size=20000000&rate=2000000", "a")]),
+        // Waits for a slot when the stream is cancelled: the other
+        // stream's download and `a` hold both.
+        Group::new([bed.request("/sc/b?size=20000000&rate=2000000", "b")]),
+        Group::new([bed.request("/sc/c?size=10", "c")]),
+    ]));
+    let cancel = doomed.cancel_handle();
+    until_written(&part_of(&bed.path("a")), 1 << 20).await;
+    assert!(!cancel.is_cancelled());
+    cancel.cancel();
+    let reports: Vec<_> = doomed.collect().await;
+    assert!(cancel.is_cancelled());
+    assert!(!reports.is_empty(), "what had started reports its cancel");
+    for group in &reports {
+        for report in group.reports() {
+            assert!(assert_failed(report).is_cancelled(), "{}", report.url());
+        }
+    }
+    // The cancel flushed what had arrived, in order.
+    let kept = std::fs::read(part_of(&bed.path("a"))).unwrap();
+    assert!(kept.len() >= 1 << 20);
+    assert_eq!(
+        kept,
+        content("/sc/a", kept.len() as u64),
+        "the kept bytes are right"
+    );
+    assert!(
+        !bed.path("c").exists(),
+        "nothing is pulled after the cancel"
+    );
+    // The downloader's other stream was not touched.
+    let report = other.next().await.expect("the other download reports");
+    assert_file(&report, &content("/sc/other", 1_500_000));
+    assert!(other.next().await.is_none());
+    // Nor is the downloader: later calls work.
+    let later = downloader
+        .download(bed.request("/sc/later?size=100", "later"))
+        .await;
+    assert_file(&later, &content("/sc/later", 100));
 }
 
 #[tokio::test]

@@ -277,3 +277,46 @@ async fn progress_edges_share_an_id_and_the_tag() {
         "the first request to the URL failed once: {edges:?}"
     );
 }
+
+#[tokio::test]
+async fn computed_digests_come_back_without_being_expected() {
+    let bed = Bed::start().await;
+    let downloader = fast().build().unwrap();
+    let md5 = |bytes: &[u8]| parget::verify::digest_of(parget::Algorithm::Md5, bytes);
+    // A small body (hashed in one piece) and a large one (hashed on the
+    // sink's thread as it is written), each with an expected digest too.
+    for (name, len) in [("small", 1000), ("large", 3_000_000)] {
+        let path = format!("/cd/{name}");
+        let body = content(&path, len);
+        let request = bed
+            .request(&format!("{path}?size={len}"), name)
+            .with_computed_digest(parget::Algorithm::Sha256)
+            .with_digest(md5(&body))
+            .with_computed_digest(parget::Algorithm::Md5);
+        let report = downloader.download(request).await;
+        assert_file(&report, &body);
+        assert_eq!(report.digests(), [md5(&body), sha256(&body)], "{name}");
+    }
+    // With nothing expected, the digest is computed and nothing checked.
+    let body = content("/cd/plain", 5000);
+    let report = downloader
+        .download(
+            bed.request("/cd/plain?size=5000", "plain")
+                .with_computed_digest(parget::Algorithm::Sha256),
+        )
+        .await;
+    assert_file(&report, &body);
+    assert_eq!(report.digests(), [sha256(&body)]);
+    // A file already in place with the expected digest is skipped, and
+    // the skip's report carries the computed digest as well.
+    let again = downloader
+        .download(
+            bed.request("/cd/small?size=1000", "small")
+                .with_digest(md5(&content("/cd/small", 1000)))
+                .with_computed_digest(parget::Algorithm::Sha256),
+        )
+        .await;
+    assert!(matches!(again.outcome(), parget::Outcome::Skipped));
+    let small = content("/cd/small", 1000);
+    assert_eq!(again.digests(), [md5(&small), sha256(&small)]);
+}

@@ -15,3 +15,4 @@ mod segments;
 mod streams;
 mod tls;
 mod util;
+mod writers;

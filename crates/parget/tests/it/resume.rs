@@ -6,7 +6,9 @@ use std::time::Duration;
 use parget::retry::RetryPolicy;
 use parget::ErrorKind;
 
-use crate::util::{assert_failed, assert_file, content, fast, part_of, sha256, Bed};
+use crate::util::{
+    assert_failed, assert_file, content, fast, part_of, record_line, recorded, sha256, Bed,
+};
 
 const LEN: u64 = 6_000_000;
 
@@ -67,11 +69,23 @@ async fn leave_part(bed: &Bed, path_and_query: &str, name: &str) -> u64 {
         .retry_policy(RetryPolicy::new(0, Duration::ZERO))
         .build()
         .unwrap();
-    let report = downloader.download(bed.request(path_and_query, name)).await;
-    assert!(assert_failed(&report).is_timeout());
-    std::fs::metadata(part_of(&bed.path(name)))
-        .expect(".part is kept")
-        .len()
+    // On a loaded machine the 300 ms idle limit can pass before the first
+    // byte arrives, and then there is no `.part` yet: try again (the stall
+    // itself never ends, so some attempt gets its bytes first).
+    for _ in 0..10 {
+        let report = downloader.download(bed.request(path_and_query, name)).await;
+        assert!(assert_failed(&report).is_timeout());
+        let kept = std::fs::metadata(part_of(&bed.path(name))).map(|m| m.len());
+        if let Ok(len @ 1..) = kept {
+            assert_eq!(
+                recorded(&bed.path(name)),
+                len,
+                "every byte written is recorded"
+            );
+            return len;
+        }
+    }
+    panic!("no attempt left a .part for {name}");
 }
 
 #[tokio::test]
@@ -104,9 +118,11 @@ async fn a_changed_resource_starts_over() {
     // The bytes on disk came with another version of the resource.
     let control = bed.path("v.bin.part.parget");
     let text = std::fs::read_to_string(&control).expect("control file written");
-    let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let (header, records) = text.split_once('\n').unwrap();
+    assert!(!records.is_empty(), "the kept bytes are recorded");
+    let mut json: serde_json::Value = serde_json::from_str(header).unwrap();
     json["validator"]["etag"] = "\"an-older-version\"".into();
-    std::fs::write(&control, json.to_string()).unwrap();
+    std::fs::write(&control, format!("{json}\n{records}")).unwrap();
     bed.server.reset_stats();
     let downloader = fast().resume_partial(true).build().unwrap();
     let report = downloader.download(bed.request(&url, "v.bin")).await;
@@ -169,9 +185,15 @@ async fn continue_with_a_complete_part_fetches_nothing() {
     let url = format!("/full.bin?size={LEN}&stall_after=2500000");
     let kept = leave_part(&bed, &url, "full.bin").await;
     let expected = content("/full.bin", LEN);
-    // Complete the .part by hand, as if the earlier run was killed just
-    // before its rename.
+    // Complete the .part and its records by hand, as if the earlier run
+    // was killed just before its rename.
     std::fs::write(part_of(&bed.path("full.bin")), &expected).unwrap();
+    let mut control = std::fs::OpenOptions::new()
+        .append(true)
+        .open(bed.path("full.bin.part.parget"))
+        .unwrap();
+    let rest = &expected[kept as usize..];
+    std::io::Write::write_all(&mut control, record_line(kept, rest).as_bytes()).unwrap();
     assert!(kept < LEN);
     bed.server.reset_stats();
     let downloader = fast().resume_partial(true).build().unwrap();

@@ -89,3 +89,45 @@ pub fn part_of(destination: &Path) -> PathBuf {
     name.push(".part");
     destination.with_file_name(name)
 }
+
+/// The control file beside `destination`'s part file: its JSON header and
+/// its record lines as `(offset, len, crc)`, read as the README documents
+/// the format (a line whose own checksum fails is left out).
+pub fn control_of(destination: &Path) -> (serde_json::Value, Vec<(u64, u64, u32)>) {
+    let mut name = destination.file_name().unwrap().to_os_string();
+    name.push(".part.parget");
+    let text = std::fs::read(destination.with_file_name(name)).expect("a control file");
+    let mut lines = text.split(|&b| b == b'\n');
+    let header = serde_json::from_slice(lines.next().unwrap()).expect("a JSON header");
+    let records = lines
+        .filter(|line| {
+            line.len() == 43
+                && std::str::from_utf8(&line[35..])
+                    .ok()
+                    .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+                    == Some(crc32c::crc32c(&line[..35]))
+        })
+        .map(|line| {
+            let field = |range: std::ops::Range<usize>| {
+                u64::from_str_radix(std::str::from_utf8(&line[range]).unwrap(), 16).unwrap()
+            };
+            (field(0..16), field(17..25), field(26..34) as u32)
+        })
+        .collect();
+    (header, records)
+}
+
+/// Bytes the control file beside `destination`'s part file records.
+pub fn recorded(destination: &Path) -> u64 {
+    control_of(destination).1.iter().map(|r| r.1).sum()
+}
+
+/// A record line of the control file for `bytes` written at `offset`.
+pub fn record_line(offset: u64, bytes: &[u8]) -> String {
+    let head = format!(
+        "{offset:016x} {:08x} {:08x} ",
+        bytes.len(),
+        crc32c::crc32c(bytes)
+    );
+    format!("{head}{:08x}\n", crc32c::crc32c(head.as_bytes()))
+}
