@@ -123,6 +123,8 @@ pub fn write(path: &Path, totals: &Totals, failures: Failures) -> io::Result<()>
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "summary".into());
+    // A summary may go to a directory of its own (one per job, say).
+    std::fs::create_dir_all(dir)?;
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
@@ -206,10 +208,21 @@ mod tests {
     }
 
     #[test]
+    fn missing_directories_are_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/s.json");
+        write(&path, &totals(), Failures::new().unwrap()).unwrap();
+        assert!(path.is_file());
+    }
+
+    #[test]
     fn an_unwritable_place_is_an_error_and_nothing_is_left() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("missing-dir/s.json");
+        std::fs::write(dir.path().join("file"), "").unwrap();
+        // A directory cannot be made below a file.
+        let path = dir.path().join("file/s.json");
         assert!(write(&path, &totals(), Failures::new().unwrap()).is_err());
-        assert!(!path.exists());
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "no temporary file left behind");
     }
 }
