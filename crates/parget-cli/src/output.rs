@@ -72,10 +72,14 @@ impl Output {
                 let message = describe(error);
                 progress.println_always(&format!("parget: failed: {message}"));
                 if let Some(failures) = &mut self.failures {
+                    // The error names the URL as given: its password goes
+                    // too, so a summary can be shared.
+                    let url = redact_url_text(report.url());
+                    let error = message.replace(report.url(), &url);
                     failures.add(&Failure {
-                        url: Some(redact_url_text(report.url()).into_owned()),
+                        url: Some(url.into_owned()),
                         path: report.path().map(|p| p.display().to_string()),
-                        error: &message,
+                        error: &error,
                     });
                 }
                 "failed"

@@ -224,6 +224,35 @@ fn a_rerun_of_a_shard_fetches_only_what_failed() {
 }
 
 #[test]
+fn a_summary_hides_passwords() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    let url =
+        server
+            .url("/pw/missing.bin?status=404")
+            .replacen("http://", "http://alice:s3cret@", 1);
+    let run = sb.run(&["-q", "--retries", "0", "--summary-json", "s.json", &url]);
+    run.failure();
+    let text = std::fs::read_to_string(sb.join("s.json")).unwrap();
+    run.check(
+        !text.contains("s3cret"),
+        &format!("the password leaked: {text}"),
+    );
+    let s = summary(&sb.join("s.json"));
+    let failure = &s["failures"][0];
+    run.check(
+        failure["url"]
+            .as_str()
+            .is_some_and(|u| u.contains("alice:***@")),
+        &format!("summary {s}"),
+    );
+    run.check(
+        failure["error"].as_str().is_some_and(|e| e.contains("404")),
+        &format!("summary {s}"),
+    );
+}
+
+#[test]
 fn a_terminated_run_still_writes_its_summary() {
     let server = Server::start();
     let sb = Sandbox::new();
@@ -375,30 +404,32 @@ fn the_kubernetes_example_runs_as_its_pods_would() {
         .expect("the list is on the volume");
     volume.write(list_path.trim_start_matches('/'), &text);
 
-    let pods: Vec<(u64, Spawned, Instant)> = (0..pod.completions)
-        .map(|index| {
-            // What the Job controller adds to each pod's environment.
-            let mut env = pod.env.clone();
-            env.push(("JOB_COMPLETION_INDEX".into(), index.to_string()));
-            let args: Vec<String> = pod.argv[1..]
-                .iter()
-                .map(|a| expand(a, &env))
-                .map(|a| match a.strip_prefix(&pod.mount) {
-                    // The volume, mounted where this test keeps it.
-                    Some(rest) => format!("{}{rest}", volume.path().display()),
-                    None => a,
-                })
-                .collect();
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let mut cmd = volume.command(&args);
-            for (name, value) in &env {
-                cmd.env(name, value);
-            }
-            (index, Spawned::spawn(cmd), Instant::now())
-        })
-        .collect();
+    let start_pods = || -> Vec<(u64, Spawned, Instant)> {
+        (0..pod.completions)
+            .map(|index| {
+                // What the Job controller adds to each pod's environment.
+                let mut env = pod.env.clone();
+                env.push(("JOB_COMPLETION_INDEX".into(), index.to_string()));
+                let args: Vec<String> = pod.argv[1..]
+                    .iter()
+                    .map(|a| expand(a, &env))
+                    .map(|a| match a.strip_prefix(&pod.mount) {
+                        // The volume, mounted where this test keeps it.
+                        Some(rest) => format!("{}{rest}", volume.path().display()),
+                        None => a,
+                    })
+                    .collect();
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let mut cmd = volume.command(&args);
+                for (name, value) in &env {
+                    cmd.env(name, value);
+                }
+                (index, Spawned::spawn(cmd), Instant::now())
+            })
+            .collect()
+    };
     let mut ok = 0;
-    for (index, child, started) in pods {
+    for (index, child, started) in start_pods() {
         let run = child.wait(started);
         run.success();
         let s = summary(&volume.join(format!("summaries/shard-{index}.json")));
@@ -418,6 +449,23 @@ fn the_kubernetes_example_runs_as_its_pods_would() {
         assert_eq!(bytes, content(&format!("/k8s/{name}"), size), "{name}");
     }
     assert_eq!(server.stats().requests, 120);
+
+    // Every pod again, as a retry of the Job would run it: all is there,
+    // nothing is fetched.
+    let mut skipped = 0;
+    for (index, child, started) in start_pods() {
+        let run = child.wait(started);
+        run.success();
+        let s = summary(&volume.join(format!("summaries/shard-{index}.json")));
+        run.check(s["ok"] == 0 && s["failed"] == 0, &format!("summary {s}"));
+        skipped += s["skipped"].as_u64().unwrap();
+    }
+    assert_eq!(skipped, 120);
+    assert_eq!(
+        server.stats().requests,
+        120,
+        "a retry fetched nothing again"
+    );
 }
 
 #[test]
