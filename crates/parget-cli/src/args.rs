@@ -107,11 +107,11 @@ pub struct Args {
     pub retry_wait: Duration,
 
     /// Idle timeout: an attempt that receives no byte for SECS is retried.
-    #[arg(long = "timeout", value_name = "SECS", default_value = "60", value_parser = parse_seconds)]
+    #[arg(long = "timeout", value_name = "SECS", default_value = "60", value_parser = parse_positive_seconds)]
     pub timeout: Duration,
 
     /// The longest wait for a connection to be made.
-    #[arg(long = "connect-timeout", value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    #[arg(long = "connect-timeout", value_name = "SECS", default_value = "30", value_parser = parse_positive_seconds)]
     pub connect_timeout: Duration,
 
     /// Fail (and retry) an attempt whose rate stays below RATE bytes/s for
@@ -126,6 +126,76 @@ pub struct Args {
     /// Redirects followed before giving up.
     #[arg(long = "max-redirs", value_name = "N", default_value_t = 10)]
     pub max_redirects: usize,
+
+    /// Follow redirects from https to plain http (refused by default).
+    #[arg(long = "allow-insecure-redirect")]
+    pub allow_insecure_redirect: bool,
+
+    /// Basic authentication for every URL given (never for another host, port
+    /// or scheme a server redirects to). Without :PASS the password comes
+    /// from the .netrc entry of USER.
+    #[arg(short = 'u', long = "user", value_name = "USER[:PASS]")]
+    pub user: Option<String>,
+
+    /// The user of Basic authentication (aria2's spelling of --user).
+    #[arg(long = "http-user", value_name = "USER")]
+    pub http_user: Option<String>,
+
+    /// The password of Basic authentication (with --http-user).
+    #[arg(long = "http-passwd", value_name = "PASS")]
+    pub http_passwd: Option<String>,
+
+    /// Send the header "Name: value" with every request (Authorization,
+    /// Cookie and Proxy-Authorization only to the URLs given). May be
+    /// repeated.
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+
+    /// Read credentials by host from FILE instead of ~/.netrc.
+    #[arg(long = "netrc-file", value_name = "FILE")]
+    pub netrc_file: Option<PathBuf>,
+
+    /// Do not read ~/.netrc.
+    #[arg(long = "no-netrc", conflicts_with = "netrc_file")]
+    pub no_netrc: bool,
+
+    /// Send the cookies of FILE (Netscape format, as curl -c and wget
+    /// --save-cookies write it) to the hosts and paths they match.
+    #[arg(long = "load-cookies", value_name = "FILE")]
+    pub load_cookies: Option<PathBuf>,
+
+    /// Use this proxy (http://, https://, socks5://, socks5h://, with
+    /// USER:PASS@ if it wants credentials) instead of http_proxy,
+    /// https_proxy, ALL_PROXY; "" for none.
+    #[arg(long = "proxy", value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Hosts reached without a proxy (names and their subdomains, IP
+    /// addresses, CIDR ranges, * for all), instead of NO_PROXY.
+    #[arg(long = "noproxy", visible_alias = "no-proxy", value_name = "LIST")]
+    pub noproxy: Option<String>,
+
+    /// The most a download receives per second, all its connections
+    /// together (K, M, G suffixes). 0: no limit.
+    #[arg(long = "max-download-limit", value_name = "RATE", default_value = "0", value_parser = parse_size)]
+    pub max_download_limit: u64,
+
+    /// The most all downloads together receive per second (K, M, G
+    /// suffixes). 0: no limit.
+    #[arg(long = "max-overall-download-limit", value_name = "RATE", default_value = "0", value_parser = parse_size)]
+    pub max_overall_download_limit: u64,
+
+    /// Send at most N requests per second to one host (for servers that
+    /// answer 429 when hammered).
+    #[arg(long = "max-requests-per-second", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_requests_per_second: Option<u32>,
+
+    /// Name files after the server's Content-Disposition, when it suggests
+    /// a name (made safe, inside the output directory; costs a HEAD request
+    /// per file). Not for -o or out= names.
+    #[arg(long = "content-disposition")]
+    pub content_disposition: bool,
 
     /// Resume NAME.part files left by an earlier run (validated with the
     /// ETag or Last-Modified they came with; a changed file starts over).
@@ -147,11 +217,20 @@ pub struct Args {
     pub wait_for_lock: bool,
 
     /// Trust the PEM certificates in FILE, besides the system's roots
-    /// (SSL_CERT_FILE is honoured too).
+    /// (SSL_CERT_FILE and SSL_CERT_DIR add roots too). May be repeated.
     #[arg(long = "ca-certificate", value_name = "FILE")]
     pub ca_certificates: Vec<PathBuf>,
 
-    /// Do not check TLS certificates (for testing only).
+    /// Present the client certificate in FILE (PEM) to servers that ask
+    /// for one; its key is in FILE too, or in --private-key.
+    #[arg(long = "certificate", value_name = "FILE")]
+    pub certificate: Option<PathBuf>,
+
+    /// The private key (PEM) of --certificate.
+    #[arg(long = "private-key", value_name = "FILE", requires = "certificate")]
+    pub private_key: Option<PathBuf>,
+
+    /// Do not check TLS certificates (for testing only; a warning is printed).
     #[arg(long = "insecure")]
     pub insecure: bool,
 
@@ -216,8 +295,56 @@ impl Args {
         {
             return Err("standard input (-i -) can be read only once".into());
         }
+        if let Some(agent) = &self.user_agent {
+            parget::header::check_header_value(agent)
+                .map_err(|why| format!("-U/--user-agent {why}"))?;
+        }
+        for header in &self.headers {
+            parget::header::parse_header_line(header)
+                .map_err(|why| format!("-H/--header: {why}"))?;
+        }
+        if self.user.is_some() && (self.http_user.is_some() || self.http_passwd.is_some()) {
+            return Err(
+                "-u/--user and --http-user/--http-passwd both give credentials: use one".into(),
+            );
+        }
+        if self.http_passwd.is_some() && self.http_user.is_none() {
+            return Err("--http-passwd needs --http-user".into());
+        }
+        if let Some((user, password)) = self.credentials() {
+            let both = format!("{user}{}", password.unwrap_or_default());
+            if user.contains(':') || both.chars().any(char::is_control) {
+                return Err(
+                    "the user name cannot hold `:`, nor the credentials control characters".into(),
+                );
+            }
+        }
+        if let Some(proxy) = self.proxy.as_deref().filter(|p| !p.is_empty()) {
+            parget::proxy::parse_proxy(proxy, "--proxy").map_err(|e| e.to_string())?;
+        }
         Ok(())
     }
+
+    /// The Basic credentials of -u or --http-user/--http-passwd.
+    pub fn credentials(&self) -> Option<(&str, Option<&str>)> {
+        match (&self.user, &self.http_user) {
+            (Some(user), _) => Some(match user.split_once(':') {
+                Some((user, password)) => (user, Some(password)),
+                None => (user.as_str(), None),
+            }),
+            (None, Some(user)) => Some((user.as_str(), self.http_passwd.as_deref())),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Parses seconds that must be more than zero: a timeout of 0 cannot work.
+pub fn parse_positive_seconds(text: &str) -> Result<Duration, String> {
+    let secs = parse_seconds(text)?;
+    if secs.is_zero() {
+        return Err(format!("`{text}`: a timeout must be more than 0 seconds"));
+    }
+    Ok(secs)
 }
 
 impl Args {
@@ -310,6 +437,70 @@ mod tests {
         for bad in ["", "-1", "inf", "x", "1e20"] {
             assert!(parse_seconds(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_refused() {
+        let parse = |args: &[&str]| {
+            Args::try_parse_from(std::iter::once("parget").chain(args.iter().copied()))
+        };
+        let validate = |args: &[&str]| parse(args).map_err(|e| e.to_string())?.validate();
+        for (args, says) in [
+            (&["--timeout", "0", "http://a/"][..], "0 seconds"),
+            (&["--connect-timeout", "0", "http://a/"], "0 seconds"),
+            (
+                &["-U", "a\r\nX-Injected: 1", "http://a/"],
+                "-U/--user-agent holds a line break",
+            ),
+            (&["-U", "a\nb", "http://a/"], "line break"),
+            (
+                &["-H", "X: a\r\nY: b", "http://a/"],
+                "-H/--header: the value of `X` holds a line break",
+            ),
+            (&["-H", "no colon", "http://a/"], "-H/--header"),
+            (&["-H", "Bad Name: v", "http://a/"], "not a header name"),
+            (
+                &["--proxy", "socks4://p", "http://a/"],
+                "bad proxy in --proxy",
+            ),
+            (
+                &["--proxy", "http://u:s3cret@p:99999", "http://a/"],
+                "u:***@p:99999",
+            ),
+            (&["-u", "a:b", "--http-user", "c", "http://a/"], "use one"),
+            (&["--http-passwd", "p", "http://a/"], "needs --http-user"),
+            (&["-u", "a\nb:c", "http://a/"], "control characters"),
+            (&["--http-user", "a:b", "http://a/"], "cannot hold `:`"),
+            (&["--private-key", "k.pem", "http://a/"], "--certificate"),
+            (&["--max-requests-per-second", "0", "http://a/"], "0"),
+            (
+                &["--netrc-file", "n", "--no-netrc", "http://a/"],
+                "--no-netrc",
+            ),
+        ] {
+            let error = validate(args).expect_err(&format!("{args:?}"));
+            assert!(error.contains(says), "{args:?}: {error}");
+            assert!(!error.contains("s3cret"), "{error}");
+        }
+        assert!(validate(&["--proxy", "", "-H", "X-A: b", "-u", "u:p:w", "http://a/"]).is_ok());
+        let args = parse(&["-u", "alice:pa:ss", "http://a/"]).unwrap();
+        assert_eq!(args.credentials(), Some(("alice", Some("pa:ss"))));
+        let args = parse(&["-u", "alice", "http://a/"]).unwrap();
+        assert_eq!(args.credentials(), Some(("alice", None)));
+        let args = parse(&["--http-user", "bob", "--http-passwd", "x", "http://a/"]).unwrap();
+        assert_eq!(args.credentials(), Some(("bob", Some("x"))));
+        let args = parse(&[
+            "--max-download-limit",
+            "500K",
+            "--max-overall-download-limit",
+            "10M",
+            "http://a/",
+        ])
+        .unwrap();
+        assert_eq!(
+            (args.max_download_limit, args.max_overall_download_limit),
+            (500 << 10, 10 << 20)
+        );
     }
 
     #[test]

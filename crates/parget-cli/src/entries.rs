@@ -46,6 +46,9 @@ pub fn spawn(args: &Args) -> Feed {
         mirrors: args.mirrors,
         checksums: args.checksums.clone(),
         shard: args.shard,
+        credentials: args
+            .credentials()
+            .map(|(user, password)| (user.to_owned(), password.map(str::to_owned))),
         request_tx,
         invalid_tx,
     };
@@ -66,6 +69,9 @@ struct Feeder {
     mirrors: bool,
     checksums: Vec<parget::Digest>,
     shard: Option<Shard>,
+    /// The command line's Basic credentials: an entry's `http-user=` or
+    /// `http-passwd=` alone takes the other half from them.
+    credentials: Option<(String, Option<String>)>,
     request_tx: mpsc::Sender<Request>,
     invalid_tx: mpsc::Sender<Invalid>,
 }
@@ -157,7 +163,7 @@ impl Feeder {
             let result = match entry {
                 Ok(mut entry) => {
                     entry.prefer_locations(&self.locations);
-                    request_for_entry(&entry, &self.dir)
+                    request_for_entry(&entry, &self.dir, self.credentials.as_ref())
                 }
                 .map_err(|message| Invalid {
                     url: entry.urls.first().cloned(),
@@ -198,7 +204,14 @@ impl Feeder {
 
 /// The request for a list entry: `dir=` and `out=` are relative to the
 /// output directory and made safe, so a list cannot write outside it.
-pub fn request_for_entry(entry: &Entry, base: &Path) -> Result<Request, String> {
+/// `header=` lines are sent with it (replacing a `-H` of the same name),
+/// and `http-user=`/`http-passwd=` give its Basic credentials, a missing
+/// half taken from the command line's `credentials`.
+pub fn request_for_entry(
+    entry: &Entry,
+    base: &Path,
+    credentials: Option<&(String, Option<String>)>,
+) -> Result<Request, String> {
     let url = entry.urls.first().ok_or("the entry has no URL")?;
     let mut dir = base.to_path_buf();
     if let Some(sub) = &entry.dir {
@@ -228,6 +241,26 @@ pub fn request_for_entry(entry: &Entry, base: &Path) -> Result<Request, String> 
     if let Some(pieces) = &entry.pieces {
         request = request.with_piece_hashes(pieces.clone());
     }
+    for (name, value) in &entry.headers {
+        request = request
+            .with_header(name, value)
+            .map_err(|e| format!("header={name}: {e:#}"))?;
+    }
+    if entry.http_user.is_some() || entry.http_passwd.is_some() {
+        let user = entry
+            .http_user
+            .as_deref()
+            .or(credentials.map(|(user, _)| user.as_str()))
+            .unwrap_or("");
+        let password = entry
+            .http_passwd
+            .as_deref()
+            .or(credentials.and_then(|(_, password)| password.as_deref()))
+            .unwrap_or("");
+        request = request
+            .with_basic_auth(user, password)
+            .map_err(|e| format!("http-user/http-passwd: {e:#}"))?;
+    }
     Ok(request)
 }
 
@@ -242,30 +275,47 @@ mod tests {
     #[test]
     fn names_stay_inside_the_output_directory() {
         let base = Path::new("out");
-        let plain = request_for_entry(&entry("http://h/a/b.bin?x=1"), base).unwrap();
+        let plain = request_for_entry(&entry("http://h/a/b.bin?x=1"), base, None).unwrap();
         assert_eq!(plain.path().unwrap(), Path::new("out/b.bin"));
         let mut e = entry("http://h/%2e%2e%2fetc%2fpasswd");
         assert_eq!(
-            request_for_entry(&e, base).unwrap().path().unwrap(),
+            request_for_entry(&e, base, None).unwrap().path().unwrap(),
             Path::new("out/passwd")
         );
         e.out = Some("/etc/shadow".into());
         assert_eq!(
-            request_for_entry(&e, base).unwrap().path().unwrap(),
+            request_for_entry(&e, base, None).unwrap().path().unwrap(),
             Path::new("out/etc/shadow")
         );
         e.out = Some("../x".into());
-        assert!(request_for_entry(&e, base).is_err());
+        assert!(request_for_entry(&e, base, None).is_err());
         e.out = Some("sub/f.deb".into());
         e.dir = Some("pool".into());
         assert_eq!(
-            request_for_entry(&e, base).unwrap().path().unwrap(),
+            request_for_entry(&e, base, None).unwrap().path().unwrap(),
             Path::new("out/pool/sub/f.deb")
         );
         e.dir = Some("../../up".into());
-        assert!(request_for_entry(&e, base).is_err());
-        let root = request_for_entry(&entry("http://h/"), base).unwrap();
+        assert!(request_for_entry(&e, base, None).is_err());
+        let root = request_for_entry(&entry("http://h/"), base, None).unwrap();
         assert_eq!(root.path().unwrap(), Path::new("out/index.html"));
+    }
+
+    #[test]
+    fn headers_and_credentials_carry_over() {
+        let mut e = entry("http://h/f");
+        e.headers = vec![("X-Token".into(), "t".into())];
+        e.http_passwd = Some("only-pass".into());
+        let cli = ("cliuser".to_owned(), Some("clipass".to_owned()));
+        let request = request_for_entry(&e, Path::new("."), Some(&cli)).unwrap();
+        assert_eq!(request.headers()["x-token"], "t");
+        // cliuser:only-pass
+        assert_eq!(
+            request.headers()["authorization"],
+            "Basic Y2xpdXNlcjpvbmx5LXBhc3M="
+        );
+        e.http_user = Some("a:b".into());
+        assert!(request_for_entry(&e, Path::new("."), None).is_err());
     }
 
     #[test]
@@ -273,9 +323,9 @@ mod tests {
         let mut e = entry("http://h/f");
         e.size = Some(3);
         e.digests = vec!["md5=900150983cd24fb0d6963f7d28e17f72".parse().unwrap()];
-        let request = request_for_entry(&e, Path::new(".")).unwrap();
+        let request = request_for_entry(&e, Path::new("."), None).unwrap();
         assert_eq!(request.expected_size(), Some(3));
         assert_eq!(request.digests().len(), 1);
-        assert!(request_for_entry(&entry("not a url"), Path::new(".")).is_err());
+        assert!(request_for_entry(&entry("not a url"), Path::new("."), None).is_err());
     }
 }

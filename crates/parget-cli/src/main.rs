@@ -28,8 +28,13 @@ const EXIT_USAGE: u8 = 2;
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Err(message) = args.validate() {
-        eprintln!("parget: {message}");
+        eprintln!("parget: {}", parget::redact::escape_control(&message));
         return ExitCode::from(EXIT_USAGE);
+    }
+    if args.insecure {
+        eprintln!(
+            "parget: warning: --insecure: TLS certificates are not checked, so anyone on the way can read and change what is downloaded"
+        );
     }
     // One thread drives every connection: the heavy work (writing,
     // hashing) runs on the engine's own threads, and a single event loop
@@ -48,7 +53,10 @@ fn main() -> ExitCode {
     let code = match runtime.block_on(run(args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("parget: {e:#}");
+            eprintln!(
+                "parget: {}",
+                parget::redact::escape_control(&format!("{e:#}"))
+            );
             ExitCode::from(EXIT_USAGE)
         }
     };
@@ -71,6 +79,8 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Mode::Lines
     };
     let progress = Progress::new(mode);
+    // Every file the flags name is read, and every value checked, before
+    // anything is fetched: a mistake is a usage error (exit 2).
     let downloader = build_downloader(&args, progress.clone())?;
 
     let feed = entries::spawn(&args);
@@ -136,11 +146,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     ticker.abort();
     progress.finish();
-    progress.println(&output.summary());
+    progress.println(&output.summary(downloader.totals().received()));
     let mut summary_failed = false;
     if let Some(path) = &args.summary_json {
-        let (totals, failures) =
-            output.summary_parts(stopped_by.is_some(), args.shard.map(|s| s.to_string()));
+        let (totals, failures) = output.summary_parts(
+            downloader.totals().received(),
+            stopped_by.is_some(),
+            args.shard.map(|s| s.to_string()),
+        );
         let written = match failures {
             Some(failures) => summary::write(path, &totals, failures),
             None => Ok(()),
@@ -172,21 +185,97 @@ fn build_downloader(args: &Args, progress: Arc<Progress>) -> anyhow::Result<Down
         .connect_timeout(args.connect_timeout)
         .lowest_speed_limit(args.lowest_speed_limit, args.lowest_speed_time)
         .max_redirects(args.max_redirects)
+        .allow_insecure_redirect(args.allow_insecure_redirect)
         .resume_partial(args.continue_partial)
         .allow_overwrite(args.allow_overwrite)
         .fsync(args.fsync)
         .wait_for_lock(args.wait_for_lock)
         .danger_accept_invalid_certs(args.insecure)
+        .max_download_rate(args.max_download_limit)
+        .max_overall_rate(args.max_overall_download_limit)
+        .content_disposition(args.content_disposition)
         .reporter(progress);
     if let Some(cap) = args.max_per_host {
         builder = builder.max_per_host(cap as usize);
     }
+    if let Some(n) = args.max_requests_per_second {
+        builder = builder.max_requests_per_second(n);
+    }
     if let Some(agent) = &args.user_agent {
         builder = builder.user_agent(agent.clone());
     }
+    for header in &args.headers {
+        let (name, value) = parget::header::parse_header_line(header)
+            .map_err(|why| anyhow::anyhow!("-H/--header: {why}"))?;
+        builder = builder.header(name, value);
+    }
+    if let Some((user, password)) = args.credentials() {
+        builder = builder.basic_auth(user, password);
+    }
+    if let Some(netrc) = read_netrc(args)? {
+        builder = builder.netrc(netrc);
+    }
+    if let Some(path) = &args.load_cookies {
+        let bytes = read(path, "--load-cookies")?;
+        let jar = parget::cookies::CookieJar::parse(&bytes, &path.display().to_string())
+            .map_err(|e| anyhow::anyhow!("--load-cookies: {e}"))?;
+        builder = builder.cookies(jar);
+    }
+    if let Some(proxy) = &args.proxy {
+        builder = builder.proxy(proxy.clone());
+    }
+    if let Some(list) = &args.noproxy {
+        builder = builder.no_proxy(list.clone());
+    }
     for path in &args.ca_certificates {
-        let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        builder = builder.add_root_certificate_pem(pem);
+        builder = builder.add_root_certificate_pem(read(path, "--ca-certificate")?);
+    }
+    for name in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+        if let Some(value) = std::env::var_os(name).filter(|v| !v.is_empty()) {
+            // SSL_CERT_DIR may name several directories, `:`-separated.
+            for part in std::env::split_paths(&value) {
+                if std::fs::metadata(&part).is_err() {
+                    anyhow::bail!("{name}: cannot read {}", part.display());
+                }
+            }
+        }
+    }
+    if let Some(path) = &args.certificate {
+        let mut pem = read(path, "--certificate")?;
+        if let Some(key) = &args.private_key {
+            pem.push(b'\n');
+            pem.extend(read(key, "--private-key")?);
+        }
+        builder = builder.client_certificate_pem(pem);
     }
     builder.build().context("cannot set up the downloader")
+}
+
+/// The bytes of the file a flag names, with an error naming both.
+fn read(path: &std::path::Path, flag: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("{flag}: cannot read {}", path.display()))
+}
+
+/// The `.netrc` to use: `--netrc-file`, else `~/.netrc` (`$HOME/.netrc`)
+/// when it exists, unless `--no-netrc`. One that exists but does not parse
+/// is an error naming its line.
+fn read_netrc(args: &Args) -> anyhow::Result<Option<parget::netrc::Netrc>> {
+    let (path, flag) = match &args.netrc_file {
+        Some(path) => (path.clone(), "--netrc-file"),
+        None if args.no_netrc => return Ok(None),
+        None => match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            Some(home) => {
+                let path = std::path::PathBuf::from(home).join(".netrc");
+                if path.symlink_metadata().is_err() {
+                    return Ok(None);
+                }
+                (path, "~/.netrc (--no-netrc skips it)")
+            }
+            None => return Ok(None),
+        },
+    };
+    let bytes = read(&path, flag)?;
+    parget::netrc::Netrc::parse(&bytes, &path.display().to_string())
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{flag}: {e}"))
 }

@@ -1,11 +1,15 @@
 //! What parget says about finished entries: a line per failure on standard
 //! error, `--json` objects on standard output, and the closing summary.
+//!
+//! Every URL shown has its password replaced, and every text that came
+//! from a list or a server has its control characters escaped, so neither
+//! a credential nor a terminal escape sequence is ever printed.
 
 use std::io::Write;
 use std::time::Instant;
 
 use indicatif::HumanBytes;
-use parget::redact::redact_url_text;
+use parget::redact::{escape_control, redact_url_text};
 use parget::{ErrorKind, Outcome, Report};
 use serde::Serialize;
 
@@ -23,14 +27,13 @@ pub struct Output {
     pub skipped: u64,
     /// Downloads and entries that failed.
     pub failed: u64,
-    bytes: u64,
     /// The failed entries, kept for `--summary-json`.
     failures: Option<Failures>,
 }
 
 #[derive(Serialize)]
-struct JsonReport<'a> {
-    url: Option<&'a str>,
+struct JsonReport {
+    url: Option<String>,
     path: Option<String>,
     status: &'static str,
     bytes: u64,
@@ -50,7 +53,6 @@ impl Output {
             ok: 0,
             skipped: 0,
             failed: 0,
-            bytes: 0,
             failures,
         }
     }
@@ -60,7 +62,6 @@ impl Output {
         let status = match report.outcome() {
             Outcome::Downloaded => {
                 self.ok += 1;
-                self.bytes += report.bytes();
                 "ok"
             }
             Outcome::Skipped => {
@@ -72,14 +73,10 @@ impl Output {
                 let message = describe(error);
                 progress.println_always(&format!("parget: failed: {message}"));
                 if let Some(failures) = &mut self.failures {
-                    // The error names the URL as given: its password goes
-                    // too, so a summary can be shared.
-                    let url = redact_url_text(report.url());
-                    let error = message.replace(report.url(), &url);
                     failures.add(&Failure {
-                        url: Some(url.into_owned()),
+                        url: Some(shown_url(report.url())),
                         path: report.path().map(|p| p.display().to_string()),
-                        error: &error,
+                        error: &message,
                     });
                 }
                 "failed"
@@ -92,8 +89,10 @@ impl Output {
                 .map(|d| (d.algorithm().name().to_owned(), d.to_hex().into()))
                 .collect();
             self.write_json(&JsonReport {
-                url: Some(report.url()),
-                path: report.path().map(|p| p.display().to_string()),
+                url: Some(shown_url(report.url())),
+                path: report
+                    .path()
+                    .map(|p| escape_control(&p.display().to_string()).into_owned()),
                 status,
                 bytes: report.bytes(),
                 digests,
@@ -107,32 +106,30 @@ impl Output {
     /// Records an entry that never became a download.
     pub fn invalid(&mut self, invalid: &Invalid, progress: &Progress) {
         self.failed += 1;
-        progress.println_always(&format!("parget: failed: {}", invalid.message));
+        let message = shown_text(&invalid.message);
+        progress.println_always(&format!("parget: failed: {message}"));
         if let Some(failures) = &mut self.failures {
             failures.add(&Failure {
-                url: invalid
-                    .url
-                    .as_deref()
-                    .map(|u| redact_url_text(u).into_owned()),
+                url: invalid.url.as_deref().map(shown_url),
                 path: None,
-                error: &invalid.message,
+                error: &message,
             });
         }
         if self.json {
             self.write_json(&JsonReport {
-                url: invalid.url.as_deref(),
+                url: invalid.url.as_deref().map(shown_url),
                 path: None,
                 status: "failed",
                 bytes: 0,
                 digests: serde_json::Map::new(),
                 elapsed: 0.0,
                 attempts: 0,
-                error: Some(invalid.message.clone()),
+                error: Some(message),
             });
         }
     }
 
-    fn write_json(&self, report: &JsonReport<'_>) {
+    fn write_json(&self, report: &JsonReport) {
         let mut stdout = std::io::stdout().lock();
         // A closed stdout (piped into `head`) must not stop the downloads.
         if serde_json::to_writer(&mut stdout, report).is_ok() {
@@ -141,9 +138,11 @@ impl Output {
         }
     }
 
-    /// The totals and the failed entries, for `--summary-json`.
+    /// The totals and the failed entries, for `--summary-json`; `bytes`
+    /// as for [`Output::summary`].
     pub fn summary_parts(
         &mut self,
+        bytes: u64,
         interrupted: bool,
         shard: Option<String>,
     ) -> (Totals, Option<Failures>) {
@@ -151,7 +150,7 @@ impl Output {
             ok: self.ok,
             skipped: self.skipped,
             failed: self.failed,
-            bytes: self.bytes,
+            bytes,
             elapsed: self.started.elapsed().as_secs_f64(),
             interrupted,
             shard,
@@ -159,19 +158,32 @@ impl Output {
         (totals, self.failures.take())
     }
 
-    /// The closing line.
-    pub fn summary(&self) -> String {
+    /// The closing line; `received` is what this run received (not the
+    /// bytes an earlier run left for a resume, and counting what arrived
+    /// before an interrupt), so the rate is this run's.
+    pub fn summary(&self, received: u64) -> String {
         let secs = self.started.elapsed().as_secs_f64();
         format!(
-            "parget: {} downloaded, {} skipped, {} failed; {} in {:.2} s ({}/s)",
+            "parget: {} downloaded, {} skipped, {} failed; {} received in {:.2} s ({}/s)",
             self.ok,
             self.skipped,
             self.failed,
-            HumanBytes(self.bytes),
+            HumanBytes(received),
             secs,
-            HumanBytes((self.bytes as f64 / secs.max(0.001)) as u64)
+            HumanBytes((received as f64 / secs.max(0.001)) as u64)
         )
     }
+}
+
+/// A URL as parget shows it: password replaced, control characters escaped.
+pub fn shown_url(url: &str) -> String {
+    escape_control(&redact_url_text(url)).into_owned()
+}
+
+/// A message as parget shows it: the password of every URL in it replaced,
+/// control characters escaped.
+pub fn shown_text(text: &str) -> String {
+    escape_control(&parget::redact::redact_urls_in(text)).into_owned()
 }
 
 /// An engine error on one line, with its causes, and the flag that
@@ -181,9 +193,13 @@ pub fn describe(error: &parget::Error) -> String {
         ErrorKind::DestinationExists(_) => " (use --allow-overwrite to replace it)",
         ErrorKind::Cancelled => "; resume it with --continue",
         ErrorKind::Io(_) if is_locked(error) => " (use --wait-for-lock to wait for it)",
+        ErrorKind::InsecureRedirect(_) => " (--allow-insecure-redirect follows it)",
+        ErrorKind::Tls => {
+            " (--ca-certificate FILE trusts another CA; --certificate FILE presents a client certificate)"
+        }
         _ => "",
     };
-    format!("{error:#}{hint}")
+    shown_text(&format!("{error:#}{hint}"))
 }
 
 /// True for the engine's "another download holds this destination's
@@ -192,4 +208,20 @@ fn is_locked(error: &parget::Error) -> bool {
     std::error::Error::source(error)
         .and_then(|cause| cause.downcast_ref::<std::io::Error>())
         .is_some_and(|io| io.kind() == std::io::ErrorKind::WouldBlock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_text_hides_passwords_and_controls() {
+        assert_eq!(
+            shown_text("list:3: `http://u:pw@h/x y` failed: http://a:b@h/f: 404"),
+            "list:3: `http://u:***@h/x y` failed: http://a:***@h/f: 404"
+        );
+        assert_eq!(shown_text("a\u{1b}[2Jb \u{9b}c"), "a\\x1b[2Jb \\u{9b}c");
+        assert_eq!(shown_url("http://u:pw@h/\u{7}"), "http://u:***@h/\\x07");
+        assert_eq!(shown_text("plain words"), "plain words");
+    }
 }

@@ -58,8 +58,10 @@ impl Progress {
         })
     }
 
-    /// Prints a line above the bars (or plainly), unless quiet.
+    /// Prints a line above the bars (or plainly), unless quiet. Control
+    /// characters are escaped: a line may hold text from a list or a server.
     pub fn println(&self, line: &str) {
+        let line = parget::redact::escape_control(line);
         match self.mode {
             Mode::Bars => self.bars.suspend(|| eprintln!("{line}")),
             Mode::Lines => {
@@ -69,8 +71,9 @@ impl Progress {
         }
     }
 
-    /// Prints a line even when quiet (failures).
+    /// Prints a line even when quiet (failures), control characters escaped.
     pub fn println_always(&self, line: &str) {
+        let line = parget::redact::escape_control(line);
         match self.mode {
             Mode::Bars => self.bars.suspend(|| eprintln!("{line}")),
             _ => {
@@ -108,8 +111,8 @@ impl Progress {
             let name = progress
                 .destination()
                 .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| progress.url().to_owned());
+                .map(|n| parget::redact::escape_control(&n.to_string_lossy()).into_owned())
+                .unwrap_or_else(|| crate::output::shown_url(progress.url()));
             match progress.segments() {
                 0 | 1 => bar.set_message(name),
                 n => bar.set_message(format!("{name} ({n} connections)")),
@@ -186,10 +189,11 @@ impl Reporter for Progress {
 
     fn retrying(&self, progress: &DownloadProgress, error: &Error, delay: Duration) {
         self.println(&format!(
-            "parget: retry {} of {} in {:.1} s: {error:#}",
+            "parget: retry {} of {} in {:.1} s: {}",
             progress.attempts(),
-            progress.url(),
-            delay.as_secs_f64()
+            crate::output::shown_url(progress.url()),
+            delay.as_secs_f64(),
+            crate::output::shown_text(&format!("{error:#}"))
         ));
     }
 }

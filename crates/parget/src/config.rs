@@ -22,6 +22,13 @@ pub(crate) struct Config {
     pub wait_for_lock: bool,
     pub fsync: bool,
     pub user_agent: String,
+    /// Bytes a second each download may receive, all its connections together.
+    pub max_download_rate: Option<u64>,
+    /// Bytes a second all downloads together may receive.
+    pub max_overall_rate: Option<u64>,
+    /// Files named from their URL take the name a server's
+    /// `Content-Disposition` suggests, when it suggests one.
+    pub content_disposition: bool,
 }
 
 /// The lowest acceptable transfer rate, measured over a window.
@@ -49,6 +56,9 @@ impl Default for Config {
             wait_for_lock: false,
             fsync: false,
             user_agent: concat!("parget/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_download_rate: None,
+            max_overall_rate: None,
+            content_disposition: false,
         }
     }
 }

@@ -9,17 +9,22 @@ use futures_util::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LowestSpeed};
+use crate::cookies::CookieJar;
 use crate::error::{Error, ErrorKind};
 use crate::event::{NoReporter, Reporter, Totals};
 use crate::group::{Group, GroupReport};
 use crate::hooks::{FinishHook, ResponseHook};
 use crate::intake::{self, GroupReports, Order, Reports};
+use crate::limit::RequestPacer;
+use crate::netrc::Netrc;
 use crate::report::Report;
 use crate::request::{Destination, Request};
 use crate::retry::RetryPolicy;
 use crate::shared::{Hooks, Shared};
 use crate::transport::file::FileTransport;
-use crate::transport::http::{HttpSettings, HttpTransport};
+use crate::transport::http::{
+    ChainSettings, ClientSettings, Credentials, HttpSettings, HttpTransport, ProxyRoute,
+};
 use crate::transport::Transport;
 
 /// The download engine. Cheap to clone; clones share the connection pool,
@@ -242,9 +247,24 @@ pub struct DownloaderBuilder {
     config: Config,
     hooks: Hooks,
     root_certificates: Vec<Vec<u8>>,
+    client_identity: Option<Vec<u8>>,
     insecure: bool,
     transports: HashMap<String, Arc<dyn Transport>>,
     reporter: Arc<dyn Reporter>,
+    network: Network,
+}
+
+/// The HTTP settings of a builder that are not engine settings.
+#[derive(Default)]
+struct Network {
+    headers: Vec<(String, String)>,
+    credentials: Credentials,
+    cookies: Option<CookieJar>,
+    proxy: Option<String>,
+    no_proxy: Option<String>,
+    ignore_proxy_env: bool,
+    allow_insecure_redirect: bool,
+    requests_per_second: Option<u32>,
 }
 
 impl Default for DownloaderBuilder {
@@ -253,9 +273,11 @@ impl Default for DownloaderBuilder {
             config: Config::default(),
             hooks: Hooks::default(),
             root_certificates: Vec::new(),
+            client_identity: None,
             insecure: false,
             transports: HashMap::new(),
             reporter: Arc::new(NoReporter),
+            network: Network::default(),
         }
     }
 }
@@ -379,16 +401,139 @@ impl DownloaderBuilder {
         self
     }
 
-    /// The `User-Agent` header. Default `parget/VERSION`.
+    /// The `User-Agent` header. Default `parget/VERSION`. [`build`](Self::build)
+    /// fails when it holds a control character (CR, LF, ...).
     pub fn user_agent(mut self, agent: impl Into<String>) -> Self {
         self.config.user_agent = agent.into();
         self
     }
 
+    /// Sends the header `name: value` with every request (a request's own
+    /// header of that name replaces it). Headers carrying credentials or
+    /// cookies (`Authorization`, `Cookie`, `Proxy-Authorization`) go only
+    /// to the URLs asked for, never to another origin a server redirects
+    /// to. May be called again for more headers. [`build`](Self::build)
+    /// fails on a name or value HTTP does not allow. Default: none.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.network.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sends `user` and `password` with Basic authentication to every URL
+    /// asked for (and its mirrors), unless the URL carries credentials of
+    /// its own or the request an `Authorization` header; never to another
+    /// origin a server redirects to. Without a password, the
+    /// [`netrc`](Self::netrc) entry of that user gives it (else it is
+    /// empty). Default: none.
+    pub fn basic_auth(mut self, user: &str, password: Option<&str>) -> Self {
+        self.network.credentials.basic = Some((user.to_owned(), password.map(str::to_owned)));
+        self
+    }
+
+    /// Credentials by host, as curl reads a `.netrc` file: a request with
+    /// no other credentials uses the entry of its URL's host, or the
+    /// `default` entry; a redirect to another origin uses only a `machine`
+    /// entry of that host. Default: none (the library reads no file by
+    /// itself; the command line reads `~/.netrc`).
+    pub fn netrc(mut self, netrc: Netrc) -> Self {
+        self.network.credentials.netrc = Some(netrc);
+        self
+    }
+
+    /// Sends the cookies of `jar` with every request they match (host,
+    /// path, expiry; `Secure` ones only over https), redirects included.
+    /// Default: none.
+    pub fn cookies(mut self, jar: CookieJar) -> Self {
+        self.network.cookies = Some(jar);
+        self
+    }
+
+    /// Sends every request through the proxy `url` (`http://`, `https://`,
+    /// `socks5://`, `socks5h://`, with credentials if it needs them)
+    /// instead of what the environment says; an empty string means no
+    /// proxy. Hosts on the no-proxy list still go direct.
+    /// [`build`](Self::build) fails when the URL is unusable. Default: the
+    /// environment decides (see [`proxy_from_env`](Self::proxy_from_env)).
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.network.proxy = Some(url.into());
+        self
+    }
+
+    /// The hosts that never go through a proxy: a list like `NO_PROXY`
+    /// (names and their subdomains, IP addresses, CIDR ranges, `*`),
+    /// replacing `NO_PROXY`; an empty list turns it off. Default: the
+    /// environment's `no_proxy` or `NO_PROXY`.
+    pub fn no_proxy(mut self, list: impl Into<String>) -> Self {
+        self.network.no_proxy = Some(list.into());
+        self
+    }
+
+    /// Reads the proxy variables of the environment (`http_proxy`,
+    /// `https_proxy`, `HTTPS_PROXY`, `all_proxy`, `ALL_PROXY`, `no_proxy`,
+    /// `NO_PROXY`; never `HTTP_PROXY`, see [`crate::proxy`]) when the
+    /// downloader is built. Default true.
+    pub fn proxy_from_env(mut self, yes: bool) -> Self {
+        self.network.ignore_proxy_env = !yes;
+        self
+    }
+
+    /// Follows redirects from https to plain http. Default false: such a
+    /// redirect fails the download (the rest of the transfer could be read
+    /// and altered on the way).
+    pub fn allow_insecure_redirect(mut self, yes: bool) -> Self {
+        self.network.allow_insecure_redirect = yes;
+        self
+    }
+
+    /// Limits each download to `bytes_per_second`, all its connections
+    /// together (a token bucket of 100 ms, starting empty: no burst above
+    /// that). Default: no limit.
+    pub fn max_download_rate(mut self, bytes_per_second: u64) -> Self {
+        self.config.max_download_rate = (bytes_per_second > 0).then_some(bytes_per_second);
+        self
+    }
+
+    /// Limits all downloads together to `bytes_per_second`. Default: no
+    /// limit.
+    pub fn max_overall_rate(mut self, bytes_per_second: u64) -> Self {
+        self.config.max_overall_rate = (bytes_per_second > 0).then_some(bytes_per_second);
+        self
+    }
+
+    /// Sends at most `n` requests in any second to one host (scheme, host
+    /// and port), redirects and segments included, for servers that answer
+    /// 429 when hammered: the first `n` go at once, then each waits until a
+    /// second has passed since the answer to the one `n` before it came
+    /// back. The wait for a turn counts toward the
+    /// [`idle_timeout`](Self::idle_timeout), as the wait for an answer
+    /// does: keep it above [`max_per_host`](Self::max_per_host) ÷ `n`
+    /// seconds. Default: no limit.
+    pub fn max_requests_per_second(mut self, n: u32) -> Self {
+        self.network.requests_per_second = (n > 0).then_some(n);
+        self
+    }
+
+    /// Lets servers name the files of requests named by their URL
+    /// ([`Request::new_in_dir`]) with `Content-Disposition`; see
+    /// [`Request::with_content_disposition`]. Default false.
+    pub fn content_disposition(mut self, yes: bool) -> Self {
+        self.config.content_disposition = yes;
+        self
+    }
+
     /// Trusts a PEM certificate (or bundle) as a root, besides the system's
-    /// roots (which honour `SSL_CERT_FILE`).
+    /// roots and those of `SSL_CERT_FILE` and `SSL_CERT_DIR`.
     pub fn add_root_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.root_certificates.push(pem.into());
+        self
+    }
+
+    /// Presents a client certificate to https servers that ask for one
+    /// (mutual TLS): `pem` holds the certificate (and any intermediates),
+    /// then its private key. [`build`](Self::build) fails when it does not
+    /// parse. Default: none.
+    pub fn client_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.client_identity = Some(pem.into());
         self
     }
 
@@ -428,21 +573,61 @@ impl DownloaderBuilder {
         self
     }
 
-    /// Builds the downloader. Fails when a root certificate does not parse
-    /// or the TLS setup fails.
+    /// Builds the downloader. Fails when a root or client certificate does
+    /// not parse, a header or the user agent holds characters HTTP does not
+    /// allow, or the proxy setting is unusable.
     pub fn build(self) -> Result<Downloader, Error> {
         let config = self.config;
+        let network = self.network;
+        crate::header::check_header_value(&config.user_agent).map_err(|why| {
+            Error::new(
+                ErrorKind::InvalidRequest(format!("the User-Agent {why}")),
+                None,
+            )
+        })?;
+        let mut default_headers = http::HeaderMap::new();
+        for (name, value) in &network.headers {
+            let (name, mut value) = crate::request::parse_header(name, value)?;
+            if matches!(
+                name.as_str(),
+                "authorization" | "cookie" | "proxy-authorization"
+            ) {
+                value.set_sensitive(true);
+            }
+            default_headers.append(name, value);
+        }
+        let proxy = Arc::new(ProxyRoute {
+            explicit: network.proxy,
+            noproxy: network.no_proxy,
+            env: if network.ignore_proxy_env {
+                Vec::new()
+            } else {
+                ProxyRoute::read_env()
+            },
+        });
         let http: Arc<dyn Transport> = Arc::new(HttpTransport::from_settings(HttpSettings {
-            user_agent: config.user_agent.clone(),
-            connect_timeout: config.connect_timeout,
-            // Every connection a run can have open to one host stays
-            // pooled between requests.
-            idle_per_host: config
-                .max_per_host
-                .unwrap_or(config.concurrency + config.split),
-            max_redirects: config.max_redirects,
-            root_certificates: self.root_certificates,
-            insecure: self.insecure,
+            clients: ClientSettings {
+                user_agent: config.user_agent.clone(),
+                connect_timeout: config.connect_timeout,
+                // Every connection a run can have open to one host stays
+                // pooled between requests.
+                idle_per_host: config
+                    .max_per_host
+                    .unwrap_or(config.concurrency + config.split),
+                root_certificates: self.root_certificates,
+                identity: self.client_identity,
+                insecure: self.insecure,
+                proxy: proxy.clone(),
+            },
+            chain: ChainSettings {
+                max_redirects: config.max_redirects,
+                allow_insecure_redirect: network.allow_insecure_redirect,
+                credentials: network.credentials,
+                default_headers,
+                cookies: network.cookies,
+                pacer: network.requests_per_second.map(RequestPacer::new),
+                proxy,
+            },
         })?);
         let mut transports: HashMap<String, Arc<dyn Transport>> = HashMap::new();
         transports.insert("http".into(), http.clone());

@@ -3,7 +3,9 @@
 //! [`Error`] is opaque and cheap to move (one box). Its [`ErrorKind`] tells
 //! validation failures, HTTP statuses, timeouts and I/O apart, and every
 //! message names the URL (and, for validation, the expected and actual
-//! values), so a line of output is enough to act on.
+//! values), so a line of output is enough to act on. URLs are stored with
+//! their passwords replaced ([`crate::redact`]), so no message, `url()` or
+//! `Debug` output of an error shows a credential.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -67,6 +69,13 @@ pub enum ErrorKind {
     Protocol(String),
     /// More redirects than allowed.
     TooManyRedirects(usize),
+    /// A redirect from `https` to plain `http` (to the URL given, its
+    /// password hidden), refused unless insecure redirects are allowed:
+    /// the rest of the transfer would be readable and alterable on the way.
+    InsecureRedirect(String),
+    /// The proxy setting cannot be used, or the proxy refused the request
+    /// (it wants credentials, or other ones).
+    Proxy(String),
     /// The size differs from the expected size.
     SizeMismatch {
         /// The expected size in bytes.
@@ -111,12 +120,13 @@ pub enum ErrorKind {
 }
 
 impl Error {
-    /// Makes an error of `kind` about `url`.
+    /// Makes an error of `kind` about `url` (kept with its password
+    /// replaced).
     pub fn new(kind: ErrorKind, url: Option<&str>) -> Error {
         Error {
             inner: Box::new(Inner {
                 kind,
-                url: url.map(str::to_owned),
+                url: url.map(redacted),
                 source: None,
             }),
         }
@@ -128,10 +138,11 @@ impl Error {
         self
     }
 
-    /// Sets the URL the error is about, when it has none yet.
+    /// Sets the URL the error is about, when it has none yet (kept with
+    /// its password replaced).
     pub fn with_url(mut self, url: &str) -> Error {
         if self.inner.url.is_none() {
-            self.inner.url = Some(url.to_owned());
+            self.inner.url = Some(redacted(url));
         }
         self
     }
@@ -145,7 +156,8 @@ impl Error {
         &self.inner.kind
     }
 
-    /// The URL the error is about, if any.
+    /// The URL the error is about, if any, its password replaced by
+    /// [`crate::redact::REDACTED`].
     pub fn url(&self) -> Option<&str> {
         self.inner.url.as_deref()
     }
@@ -234,8 +246,12 @@ impl Error {
                 f,
                 "body ended early: received {received} of {expected} announced bytes"
             ),
-            ErrorKind::Protocol(what) => write!(f, "unusable response: {what}"),
+            ErrorKind::Protocol(what) => write!(f, "unusable response: {}", shown(what)),
             ErrorKind::TooManyRedirects(max) => write!(f, "more than {max} redirects"),
+            ErrorKind::InsecureRedirect(to) => {
+                write!(f, "refused a redirect from https to plain http ({to})")
+            }
+            ErrorKind::Proxy(what) => write!(f, "proxy: {}", shown(what)),
             ErrorKind::SizeMismatch { expected, actual } => {
                 write!(f, "size mismatch: expected {expected} bytes, got {actual}")
             }
@@ -251,7 +267,7 @@ impl Error {
                 f,
                 "unsupported URL scheme `{scheme}` (parget speaks http, https and file)"
             ),
-            ErrorKind::InvalidRequest(what) => write!(f, "invalid request: {what}"),
+            ErrorKind::InvalidRequest(what) => write!(f, "invalid request: {}", shown(what)),
             ErrorKind::DestinationExists(path) => write!(
                 f,
                 "{} exists and nothing was given to check it against; it is replaced only when overwriting is allowed",
@@ -262,9 +278,9 @@ impl Error {
                 "{} is already the destination of another download in this run",
                 path.display()
             ),
-            ErrorKind::ResumeRefused(why) => write!(f, "cannot resume: {why}"),
+            ErrorKind::ResumeRefused(why) => write!(f, "cannot resume: {}", shown(why)),
             ErrorKind::Cancelled => write!(f, "cancelled (the partial file is kept for a resume)"),
-            ErrorKind::Rejected(why) => write!(f, "rejected: {why}"),
+            ErrorKind::Rejected(why) => write!(f, "rejected: {}", shown(why)),
             ErrorKind::PieceMismatch {
                 piece,
                 range,
@@ -285,6 +301,17 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// `url` as an error keeps it: its password replaced.
+fn redacted(url: &str) -> String {
+    crate::redact::redact_url_text(url).into_owned()
+}
+
+/// A free-text part of a message (it may quote URLs, from a control file
+/// or a server), every URL's password replaced.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::redact::redact_urls_in(text)
 }
 
 impl fmt::Display for Error {
@@ -352,6 +379,30 @@ mod tests {
         );
         assert!(err.is_digest_mismatch() && err.is_validation() && !err.is_retryable());
         assert_eq!(err.mismatched_algorithm(), Some(Algorithm::Sha256));
+    }
+
+    #[test]
+    fn urls_are_kept_without_their_passwords() {
+        let error = Error::new(ErrorKind::Connect, Some("http://u:s3cret@h/f"));
+        assert_eq!(error.url(), Some("http://u:***@h/f"));
+        let quoted = Error::new(
+            ErrorKind::ResumeRefused("the .part is of `http://u:s3cret@h/other`".into()),
+            None,
+        );
+        assert!(!quoted.to_string().contains("s3cret"), "{quoted}");
+        let later = Error::new(ErrorKind::Connect, None).with_url("https://a:b@h/");
+        assert_eq!(later.url(), Some("https://a:***@h/"));
+        for shown in [
+            error.to_string(),
+            format!("{error:#}"),
+            format!("{error:?}"),
+            later.to_string(),
+        ] {
+            assert!(
+                !shown.contains("s3cret") && !shown.contains(":b@"),
+                "{shown}"
+            );
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Parsing of the HTTP response headers the engine relies on:
-//! `Content-Range`, `Content-Length` and `Retry-After`.
+//! `Content-Range`, `Content-Length` and `Retry-After`; and of the
+//! `Name: value` header lines users give (`-H`).
 //!
 //! Header values come from servers we do not control, so every parser here
 //! returns `None` on anything it does not fully understand rather than
@@ -81,6 +82,49 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// A header a user gave as one `Name: value` line (curl's `-H`, aria2's
+/// `header=`), split and checked: the name must be an HTTP token, the value
+/// may hold no control character but TAB (no CR or LF that would start
+/// another header). Surrounding whitespace is trimmed. The error says
+/// what is wrong without echoing the value, which may be a secret.
+///
+/// ```
+/// use parget::header::parse_header_line;
+/// assert_eq!(parse_header_line("X-Token: a b").unwrap(), ("X-Token".into(), "a b".into()));
+/// assert!(parse_header_line("X: a\r\nInjected: 1").is_err());
+/// assert!(parse_header_line("no colon").is_err());
+/// ```
+pub fn parse_header_line(line: &str) -> Result<(String, String), String> {
+    let (name, value) = line
+        .split_once(':')
+        .ok_or("a header is `Name: value`, and this has no `:`")?;
+    let name = trim_ows(name);
+    let value = trim_ows(value);
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(format!(
+            "`{}` is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)",
+            name.escape_debug()
+        ));
+    }
+    check_header_value(value).map_err(|why| format!("the value of `{name}` {why}"))?;
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+/// Checks a header value a user gave: no control character but TAB.
+/// `Err` says what is wrong, to follow the header's name.
+pub fn check_header_value(value: &str) -> Result<(), String> {
+    match value.chars().find(|&c| c.is_control() && c != '\t') {
+        Some('\r' | '\n') => Err("holds a line break (CR or LF)".into()),
+        Some(c) => Err(format!("holds the control character {}", c.escape_debug())),
+        None => Ok(()),
+    }
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Strips optional whitespace and the `bytes ` unit, case-insensitively.
@@ -354,5 +398,36 @@ mod tests {
             let text = httpdate::fmt_http_date(then);
             prop_assert_eq!(parse_retry_after(&text, now), Some(Duration::ZERO));
         }
+    }
+
+    #[test]
+    fn header_lines() {
+        let ok = |line: &str| parse_header_line(line).unwrap();
+        assert_eq!(
+            ok("Authorization: Bearer t0k"),
+            ("Authorization".into(), "Bearer t0k".into())
+        );
+        assert_eq!(ok("  X-A :\tv\t "), ("X-A".into(), "v".into()));
+        assert_eq!(ok("X-Empty:"), ("X-Empty".into(), String::new()));
+        assert_eq!(
+            ok("X-Url: http://h/a:b"),
+            ("X-Url".into(), "http://h/a:b".into())
+        );
+        assert_eq!(ok("X-Tab: a\tb"), ("X-Tab".into(), "a\tb".into()));
+        for (line, why) in [
+            ("X: a\r\nInjected: 1", "line break"),
+            ("X: a\nb", "line break"),
+            ("X: a\u{1b}[2J", "control character"),
+            ("X: a\u{9b}2J", "control character"),
+            ("Bad Name: v", "not a header name"),
+            (": v", "not a header name"),
+            ("X\u{0}: v", "not a header name"),
+            ("novalue", "no `:`"),
+        ] {
+            let error = parse_header_line(line).unwrap_err();
+            assert!(error.contains(why), "{line:?}: {error}");
+        }
+        assert!(check_header_value("parget/1.0 (x)").is_ok());
+        assert!(check_header_value("a\rb").is_err());
     }
 }

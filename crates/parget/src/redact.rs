@@ -80,6 +80,42 @@ pub fn redact_url_text(text: &str) -> Cow<'_, str> {
     Cow::Owned(redacted)
 }
 
+/// `text` with the password of every URL in it replaced: a message may
+/// quote URLs (`` `http://u:pw@h/` ``, or followed by `:`), and each word
+/// holding `://` is redacted as [`redact_url_text`] does, the quotes and
+/// punctuation around it kept.
+///
+/// ```
+/// use parget::redact::redact_urls_in;
+/// assert_eq!(
+///     redact_urls_in("the .part is of `http://u:pw@h/a`, not http://u:pw@h/b:"),
+///     "the .part is of `http://u:***@h/a`, not http://u:***@h/b:"
+/// );
+/// ```
+pub fn redact_urls_in(text: &str) -> Cow<'_, str> {
+    if !text.contains("://") {
+        return Cow::Borrowed(text);
+    }
+    let words: Vec<Cow<'_, str>> = text
+        .split(' ')
+        .map(|word| {
+            if !word.contains("://") {
+                return Cow::Borrowed(word);
+            }
+            let inner =
+                word.trim_matches(|c| matches!(c, '`' | '\'' | '"' | ':' | ',' | ';' | '(' | ')'));
+            match redact_url_text(inner) {
+                Cow::Borrowed(_) => Cow::Borrowed(word),
+                Cow::Owned(redacted) => Cow::Owned(word.replacen(inner, &redacted, 1)),
+            }
+        })
+        .collect();
+    if words.iter().all(|w| matches!(w, Cow::Borrowed(_))) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(words.join(" "))
+}
+
 /// `text` made safe to print on a terminal: every control character is
 /// written as a visible escape, everything else is left as it is.
 ///
@@ -192,6 +228,29 @@ mod tests {
             Cow::Borrowed(_)
         ));
         assert!(matches!(escape_control("plain"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn urls_inside_messages() {
+        for (input, expected) in [
+            ("no url here", "no url here"),
+            ("http://h/ is fine", "http://h/ is fine"),
+            (
+                "`http://u:pw@h/x` and (https://a:b@c/)",
+                "`http://u:***@h/x` and (https://a:***@c/)",
+            ),
+            (
+                "http://u:pw@h/f: server answered HTTP 404",
+                "http://u:***@h/f: server answered HTTP 404",
+            ),
+            (
+                "twice http://u:pw@h/ http://u:pw@h/",
+                "twice http://u:***@h/ http://u:***@h/",
+            ),
+        ] {
+            assert_eq!(redact_urls_in(input), expected, "{input}");
+        }
+        assert!(matches!(redact_urls_in("http://h/ ok"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use http::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, USER_AGENT};
 use http::Method;
 use url::Url;
 
@@ -54,6 +54,10 @@ pub struct Request {
     expected_size: Option<u64>,
     digests: Vec<Digest>,
     pieces: Option<Arc<PieceHashes>>,
+    /// The file name came from the URL ([`Request::new_in_dir`]), so a
+    /// server's `Content-Disposition` may replace it when the downloader
+    /// allows that.
+    named_by_url: bool,
     settings: Settings,
 }
 
@@ -70,12 +74,15 @@ pub(crate) struct Settings {
     pub compute: Vec<Algorithm>,
     pub response_hook: Option<ResponseHook>,
     pub finish_hook: Option<FinishHook>,
+    /// Take the file name from `Content-Disposition`: `Some` when the
+    /// request says so, else the downloader decides.
+    pub content_disposition: Option<bool>,
 }
 
 impl std::fmt::Debug for Request {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Request")
-            .field("url", &self.url.as_str())
+            .field("url", &crate::redact::redact_url(&self.url))
             .field("mirrors", &self.mirrors.len())
             .field("destination", &self.destination)
             .field("expected_size", &self.expected_size)
@@ -111,7 +118,9 @@ impl Request {
         let name = crate::naming::name_from_url(&url)
             .unwrap_or_else(|| crate::naming::FALLBACK_NAME.to_owned());
         let path = dir.as_ref().join(name);
-        Ok(Request::from_url(url, Destination::File(path)))
+        let mut request = Request::from_url(url, Destination::File(path));
+        request.named_by_url = true;
+        Ok(request)
     }
 
     /// A request for an already parsed URL.
@@ -123,6 +132,7 @@ impl Request {
             expected_size: None,
             digests: Vec::new(),
             pieces: None,
+            named_by_url: false,
             settings: Settings::default(),
         }
     }
@@ -187,6 +197,46 @@ impl Request {
         let (name, value) = parse_header(name, value)?;
         self.settings.headers.append(name, value);
         Ok(self)
+    }
+
+    /// Sends `user` and `password` with Basic authentication (RFC 7617) to
+    /// the URL's origin (scheme, host and port) and the mirrors', replacing
+    /// an `Authorization` header given before. The credentials are never
+    /// sent to another origin a server redirects to, and never shown.
+    /// Fails when they hold CR, LF or other control characters.
+    pub fn with_basic_auth(mut self, user: &str, password: &str) -> Result<Request, Error> {
+        let value = basic_auth_value(user, password)?;
+        self.settings.headers.insert(AUTHORIZATION, value);
+        Ok(self)
+    }
+
+    /// Lets the server name the file: when its answer carries a
+    /// `Content-Disposition` with a file name, that name, made safe
+    /// ([`crate::content_disposition`]), replaces the destination's file
+    /// name in the same directory. It costs a `HEAD` request before the
+    /// download. A name that exists already fails the download unless
+    /// overwriting is allowed. Default: what
+    /// [`crate::DownloaderBuilder::content_disposition`] says, for
+    /// requests named by their URL ([`Request::new_in_dir`]).
+    pub fn with_content_disposition(mut self, yes: bool) -> Request {
+        self.settings.content_disposition = Some(yes);
+        self
+    }
+
+    /// Whether this request takes its name from `Content-Disposition`,
+    /// given the downloader's setting `default`.
+    pub(crate) fn wants_content_disposition(&self, default: bool) -> bool {
+        matches!(self.destination, Destination::File(_))
+            && self
+                .settings
+                .content_disposition
+                .unwrap_or(default && self.named_by_url)
+    }
+
+    /// This request saved at `path` instead (a name a server chose).
+    pub(crate) fn with_path(mut self, path: PathBuf) -> Request {
+        self.destination = Destination::File(path);
+        self
     }
 
     /// The `User-Agent` of this download, instead of the downloader's.
@@ -311,15 +361,50 @@ impl Request {
     }
 }
 
-/// Parses a URL, with an error that names it.
+/// Parses a URL, with an error that names it (password hidden, control
+/// characters escaped: the text may come from a list).
 fn parse_url(url: &str) -> Result<Url, Error> {
     Url::parse(url).map_err(|e| {
+        let shown = crate::redact::redact_url_text(url);
         Error::new(
-            ErrorKind::InvalidRequest(format!("`{url}` is not a URL")),
+            ErrorKind::InvalidRequest(format!(
+                "`{}` is not a URL",
+                crate::redact::escape_control(&shown)
+            )),
             None,
         )
         .with_source(e)
     })
+}
+
+/// The `Authorization` value for Basic authentication of `user` and
+/// `password`, marked sensitive (HTTP/2 never indexes it).
+pub(crate) fn basic_auth_value(user: &str, password: &str) -> Result<HeaderValue, Error> {
+    use base64::Engine as _;
+    if user.contains(':') {
+        return Err(Error::new(
+            ErrorKind::InvalidRequest(
+                "a Basic authentication user name cannot hold `:` (RFC 7617)".into(),
+            ),
+            None,
+        ));
+    }
+    if user.chars().chain(password.chars()).any(char::is_control) {
+        return Err(Error::new(
+            ErrorKind::InvalidRequest("credentials hold control characters (CR, LF, ...)".into()),
+            None,
+        ));
+    }
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let mut value = HeaderValue::from_str(&format!("Basic {token}")).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidRequest("credentials cannot be sent".into()),
+            None,
+        )
+        .with_source(e)
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// A header as HTTP allows it, with an error that names the header.
@@ -414,6 +499,67 @@ mod tests {
             .unwrap()
             .with_computed_digest(Algorithm::Sha256);
         assert!(!computed.has_expectations());
+    }
+
+    #[test]
+    fn basic_auth_replaces_an_authorization_and_is_checked() {
+        let request = Request::new("http://h/f", "f")
+            .unwrap()
+            .with_header("Authorization", "Bearer old")
+            .unwrap()
+            .with_basic_auth("Aladdin", "open sesame")
+            .unwrap();
+        let values: Vec<_> = request.headers().get_all(AUTHORIZATION).iter().collect();
+        // RFC 7617's own example.
+        assert_eq!(values, ["Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="]);
+        assert!(values[0].is_sensitive());
+        let pass_with_colon = Request::new("http://h/f", "f")
+            .unwrap()
+            .with_basic_auth("u", "a:b")
+            .unwrap();
+        assert_eq!(pass_with_colon.headers()[AUTHORIZATION], "Basic dTphOmI=");
+        for (user, password) in [("a:b", "p"), ("u", "p\r\nX: 1"), ("u\n", "p")] {
+            assert!(
+                Request::new("http://h/f", "f")
+                    .unwrap()
+                    .with_basic_auth(user, password)
+                    .is_err(),
+                "{user:?} {password:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn content_disposition_applies_to_names_from_urls_unless_said() {
+        let by_url = Request::new_in_dir("http://h/a", "d").unwrap();
+        let named = Request::new("http://h/a", "d/x").unwrap();
+        assert!(by_url.wants_content_disposition(true));
+        assert!(!by_url.wants_content_disposition(false));
+        assert!(!named.wants_content_disposition(true));
+        assert!(named
+            .clone()
+            .with_content_disposition(true)
+            .wants_content_disposition(false));
+        assert!(!by_url
+            .clone()
+            .with_content_disposition(false)
+            .wants_content_disposition(true));
+        let memory = Request::new_in_memory("http://h/a")
+            .unwrap()
+            .with_content_disposition(true);
+        assert!(!memory.wants_content_disposition(true));
+    }
+
+    #[test]
+    fn messages_and_debug_hide_passwords() {
+        let request = Request::new("http://u:s3cret@h/f", "f").unwrap();
+        assert!(!format!("{request:?}").contains("s3cret"));
+        let error = Request::new("http://u:s3cret@h:bad\u{1b}[2J/", "f").unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            !text.contains("s3cret") && !text.contains('\u{1b}'),
+            "{text}"
+        );
     }
 
     #[test]

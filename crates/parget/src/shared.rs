@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind};
 use crate::event::{DownloadId, Reporter, Totals};
 use crate::hooks::{FinishHook, ResponseHook};
-use crate::limit::HostLimits;
+use crate::limit::{HostLimits, Rates};
 use crate::naming;
 use crate::seen::destination_key;
 use crate::sink::{self, PartFile};
@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub config: Config,
     transports: HashMap<String, Arc<dyn Transport>>,
     pub hosts: HostLimits,
+    /// The byte-rate limits (per download and for the whole downloader).
+    pub rates: Rates,
     /// The global download slots ([`Config::concurrency`]).
     pub slots: Arc<Semaphore>,
     claims: Claims,
@@ -60,6 +62,7 @@ impl Shared {
             hooks,
             slots: Arc::new(Semaphore::new(config.concurrency)),
             hosts: HostLimits::new(config.max_per_host),
+            rates: Rates::new(config.max_download_rate, config.max_overall_rate),
             config,
             transports,
             claims: Claims::default(),

@@ -4,6 +4,7 @@ mod basics;
 mod disk;
 mod faults;
 mod lists;
+mod networks;
 mod nginx;
 mod output;
 mod rerun;

@@ -165,7 +165,10 @@ impl Sandbox {
             .env_remove("HTTPS_PROXY")
             .env_remove("ALL_PROXY")
             .env_remove("all_proxy")
-            .env("NO_PROXY", "*");
+            .env_remove("no_proxy")
+            .env("NO_PROXY", "*")
+            // ~/.netrc is read by default: the sandbox is the home.
+            .env("HOME", self.path());
         let has = |flag: &str| args.contains(&flag);
         if !has("--retry-wait") {
             cmd.args(["--retry-wait", "0.05"]);

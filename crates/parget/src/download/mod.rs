@@ -14,6 +14,7 @@
 //! 6. **report**.
 
 mod controller;
+mod disposition;
 mod finish;
 mod gather;
 mod inspect;
@@ -45,7 +46,7 @@ use crate::request::Request;
 use crate::retry::RetryPolicy;
 use crate::shared::Shared;
 use crate::sink::{self, Layout};
-use crate::transport::BodyStream;
+use crate::transport::{BodyStream, Throttle};
 use crate::verify::Algorithm;
 
 use finish::Done;
@@ -73,6 +74,9 @@ pub(crate) struct Effective {
     response_hooks: Vec<ResponseHook>,
     finish_hooks: Vec<FinishHook>,
     pub cancel: CancellationToken,
+    /// The byte-rate limits of this download's bodies, all connections
+    /// together (see `limit::Rates`).
+    pub throttle: Option<Throttle>,
 }
 
 impl Effective {
@@ -92,6 +96,7 @@ impl Effective {
                 .cloned()
                 .collect(),
             cancel,
+            throttle: shared.rates.for_download(),
         }
     }
 
@@ -131,19 +136,31 @@ pub(crate) async fn run(
     let effective = Arc::new(Effective::new(&shared, &request, cancel));
     let mut response = None;
     let mut counted = None;
-    let result = download(
-        &shared,
-        &request,
-        repeated,
-        id,
-        &effective,
-        Started {
-            progress: &mut progress,
-            counted: &mut counted,
-            response: &mut response,
-        },
-    )
-    .await;
+    // A server-chosen name, when the request asks for one (off by default).
+    let named =
+        disposition::destination_from_content_disposition(&shared, request, &effective).await;
+    let (request, refused) = match named {
+        Ok(request) => (request, None),
+        Err((request, error)) => (request, Some(error)),
+    };
+    let result = match refused {
+        Some(error) => Err(error),
+        None => {
+            download(
+                &shared,
+                &request,
+                repeated,
+                id,
+                &effective,
+                Started {
+                    progress: &mut progress,
+                    counted: &mut counted,
+                    response: &mut response,
+                },
+            )
+            .await
+        }
+    };
     let attempts = progress.as_ref().map_or(0, |p| p.attempts());
     let url = request.url().as_str().to_owned();
     let (outcome, bytes, digests, data) = match result {

@@ -31,6 +31,7 @@ pub(crate) async fn first_request(
         method: &settings.method,
         headers: &settings.headers,
         body: settings.body.as_ref(),
+        throttle: ctx.effective.throttle.as_ref(),
     });
     let opened = tokio::select! {
         opened = tokio::time::timeout(idle, open) => opened,
@@ -83,6 +84,7 @@ pub(crate) async fn ranges_work(ctx: &Ctx<'_>, url: &Url, validator: &Validator,
         method: &http::Method::GET,
         headers: ctx.request.headers(),
         body: None,
+        throttle: None,
     });
     match tokio::time::timeout(idle, probe).await {
         Ok(Ok(answer)) => {

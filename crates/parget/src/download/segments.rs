@@ -432,6 +432,7 @@ impl Job {
             method: &http::Method::GET,
             headers: &self.headers,
             body: None,
+            throttle: self.effective.throttle.as_ref(),
         });
         let opened = match tokio::time::timeout(idle, open).await {
             Err(_) => {

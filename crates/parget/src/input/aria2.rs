@@ -39,11 +39,13 @@ pub(super) fn parse_url_line(text: &str, line: u64) -> Result<Entry, String> {
 /// Applies one indented `key=value` option line to `entry`.
 ///
 /// Supported keys: `out`, `dir`, `checksum` (`ALGO=HEX`, may repeat for
-/// different algorithms) and `size` (our extension, decimal bytes). Other
+/// different algorithms), `size` (our extension, decimal bytes), `header`
+/// (`Name: value`, may repeat), `http-user` and `http-passwd`. Other
 /// well-formed keys are ignored: aria2 has many options (`split`,
-/// `header`, `referer`…) and ignoring them keeps real aria2 files usable.
+/// `referer`…) and ignoring them keeps real aria2 files usable.
 /// A line without `=` or with a key that is not an option name is an error,
-/// as is setting `out`, `dir` or `size` twice.
+/// as is setting `out`, `dir`, `size`, `http-user` or `http-passwd` twice,
+/// a header that is not a valid `Name: value`, and a user holding `:`.
 pub(super) fn apply_option(entry: &mut Entry, text: &str) -> Result<(), String> {
     let text = text.trim();
     let Some((key, value)) = text
@@ -75,6 +77,18 @@ pub(super) fn apply_option(entry: &mut Entry, text: &str) -> Result<(), String> 
             set_once(&mut entry.size, "size", size)
         }
         "checksum" => add_digest(entry, parse_checksum(value)?),
+        "header" => {
+            let header = crate::header::parse_header_line(value)?;
+            entry.headers.push(header);
+            Ok(())
+        }
+        "http-user" => {
+            if value.contains(':') {
+                return Err("http-user cannot hold `:` (Basic authentication splits at it)".into());
+            }
+            set_once(&mut entry.http_user, "http-user", value.to_owned())
+        }
+        "http-passwd" => set_once(&mut entry.http_passwd, "http-passwd", value.to_owned()),
         _ => Ok(()),
     }
 }

@@ -52,7 +52,7 @@ use crate::verify::Digest;
 use line::{LineSource, RawLine, MAX_LINE_BYTES};
 
 /// One file to download, as a list describes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Entry {
     /// One or more URLs of the same file (aria2 allows several
     /// TAB-separated mirrors on one line); raw strings, validated later by
@@ -76,8 +76,35 @@ pub struct Entry {
     /// Hashes of the file's pieces (Metalink `<pieces>`), to verify each
     /// piece as it is written.
     pub pieces: Option<PieceHashes>,
+    /// Headers to send with the entry's requests (aria2 `header=`, which
+    /// may repeat), each checked `(name, value)`.
+    pub headers: Vec<(String, String)>,
+    /// The user of Basic authentication (aria2 `http-user=`).
+    pub http_user: Option<String>,
+    /// The password of Basic authentication (aria2 `http-passwd=`).
+    pub http_passwd: Option<String>,
     /// The 1-based line number where the entry starts.
     pub line: u64,
+}
+
+impl fmt::Debug for Entry {
+    /// Header values and the password are often secrets: never shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("Entry")
+            .field("urls", &self.urls)
+            .field("out", &self.out)
+            .field("dir", &self.dir)
+            .field("size", &self.size)
+            .field("digests", &self.digests)
+            .field("mirrors", &self.mirrors)
+            .field("pieces", &self.pieces)
+            .field("headers", &headers)
+            .field("http_user", &self.http_user)
+            .field("http_passwd", &self.http_passwd.as_ref().map(|_| "***"))
+            .field("line", &self.line)
+            .finish()
+    }
 }
 
 /// One URL of an entry and what the list says about it.
@@ -103,6 +130,9 @@ impl Entry {
             digests: Vec::new(),
             mirrors: Vec::new(),
             pieces: None,
+            headers: Vec::new(),
+            http_user: None,
+            http_passwd: None,
             line,
         }
     }
@@ -429,6 +459,8 @@ fn excerpt(text: &str) -> String {
     const MAX_CHARS: usize = 60;
     let mut chars = text.chars();
     let shown: String = chars.by_ref().take(MAX_CHARS).collect();
+    // A URL's password is not repeated in a message.
+    let shown = crate::redact::redact_url_text(&shown).into_owned();
     if chars.next().is_some() {
         format!("`{}…`", shown.escape_debug())
     } else {

@@ -194,10 +194,41 @@ fn aria2_checksum_spellings() {
 
 #[test]
 fn aria2_unknown_options_are_ignored() {
-    let text = "http://a/f\n  split=5\n  max-connection-per-server=4\n  header=Cookie: a=b\n  referer=http://x/\n  user_agent=\n  out=f\n";
+    let text = "http://a/f\n  split=5\n  max-connection-per-server=4\n  referer=http://x/\n  user_agent=\n  out=f\n";
     let mut expected = entry(&["http://a/f"], 1);
     expected.out = Some("f".into());
     assert_eq!(ok_entries(text), [expected]);
+}
+
+#[test]
+fn aria2_headers_and_credentials() {
+    let text = "http://a/f\n  header=Cookie: a=b\n  header=X-Token:  t0k \n  http-user=alice\n  http-passwd=s3cr=t:x\n";
+    let entries = ok_entries(text);
+    assert_eq!(
+        entries[0].headers,
+        [
+            ("Cookie".to_owned(), "a=b".to_owned()),
+            ("X-Token".to_owned(), "t0k".to_owned())
+        ]
+    );
+    assert_eq!(entries[0].http_user.as_deref(), Some("alice"));
+    assert_eq!(entries[0].http_passwd.as_deref(), Some("s3cr=t:x"));
+    let shown = format!("{:?}", entries[0]);
+    assert!(
+        !shown.contains("s3cr") && !shown.contains("t0k") && !shown.contains("a=b"),
+        "{shown}"
+    );
+    for (bad, why) in [
+        ("http://a/f\n  header=no colon\n", "no `:`"),
+        ("http://a/f\n  header=Bad Name: v\n", "not a header name"),
+        ("http://a/f\n  header=X: a\u{1b}[2J\n", "control character"),
+        ("http://a/f\n  http-user=a\n  http-user=b\n", "twice"),
+        ("http://a/f\n  http-passwd=a\n  http-passwd=b\n", "twice"),
+        ("http://a/f\n  http-user=a:b\n", "`:`"),
+    ] {
+        let error = parse(bad).into_iter().find_map(Result::err).expect(bad);
+        assert!(error.message().contains(why), "{bad:?}: {error}");
+    }
 }
 
 #[test]
@@ -623,6 +654,9 @@ fn entry_strategy() -> impl Strategy<Value = Entry> {
                 .collect(),
             mirrors: Vec::new(),
             pieces: None,
+            headers: Vec::new(),
+            http_user: None,
+            http_passwd: None,
             line: 0,
         })
 }
@@ -756,6 +790,9 @@ fn apt_strategy() -> impl Strategy<Value = (String, Entry)> {
                 digests,
                 mirrors: Vec::new(),
                 pieces: None,
+                headers: Vec::new(),
+                http_user: None,
+                http_passwd: None,
                 line: 0,
             };
             (line, entry)

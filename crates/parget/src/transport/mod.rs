@@ -17,6 +17,8 @@ use crate::error::Error;
 pub mod file;
 pub mod http;
 
+pub use crate::limit::Throttle;
+
 /// The validators that tell whether a resource changed between two requests.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Validator {
@@ -58,6 +60,10 @@ pub struct OpenRequest<'a> {
     pub headers: &'a HeaderMap,
     /// The body to send, if any.
     pub body: Option<&'a Bytes>,
+    /// The byte-rate limits the body must be held to (the download's own,
+    /// shared by its connections, and the downloader's): a transport
+    /// passes its body through [`Throttle::wrap`]. `None`: no limit.
+    pub throttle: Option<&'a Throttle>,
 }
 
 impl OpenRequest<'_> {

@@ -2,12 +2,17 @@
 //! module per feature.
 
 mod api;
+mod auth;
 mod cancel;
 mod embed;
 mod errors;
 mod groups;
+mod hostile;
 mod mirrors;
+mod names;
 mod pieces;
+mod proxies;
+mod rates;
 mod rerun;
 mod resume;
 mod retries;

@@ -35,11 +35,18 @@ impl Bed {
     }
 }
 
-/// A builder with fast retries and short timeouts, for tests.
+/// A builder with fast retries and short timeouts, for tests. The proxy
+/// variables of the environment are ignored: tests talk to loopback.
 pub fn fast() -> DownloaderBuilder {
     Downloader::builder()
         .retry_policy(RetryPolicy::new(5, Duration::from_millis(20)))
         .idle_timeout(Duration::from_secs(2))
+        .proxy_from_env(false)
+}
+
+/// `text` percent-encoded for a query value (`redirect_to=`, `auth=`).
+pub fn enc(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// The bytes the testbed serves at `path` with `size=len`.

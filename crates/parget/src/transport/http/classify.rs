@@ -1,0 +1,160 @@
+//! reqwest's errors as parget's kinds: what went wrong, and so whether
+//! another attempt can help.
+//!
+//! reqwest exposes no typed cause below "request" and "body" errors: the
+//! HTTP parser's verdict (hyper's) and the TLS library's (rustls') are only
+//! in the text of the source chain. So that text is matched, against the
+//! messages those libraries write; a message not matched falls back to a
+//! connection or transfer failure, which is retried as before.
+//!
+//! A response the parser refused is the server's doing and comes back the
+//! same on every attempt, so it is a [`ErrorKind::Protocol`] error (not
+//! retried), named for what was wrong; so is a TLS refusal
+//! ([`ErrorKind::Tls`]).
+
+use crate::error::{Error, ErrorKind};
+
+/// What the chain's text says is wrong with the answer, if it is one of
+/// the HTTP parser's refusals.
+fn protocol_problem(chain: &str) -> Option<&'static str> {
+    // hyper's messages (hyper::Error's descriptions and its chunked
+    // decoder's), lower-cased.
+    const PROBLEMS: [(&str, &str); 9] = [
+        (
+            "message head is too large",
+            "the response head is too large (an oversized header or too many headers)",
+        ),
+        (
+            "invalid content-length parsed",
+            "invalid or contradictory Content-Length headers",
+        ),
+        (
+            "transfer-encoding parsed",
+            "an invalid Transfer-Encoding header",
+        ),
+        (
+            "invalid http version parsed",
+            "not an HTTP response (the status line does not start with HTTP/1.x)",
+        ),
+        ("invalid http status-code parsed", "an invalid status code"),
+        (
+            "invalid http header parsed",
+            "an invalid header line (control characters or bad syntax)",
+        ),
+        ("chunk size", "bad chunked encoding (an invalid chunk size)"),
+        ("invalid chunk", "bad chunked encoding (a malformed chunk)"),
+        (
+            "received unexpected message",
+            "an answer the connection did not ask for",
+        ),
+    ];
+    PROBLEMS
+        .iter()
+        .find(|(needle, _)| chain.contains(needle))
+        .map(|(_, problem)| *problem)
+}
+
+/// The chain of `error`'s causes as one lower-cased text.
+fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = String::new();
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        text.push_str(&cause.to_string().to_ascii_lowercase());
+        text.push_str(": ");
+        source = cause.source();
+    }
+    text
+}
+
+/// True when TLS refused the connection: the server's certificate was
+/// not accepted (rustls: "invalid peer certificate"), or the server sent
+/// an alert (it wants a client certificate, or refused ours).
+fn is_tls_refusal(chain: &str) -> bool {
+    chain.contains("invalid peer certificate") || chain.contains("received fatal alert")
+}
+
+/// An error of sending a request (up to its response's head).
+pub(crate) fn send_error(error: reqwest::Error) -> Error {
+    let chain = chain_text(&error);
+    let kind = if let Some(problem) = protocol_problem(&chain) {
+        ErrorKind::Protocol(problem.to_owned())
+    } else if is_tls_refusal(&chain) {
+        ErrorKind::Tls
+    } else if chain.contains("proxy authorization required")
+        || chain.contains("proxy authentication required")
+    {
+        ErrorKind::Proxy("the proxy wants credentials (HTTP 407)".to_owned())
+    } else if error.is_timeout() {
+        ErrorKind::ConnectTimeout
+    } else if error.is_connect() {
+        ErrorKind::Connect
+    } else {
+        ErrorKind::Transfer
+    };
+    Error::new(kind, None).with_source(error.without_url())
+}
+
+/// An error while a body streams.
+pub(crate) fn body_error(error: reqwest::Error) -> Error {
+    let chain = chain_text(&error);
+    let kind = match protocol_problem(&chain) {
+        Some(problem) => ErrorKind::Protocol(problem.to_owned()),
+        None if is_tls_refusal(&chain) => ErrorKind::Tls,
+        None => ErrorKind::Transfer,
+    };
+    Error::new(kind, None).with_source(error.without_url())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parser_messages_name_the_problem() {
+        for (message, expected) in [
+            (
+                "error sending request: message head is too large",
+                Some("too large"),
+            ),
+            (
+                "client error (SendRequest): invalid content-length parsed",
+                Some("Content-Length"),
+            ),
+            (
+                "unexpected transfer-encoding parsed",
+                Some("Transfer-Encoding"),
+            ),
+            ("invalid http version parsed", Some("not an HTTP response")),
+            ("invalid http header parsed", Some("invalid header line")),
+            (
+                "error decoding response body: invalid chunk size line: invalid size",
+                Some("chunk size"),
+            ),
+            ("invalid chunk size: overflow", Some("chunk size")),
+            ("invalid chunk body cr", Some("malformed chunk")),
+            ("connection reset by peer", None),
+            ("connection closed before message completed", None),
+        ] {
+            let found = protocol_problem(message);
+            match expected {
+                Some(word) => assert!(
+                    found.is_some_and(|p| p.contains(word)),
+                    "{message}: {found:?}"
+                ),
+                None => assert_eq!(found, None, "{message}"),
+            }
+        }
+        assert!(is_tls_refusal("invalid peer certificate: unknownissuer"));
+        assert!(is_tls_refusal("received fatal alert: certificaterequired"));
+        assert!(!is_tls_refusal("connection refused"));
+    }
+
+    #[test]
+    fn chains_are_read_to_the_end() {
+        let inner = std::io::Error::other("Invalid chunk size line: Invalid Size");
+        let outer = Error::new(ErrorKind::Transfer, None).with_source(inner);
+        let text = chain_text(&outer);
+        assert!(text.starts_with("transfer interrupted: "), "{text}");
+        assert!(text.contains("invalid chunk size line"), "{text}");
+    }
+}
