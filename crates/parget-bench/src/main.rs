@@ -58,8 +58,10 @@ use clap::{Parser, Subcommand};
 )]
 struct Args {
     /// Scenario to run (repeatable): latency, request-rate, big, throttled,
-    /// mixed, paginated, and with --netns netns-big, netns-files. Default:
-    /// all, in that order (the netns-* ones only with --netns).
+    /// mixed, paginated, with --netns netns-big, netns-files, and the long
+    /// list-length ones (list-1e4, list-1e5, list-1e6; `list-length` is all
+    /// three). Default: all but the list-length ones, in that order (the
+    /// netns-* ones only with --netns).
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
 
@@ -248,10 +250,20 @@ fn real_main(args: Args) -> Result<ExitCode> {
         scenario::NAMES
             .iter()
             .filter(|s| args.netns || !scenario::NETNS.contains(s))
+            .filter(|s| !scenario::LIST_LENGTH.contains(s))
             .map(|s| (*s).to_owned())
             .collect()
     } else {
-        args.scenarios.clone()
+        args.scenarios
+            .iter()
+            .flat_map(|s| match s.as_str() {
+                "list-length" => scenario::LIST_LENGTH
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                _ => vec![s.clone()],
+            })
+            .collect()
     };
     for name in &scenarios {
         params.scenario(name)?;

@@ -358,10 +358,9 @@ pub fn run(options: &Options) -> Result<(Report, bool)> {
         None
     };
 
-    let wants_ceiling = options
-        .scenarios
-        .iter()
-        .any(|s| s != "paginated" && s != "request-rate");
+    let wants_ceiling = options.scenarios.iter().any(|s| {
+        s != "paginated" && s != "request-rate" && !scenario::LIST_LENGTH.contains(&s.as_str())
+    });
     let ceiling = if wants_ceiling {
         let size = if options.smoke { 64 * MIB } else { GIB };
         let c = loopback_ceiling(&root.path, size, 3).context("measuring the loopback ceiling")?;

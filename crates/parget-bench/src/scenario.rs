@@ -24,7 +24,16 @@ pub const NAMES: &[&str] = &[
     "paginated",
     "netns-big",
     "netns-files",
+    "list-1e4",
+    "list-1e5",
+    "list-1e6",
 ];
+
+/// The list-length scenarios: one list of 10^4, 10^5 and 10^6 tiny files,
+/// for peak memory and files/s as the list grows. Long (the last one runs
+/// for minutes per tool), so run only when asked for, by name or all three
+/// as `--scenario list-length`.
+pub const LIST_LENGTH: &[&str] = &["list-1e4", "list-1e5", "list-1e6"];
 
 /// The scenarios that run in the shared-bottleneck network namespace
 /// (`--netns`).
@@ -165,7 +174,7 @@ impl Scenario {
             None => ceiling.filter(|c| *c > 0.0).map(|c| bytes / c),
         };
         match self.name {
-            "request-rate" => None,
+            "request-rate" | "list-1e4" | "list-1e5" | "list-1e6" => None,
             "paginated" => match self.work {
                 // One page round trip, then one endpoint round trip: no
                 // endpoint is known before a page answer arrives.
@@ -189,7 +198,9 @@ impl Scenario {
     /// How the bound is computed, for the report.
     pub fn bound_note(&self) -> String {
         match self.name {
-            "request-rate" => "none (bound by per-request work)".into(),
+            "request-rate" | "list-1e4" | "list-1e5" | "list-1e6" => {
+                "none (bound by per-request work)".into()
+            }
             "paginated" => "two lags: one page round trip, then one endpoint round trip".into(),
             "big" => "size / loopback ceiling".into(),
             "throttled" => "size / (rate × connections); nginx lets each response send its first second's worth at once, so a tool that spreads the file wide can come in under it".into(),
@@ -233,6 +244,15 @@ const DEFAULTS: &[(&str, u64)] = &[
     ("netns-files.files", 2000),
     ("netns-files.size", 4 * KIB),
     ("netns-files.concurrency", 32),
+    ("list-1e4.files", 10_000),
+    ("list-1e5.files", 100_000),
+    ("list-1e6.files", 1_000_000),
+    ("list-1e4.size", 16),
+    ("list-1e5.size", 16),
+    ("list-1e6.size", 16),
+    ("list-1e4.concurrency", 16),
+    ("list-1e5.concurrency", 16),
+    ("list-1e6.concurrency", 16),
 ];
 
 /// The smoke version: every scenario shrunk so the whole run takes seconds.
@@ -253,6 +273,9 @@ const SMOKE: &[(&str, u64)] = &[
     ("netns-big.size", 8 * MIB),
     ("netns-files.files", 100),
     ("netns-files.concurrency", 8),
+    ("list-1e4.files", 100),
+    ("list-1e5.files", 200),
+    ("list-1e6.files", 400),
 ];
 
 /// The default capacity of the network namespace's link, Mbit/s.
@@ -467,7 +490,34 @@ impl Params {
                     )
                 }
             }
-            other => bail!("unknown scenario `{other}`; known: {}", NAMES.join(", ")),
+            "list-1e4" | "list-1e5" | "list-1e6" => {
+                let (n, size, conc) = (c("files"), p("size"), c("concurrency"));
+                let name = LIST_LENGTH
+                    .iter()
+                    .copied()
+                    .find(|s| *s == name)
+                    .expect("matched above");
+                Scenario {
+                    // The testbed serves any path: a million files need
+                    // no million files on the server's side.
+                    origin: Origin::Testbed,
+                    concurrency: conc,
+                    verify: false,
+                    bytes_bound: false,
+                    ..base(
+                        name,
+                        format!(
+                            "list length: one list of {n} files × {} from parget-testbed, concurrency {conc} (peak RSS as the list grows)",
+                            Bytes(size)
+                        ),
+                        Work::Files(uniform_files(&name.replace('-', ""), n, size)),
+                    )
+                }
+            }
+            other => bail!(
+                "unknown scenario `{other}`; known: {}, list-length",
+                NAMES.join(", ")
+            ),
         };
         Ok(scenario)
     }
@@ -680,6 +730,24 @@ mod tests {
         assert_eq!(lat.origin, Origin::Testbed);
         assert_eq!(rr.origin, Origin::Nginx);
         assert!((pag.bound(None).unwrap() - 0.6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn list_length_scenarios_grow_tenfold() {
+        let p = Params::new(false);
+        let counts: Vec<usize> = LIST_LENGTH
+            .iter()
+            .map(|name| p.scenario(name).unwrap().file_count())
+            .collect();
+        assert_eq!(counts, [10_000, 100_000, 1_000_000]);
+        let big = p.scenario("list-1e6").unwrap();
+        assert_eq!(big.origin, Origin::Testbed, "no million files on disk");
+        assert!(!big.bytes_bound, "reported in files/s");
+        assert_eq!(big.bound(Some(3e9)), None);
+        let names: std::collections::BTreeSet<&str> =
+            big.files().iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names.len(), 1_000_000, "every file its own name");
+        assert!(big.url("http://h", &big.files()[0]).ends_with("?size=16"));
     }
 
     #[test]

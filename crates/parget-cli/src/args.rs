@@ -6,6 +6,8 @@ use std::time::Duration;
 use clap::Parser;
 use parget::{naming, Digest};
 
+use crate::shard::Shard;
+
 /// parget: fetch many files at once, verified while they stream.
 ///
 /// Downloads each URL (and each entry of the lists given with -i) into the
@@ -243,6 +245,20 @@ pub struct Args {
     /// Write one JSON object per finished entry to standard output.
     #[arg(long = "json")]
     pub json: bool,
+
+    /// Take only shard I of N (0 <= I < N): the entries whose destination,
+    /// relative to --dir, hashes to I (XXH3-64, seed 0, mod N). N processes
+    /// or machines given one list with 0/N .. N-1/N split it with no
+    /// coordination, each entry to exactly one of them.
+    #[arg(long = "shard", value_name = "I/N")]
+    pub shard: Option<Shard>,
+
+    /// Write the run's totals (ok, skipped, failed, bytes, elapsed) and its
+    /// failed entries with their errors to FILE as JSON at the end, also
+    /// after an interrupt; written to a temporary file and renamed, so a
+    /// reader never sees half of it.
+    #[arg(long = "summary-json", value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
 }
 
 impl Args {

@@ -11,6 +11,7 @@ use parget::{naming, Request};
 use tokio::sync::mpsc;
 
 use crate::args::Args;
+use crate::shard::Shard;
 
 /// An entry that could not become a request: reported as a failure, and
 /// the other entries go on.
@@ -44,6 +45,7 @@ pub fn spawn(args: &Args) -> Feed {
         out: args.out.as_deref().and_then(|out| args.out_path(out).ok()),
         mirrors: args.mirrors,
         checksums: args.checksums.clone(),
+        shard: args.shard,
         credentials: args
             .credentials()
             .map(|(user, password)| (user.to_owned(), password.map(str::to_owned))),
@@ -66,6 +68,7 @@ struct Feeder {
     out: Option<PathBuf>,
     mirrors: bool,
     checksums: Vec<parget::Digest>,
+    shard: Option<Shard>,
     /// The command line's Basic credentials: an entry's `http-user=` or
     /// `http-passwd=` alone takes the other half from them.
     credentials: Option<(String, Option<String>)>,
@@ -179,6 +182,19 @@ impl Feeder {
     }
 
     fn send(&self, item: Result<Request, Invalid>) -> bool {
+        // Another shard's entry is not this run's business: not run, not
+        // counted, not reported.
+        if let Some(shard) = &self.shard {
+            let ours = match &item {
+                Ok(request) => request
+                    .path()
+                    .is_none_or(|path| shard.owns(path, &self.dir)),
+                Err(_) => shard.owns_invalid(),
+            };
+            if !ours {
+                return true;
+            }
+        }
         match item {
             Ok(request) => self.request_tx.blocking_send(request).is_ok(),
             Err(invalid) => self.invalid_tx.blocking_send(invalid).is_ok(),

@@ -5,7 +5,9 @@ mod args;
 mod entries;
 mod output;
 mod progress;
+mod shard;
 mod signals;
+mod summary;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -89,7 +91,14 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut reports = std::pin::pin!(downloader.download_all(requests));
     let ticker = tokio::spawn(progress.clone().tick(downloader.totals()));
 
-    let mut output = Output::new(args.json);
+    let failures = match &args.summary_json {
+        Some(_) => Some(
+            summary::Failures::new()
+                .context("cannot make a temporary file for the --summary-json failures")?,
+        ),
+        None => None,
+    };
+    let mut output = Output::new(args.json, failures);
     let mut stopped_by: Option<signals::Stop> = None;
     let mut invalid_open = true;
     let mut stops = Some(signals::Stops::new().context("cannot watch for stop signals")?);
@@ -138,9 +147,28 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ticker.abort();
     progress.finish();
     progress.println(&output.summary(downloader.totals().received()));
+    let mut summary_failed = false;
+    if let Some(path) = &args.summary_json {
+        let (totals, failures) = output.summary_parts(
+            downloader.totals().received(),
+            stopped_by.is_some(),
+            args.shard.map(|s| s.to_string()),
+        );
+        let written = match failures {
+            Some(failures) => summary::write(path, &totals, failures),
+            None => Ok(()),
+        };
+        if let Err(e) = written {
+            progress.println_always(&format!(
+                "parget: cannot write the summary {}: {e}",
+                path.display()
+            ));
+            summary_failed = true;
+        }
+    }
     Ok(if let Some(stop) = stopped_by {
         ExitCode::from(stop.exit_status())
-    } else if output.failed > 0 {
+    } else if output.failed > 0 || summary_failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::entries::Invalid;
 use crate::progress::Progress;
+use crate::summary::{Failure, Failures, Totals};
 
 /// Counts and writes the results.
 pub struct Output {
@@ -26,6 +27,8 @@ pub struct Output {
     pub skipped: u64,
     /// Downloads and entries that failed.
     pub failed: u64,
+    /// The failed entries, kept for `--summary-json`.
+    failures: Option<Failures>,
 }
 
 #[derive(Serialize)]
@@ -41,14 +44,16 @@ struct JsonReport {
 }
 
 impl Output {
-    /// Output that writes JSON objects when `json`.
-    pub fn new(json: bool) -> Output {
+    /// Output that writes JSON objects when `json`, and keeps the failed
+    /// entries for a summary when `failures` is given.
+    pub fn new(json: bool, failures: Option<Failures>) -> Output {
         Output {
             json,
             started: Instant::now(),
             ok: 0,
             skipped: 0,
             failed: 0,
+            failures,
         }
     }
 
@@ -65,7 +70,15 @@ impl Output {
             }
             Outcome::Failed(error) => {
                 self.failed += 1;
-                progress.println_always(&format!("parget: failed: {}", describe(error)));
+                let message = describe(error);
+                progress.println_always(&format!("parget: failed: {message}"));
+                if let Some(failures) = &mut self.failures {
+                    failures.add(&Failure {
+                        url: Some(shown_url(report.url())),
+                        path: report.path().map(|p| p.display().to_string()),
+                        error: &message,
+                    });
+                }
                 "failed"
             }
         };
@@ -95,6 +108,13 @@ impl Output {
         self.failed += 1;
         let message = shown_text(&invalid.message);
         progress.println_always(&format!("parget: failed: {message}"));
+        if let Some(failures) = &mut self.failures {
+            failures.add(&Failure {
+                url: invalid.url.as_deref().map(shown_url),
+                path: None,
+                error: &message,
+            });
+        }
         if self.json {
             self.write_json(&JsonReport {
                 url: invalid.url.as_deref().map(shown_url),
@@ -116,6 +136,26 @@ impl Output {
             let _ = stdout.write_all(b"\n");
             let _ = stdout.flush();
         }
+    }
+
+    /// The totals and the failed entries, for `--summary-json`; `bytes`
+    /// as for [`Output::summary`].
+    pub fn summary_parts(
+        &mut self,
+        bytes: u64,
+        interrupted: bool,
+        shard: Option<String>,
+    ) -> (Totals, Option<Failures>) {
+        let totals = Totals {
+            ok: self.ok,
+            skipped: self.skipped,
+            failed: self.failed,
+            bytes,
+            elapsed: self.started.elapsed().as_secs_f64(),
+            interrupted,
+            shard,
+        };
+        (totals, self.failures.take())
     }
 
     /// The closing line; `received` is what this run received (not the

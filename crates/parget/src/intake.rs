@@ -7,8 +7,9 @@
 //! limit, and the stream is read no faster than slots free up (a million
 //! requests are never held in memory). Destinations are claimed in stream
 //! order, so which of two entries with one destination wins does not
-//! depend on scheduling. Reports go out in completion order, or in input
-//! order through a bounded queue; either way a consumer that does not read
+//! depend on scheduling; the destinations taken are remembered exactly,
+//! in about ten bytes of memory each ([`crate::seen`]). Reports go out in
+//! completion order, or in input order through a bounded queue; either way a consumer that does not read
 //! them holds back the intake, so memory stays flat.
 //!
 //! Each stream has a cancel token of its own (a child of the
@@ -16,7 +17,6 @@
 //! stops its downloads, flushed and kept for a resume, and leaves the
 //! downloader's other streams and calls running.
 
-use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,11 +26,13 @@ use futures_util::{Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 use tokio_util::sync::CancellationToken;
 
+use crate::error::Error;
 use crate::group::{Group, GroupPolicy, GroupReport};
 use crate::hooks::Tag;
 use crate::report::Report;
 use crate::request::Request;
-use crate::shared::{destination_hash, Shared};
+use crate::seen::Seen;
+use crate::shared::Shared;
 
 /// The order reports come back in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +59,7 @@ where
     let call = stream_cancel.clone();
     tokio::spawn(async move {
         let ordered = (order == Order::Input).then(|| start_orderer(out.clone(), capacity));
-        let mut seen: HashSet<u64> = HashSet::new();
+        let mut seen = Seen::new();
         let mut groups = std::pin::pin!(groups);
         loop {
             // After a cancel (of this stream, or of the whole downloader,
@@ -195,7 +197,7 @@ async fn start_group(
     shared: &Arc<Shared>,
     call: &CancellationToken,
     group: Group,
-    seen: &mut HashSet<u64>,
+    seen: &mut Seen,
     deliver: Deliver,
 ) {
     let (requests, policy, tag) = group.into_parts();
@@ -214,9 +216,23 @@ async fn start_group(
     }
     for (index, request) in requests.into_iter().enumerate() {
         // Downloads to memory have no destination to collide on.
-        let repeated = request
-            .path()
-            .is_some_and(|path| !seen.insert(destination_hash(path)));
+        let repeated = match request.path().map(|path| seen.insert(path)) {
+            None | Some(Ok(true)) => false,
+            Some(Ok(false)) => true,
+            Some(Err(e)) => {
+                // Whether this destination was taken before is unknown:
+                // neither running it nor calling it a duplicate is right.
+                let path = request.path().map(ToOwned::to_owned).unwrap_or_default();
+                let mut report = Report::failed(
+                    request.url().as_str().to_owned(),
+                    request.destination().clone(),
+                    Error::io(&path, e).with_url(request.url().as_str()),
+                );
+                report.tag = request.tag().cloned();
+                run.member_done(index, report).await;
+                continue;
+            }
+        };
         // A member of a group given up (a member failed, or the stream
         // was cancelled), before or while it waits, needs no slot: it ends
         // at once. Waiting on would let other streams' downloads, which

@@ -54,6 +54,7 @@ pub mod redact;
 mod report;
 mod request;
 pub mod retry;
+mod seen;
 mod shared;
 mod sink;
 pub mod transport;

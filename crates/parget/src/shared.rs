@@ -4,8 +4,7 @@
 //! a download runs.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,6 +17,7 @@ use crate::event::{DownloadId, Reporter, Totals};
 use crate::hooks::{FinishHook, ResponseHook};
 use crate::limit::{HostLimits, Rates};
 use crate::naming;
+use crate::seen::destination_key;
 use crate::sink::{self, PartFile};
 use crate::transport::Transport;
 
@@ -92,7 +92,7 @@ impl Shared {
     /// Claims `destination` while it is downloaded: two downloads never
     /// write one file at once. `repeated` says the destination appeared
     /// earlier in the same run (list order decides which entry wins, not
-    /// scheduling). Within the downloader the claim is a set of hashes;
+    /// scheduling). Within the downloader the claim is a set of paths;
     /// across downloaders and processes it is the lock on `NAME.part`,
     /// which the claim opens (see `sink::PartFile`), waiting for another
     /// download's lock when [`Config::wait_for_lock`] says so (until
@@ -118,8 +118,8 @@ impl Shared {
 
     /// The in-process half of [`Shared::claim`].
     fn claim_key(&self, destination: &Path, repeated: bool) -> Result<ClaimKey<'_>, Error> {
-        let key = destination_hash(destination);
-        if repeated || !self.claims.insert(key) {
+        let key = destination_key(destination);
+        if repeated || !self.claims.insert(key.clone()) {
             return Err(Error::new(
                 ErrorKind::DuplicateDestination(destination.to_owned()),
                 None,
@@ -189,20 +189,18 @@ impl Drop for Active<'_> {
     }
 }
 
-/// Destinations being written now, by any call, as 64-bit hashes.
+/// Destinations being written now, by any call: whole paths, compared
+/// exactly (at most one per running download, so few).
 #[derive(Default)]
-struct Claims(Mutex<HashSet<u64>>);
+struct Claims(Mutex<HashSet<PathBuf>>);
 
 impl Claims {
-    fn insert(&self, key: u64) -> bool {
+    fn insert(&self, key: PathBuf) -> bool {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).insert(key)
     }
 
-    fn remove(&self, key: u64) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+    fn remove(&self, key: &Path) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
     }
 }
 
@@ -223,50 +221,18 @@ impl Claim<'_> {
 /// A destination in the downloader's set; removed on drop.
 struct ClaimKey<'a> {
     claims: &'a Claims,
-    key: u64,
+    key: PathBuf,
 }
 
 impl Drop for ClaimKey<'_> {
     fn drop(&mut self) {
-        self.claims.remove(self.key);
+        self.claims.remove(&self.key);
     }
-}
-
-/// A destination as a 64-bit hash: a run remembers the destinations of a
-/// million-entry list at 8 bytes an entry, not their paths. Two different
-/// paths colliding in 64 bits is not a practical concern.
-pub(crate) fn destination_hash(destination: &Path) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    destination_key(destination).hash(&mut hasher);
-    hasher.finish()
-}
-
-/// A stable key for a destination path: `a/./b` and `a//b` are one path.
-fn destination_key(path: &Path) -> PathBuf {
-    path.components()
-        .filter(|c| !matches!(c, Component::CurDir))
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn destination_key_folds_dot_components() {
-        assert_eq!(
-            destination_key(Path::new("a/./b")),
-            destination_key(Path::new("a/b"))
-        );
-        assert_eq!(
-            destination_key(Path::new("./a//b")),
-            destination_key(Path::new("a/b"))
-        );
-        assert_ne!(
-            destination_key(Path::new("a/../b")),
-            destination_key(Path::new("b"))
-        );
-    }
 
     fn shared() -> Shared {
         Shared::new(

@@ -9,6 +9,7 @@ mod nginx;
 mod output;
 mod rerun;
 mod segments;
+mod shards;
 mod stops;
 mod util;
 mod verify;
