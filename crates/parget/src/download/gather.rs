@@ -2,6 +2,11 @@
 //! unit each (large writes, few wake-ups), and with piece hashes, held back
 //! until their piece is complete and matches, so no byte of a bad piece is
 //! ever written. No I/O: it hands back what is ready to write.
+//!
+//! A chunk that is already large (a fast connection fills the HTTP
+//! client's read buffer, a few hundred KiB) goes to the sink as it is,
+//! without a copy: on one verified gigabyte from nginx that copy was 8% of
+//! the process's CPU.
 
 use bytes::{Bytes, BytesMut};
 
@@ -12,6 +17,10 @@ use crate::sink::{BufferPool, FLUSH_SIZE};
 /// Buffers ready to write, each with its offset in the resource.
 pub(crate) type Ready = Vec<(u64, Bytes)>;
 
+/// A chunk at least this large is handed on as it is, when the bytes go
+/// to a sink anyway: fewer than 16 writes a MiB, and no copy.
+pub(crate) const PASS_THROUGH: usize = 64 * 1024;
+
 /// The bytes of one stream between the network and the sink.
 pub(crate) struct Gather {
     buffer: BytesMut,
@@ -20,6 +29,9 @@ pub(crate) struct Gather {
     /// Full buffers of the piece being received, waiting for its check.
     held_back: Ready,
     check: Option<PieceCheck>,
+    /// Large chunks may skip the buffer (the bytes go to a sink, not to a
+    /// small body's single buffer).
+    pass_through: bool,
 }
 
 impl Gather {
@@ -31,7 +43,15 @@ impl Gather {
             buffer_start: start,
             held_back: Vec::new(),
             check,
+            pass_through: false,
         }
+    }
+
+    /// Lets chunks of [`PASS_THROUGH`] bytes or more skip the buffer: for
+    /// bytes that go to a sink, never for a body gathered whole.
+    pub(crate) fn passing_large_chunks(mut self) -> Gather {
+        self.pass_through = true;
+        self
     }
 
     /// The offset of the next byte.
@@ -42,16 +62,26 @@ impl Gather {
 
     /// Takes `chunk`; hands back the buffers that are ready to write, or
     /// the failure of a piece (whose bytes are then dropped).
-    pub(crate) fn take(&mut self, chunk: &[u8]) -> Result<Ready, Error> {
+    pub(crate) fn take(&mut self, chunk: Bytes) -> Result<Ready, Error> {
         let mut ready = Vec::new();
         let Some(mut check) = self.check.take() else {
-            self.buffer.extend_from_slice(chunk);
+            if self.pass_through && chunk.len() >= PASS_THROUGH {
+                // What is gathered goes first, so the offsets stay in order.
+                if !self.buffer.is_empty() {
+                    ready.push(self.cut());
+                }
+                let start = self.buffer_start;
+                self.buffer_start += chunk.len() as u64;
+                ready.push((start, chunk));
+                return Ok(ready);
+            }
+            self.buffer.extend_from_slice(&chunk);
             if self.buffer.len() >= FLUSH_SIZE {
                 ready.push(self.cut());
             }
             return Ok(ready);
         };
-        let mut rest = chunk;
+        let mut rest = &chunk[..];
         let result = loop {
             if rest.is_empty() {
                 break Ok(ready);
@@ -143,14 +173,47 @@ mod tests {
     #[test]
     fn without_pieces_full_buffers_come_out_in_order() {
         let mut gather = Gather::new(100, BytesMut::new(), None);
-        let chunk = vec![7u8; FLUSH_SIZE / 2 + 1];
-        assert!(gather.take(&chunk).unwrap().is_empty());
-        let ready = gather.take(&chunk).unwrap();
+        let chunk = Bytes::from(vec![7u8; FLUSH_SIZE / 2 + 1]);
+        assert!(gather.take(chunk.clone()).unwrap().is_empty());
+        let ready = gather.take(chunk).unwrap();
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0].0, 100);
         assert_eq!(ready[0].1.len(), FLUSH_SIZE + 2);
         assert_eq!(gather.position(), 100 + FLUSH_SIZE as u64 + 2);
         assert!(gather.rest().is_none(), "nothing left");
+    }
+
+    #[test]
+    fn large_chunks_pass_through_uncopied_after_what_was_gathered() {
+        let mut gather = Gather::new(10, BytesMut::new(), None).passing_large_chunks();
+        assert!(gather.take(Bytes::from_static(b"abc")).unwrap().is_empty());
+        let large = Bytes::from(vec![1u8; PASS_THROUGH]);
+        let ready = gather.take(large.clone()).unwrap();
+        let offsets: Vec<(u64, usize)> = ready.iter().map(|(o, b)| (*o, b.len())).collect();
+        assert_eq!(offsets, [(10, 3), (13, PASS_THROUGH)]);
+        assert_eq!(&ready[0].1[..], b"abc");
+        assert_eq!(
+            ready[1].1.as_ptr(),
+            large.as_ptr(),
+            "the chunk itself, not a copy"
+        );
+        assert_eq!(gather.position(), 13 + PASS_THROUGH as u64);
+        // A smaller chunk is gathered again, after it.
+        assert!(gather.take(Bytes::from_static(b"z")).unwrap().is_empty());
+        assert_eq!(
+            gather.rest(),
+            Some((13 + PASS_THROUGH as u64, Bytes::from_static(b"z")))
+        );
+    }
+
+    #[test]
+    fn a_body_gathered_whole_copies_even_large_chunks() {
+        let mut gather = Gather::new(0, BytesMut::new(), None);
+        assert!(gather
+            .take(Bytes::from(vec![1u8; PASS_THROUGH]))
+            .unwrap()
+            .is_empty());
+        assert_eq!(gather.into_buffer().len(), PASS_THROUGH);
     }
 
     #[test]
@@ -169,7 +232,7 @@ mod tests {
         let mut gather = Gather::new(0, BytesMut::new(), check);
         let mut out = Vec::new();
         for chunk in data[..length * 2].chunks(64 * 1024 + 3) {
-            out.extend(gather.take(chunk).unwrap());
+            out.extend(gather.take(Bytes::copy_from_slice(chunk)).unwrap());
         }
         assert_eq!(
             joined(&out),
@@ -181,7 +244,10 @@ mod tests {
         // A bad third piece: none of it comes out.
         let mut bad = data[length * 2..].to_vec();
         bad[10] ^= 1;
-        let result: Result<Vec<_>, _> = bad.chunks(100_000).map(|c| gather.take(c)).collect();
+        let result: Result<Vec<_>, _> = bad
+            .chunks(100_000)
+            .map(|c| gather.take(Bytes::copy_from_slice(c)))
+            .collect();
         let error = result.unwrap_err();
         assert!(
             matches!(

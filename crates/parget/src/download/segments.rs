@@ -521,7 +521,8 @@ impl Job {
             .pieces
             .as_ref()
             .and_then(|hashes| PieceCheck::at(hashes.clone(), len, work.start));
-        let mut gather = Gather::new(work.start, self.sender.buffer(), check);
+        let mut gather =
+            Gather::new(work.start, self.sender.buffer(), check).passing_large_chunks();
         // Where the bytes taken from the body reach.
         let mut taken = work.start;
         let result = loop {
@@ -562,7 +563,7 @@ impl Job {
             state.received.fetch_add(keep as u64, Ordering::Relaxed);
             self.progress.add_received(keep as u64);
             self.shared.totals.add_received(keep as u64);
-            let ready = match gather.take(&chunk[..keep.min(chunk.len())]) {
+            let ready = match gather.take(chunk.slice(..keep.min(chunk.len()))) {
                 Ok(ready) => ready,
                 Err(bad) => {
                     // The plan counted those bytes, and what followed them

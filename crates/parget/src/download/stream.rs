@@ -53,6 +53,11 @@ pub(crate) async fn fetch(
         .and_then(|(hashes, len)| PieceCheck::at(hashes.clone(), len, start));
     let checked = check.is_some();
     let mut gather = Gather::new(start, buffer, check);
+    // A body that may not fit one buffer goes to a sink: its large chunks
+    // need not be copied.
+    if transfer.has_sink() || transfer.total().is_none_or(|n| n > FLUSH_SIZE as u64) {
+        gather = gather.passing_large_chunks();
+    }
     let result = read(ctx, body, start, body_len, transfer, &mut gather).await;
     match result {
         Ok(()) if transfer.is_fresh() && !checked => {
@@ -149,7 +154,7 @@ async fn read(
         ctx.shared.totals.add_received(n);
         speed.record(n);
         speed.check(now)?;
-        let ready = gather.take(&chunk)?;
+        let ready = gather.take(chunk)?;
         write(ctx, transfer, ready).await?;
     }
     match body_len {

@@ -71,8 +71,12 @@ async fn a_mirror_serving_bad_pieces_is_dropped_and_the_other_finishes() {
         .download(request)
         .await;
     assert_file(&report, &expected);
+    // Two bad pieces drop it. Each request to it ends at its first bad
+    // piece, and requests already open when it is dropped (at most one per
+    // other connection, however the machine schedules them) end the same
+    // way: no new one starts after.
     assert!(
-        bad.stats().requests <= 3,
+        bad.stats().requests <= 2 + 3,
         "dropped after its bad pieces: {:?}",
         bad.stats()
     );

@@ -365,9 +365,13 @@ async fn downloads_to_memory_segmented_or_not() {
         .unwrap()
         .with_digest(sha256(b"x"));
     let report = downloader.download(bad).await;
-    assert!(report
-        .error()
-        .is_some_and(parget::Error::is_digest_mismatch));
+    assert!(
+        report
+            .error()
+            .is_some_and(parget::Error::is_digest_mismatch),
+        "{:?}",
+        report.error().map(|e| format!("{e:#}"))
+    );
     assert!(report.data().is_none());
 }
 
