@@ -248,7 +248,10 @@ async fn start_group(
         let shared = shared.clone();
         let run = run.clone();
         tokio::spawn(async move {
-            let report = crate::download::run(shared, request, repeated, run.cancel.clone()).await;
+            // Boxed: a download's future is tens of KiB, and a task's own
+            // future is copied when it is spawned and again when it ends.
+            let download = crate::download::run(shared, request, repeated, run.cancel.clone());
+            let report = Box::pin(download).await;
             // The slot is held until the report is handed on: a consumer
             // that does not read reports holds back the intake.
             run.member_done(index, report).await;
