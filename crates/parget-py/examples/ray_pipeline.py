@@ -21,7 +21,8 @@ ray.init(num_cpus=2)  # a local instance; on a cluster: ray.init(address="auto")
 results = ray.data.read_csv(urls).map_batches(
     parget.ray.Downloader,                     # one per worker, its pool kept across batches
     fn_constructor_kwargs={"dest_dir": out, "concurrency": 32, "retries": 2},
-    concurrency=2,                             # two workers
+    concurrency=2,                             # two workers,
+    num_cpus=0.5,                              # mostly waiting on the network: CPU left for the read
     batch_size=100,
 )
 
