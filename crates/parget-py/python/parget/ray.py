@@ -113,9 +113,9 @@ class Downloader:
                 continue
             requests.append(request)
         for result in self.downloader.download_many(requests):
-            index = result.tag
-            assert isinstance(index, int)
-            outcomes[index] = self._outcome(result)
+            tag = result.tag
+            assert isinstance(tag, int)
+            outcomes[tag] = self._outcome(result)
         done = [o for o in outcomes if o is not None]
         assert len(done) == len(rows), "every request has a result"
         return done
