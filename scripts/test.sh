@@ -21,6 +21,9 @@ echo "== Python package: pip install ./crates/parget-py into target/py-venv, the
 cargo build --locked -p parget-testbed
 venv=target/py-venv
 python3 -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet pytest pytest-asyncio tqdm mypy
+# Ray Data (with numpy, pandas, pyarrow) for parget.ray's tests; a version
+# with a manylinux wheel for CPython 3.11 (CI's). Without it those tests fail, unless
+# PARGET_SKIP_RAY=1 leaves them out on purpose.
+"$venv/bin/python" -m pip install --quiet pytest pytest-asyncio tqdm mypy "ray[data]>=2.60,<2.61"
 "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps ./crates/parget-py
 PARGET_TESTBED="$PWD/target/debug/parget-testbed" "$venv/bin/python" -m pytest crates/parget-py/tests

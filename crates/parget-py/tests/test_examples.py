@@ -74,11 +74,17 @@ def test_the_blocking_example_runs(
 
 def test_the_readme_shows_the_examples_as_they_are() -> None:
     readme = (ROOT / "README.md").read_text()
-    for name in ("blocking.py", "paginated.py"):
+    for name in ("blocking.py", "paginated.py", "ray_pipeline.py"):
         code = (PACKAGE / "examples" / name).read_text()
         # Everything after the module docstring, verbatim.
         body = code.split('"""', 2)[2].strip()
         assert body in readme, f"README.md does not show examples/{name} as it is"
+
+
+def test_the_package_readme_shows_the_ray_example_as_it_is() -> None:
+    code = (PACKAGE / "examples" / "ray_pipeline.py").read_text()
+    body = code.split('"""', 2)[2].strip()
+    assert body in (PACKAGE / "README.md").read_text(), "crates/parget-py/README.md does not show examples/ray_pipeline.py as it is"
 
 
 def test_the_stub_matches_the_native_module() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import AsyncIterator, List, Optional
+from typing import AsyncIterator, Dict, List, Optional
 
 import parget
+import parget.ray
 from parget.tqdm import TqdmProgress
 
 
@@ -58,6 +59,14 @@ async def asynchronous(url: str, out: Path) -> int:
     async for result in parget.adownload_many([(url, out / "f")], timeout=5.0):
         count += result.size
     return count + (await parget.adownload(url, out / "g")).size
+
+
+def ray_batches(url: str, out: Path) -> List[Optional[str]]:
+    worker = parget.ray.Downloader(out, concurrency=4, retries=1, headers={"X-A": "1"})
+    batch: Dict[str, List[object]] = {"url": [url], "path": ["a"]}
+    done = worker(batch)
+    names: List[str] = [parget.ray.default_path(url), *parget.ray.OUTPUT_COLUMNS]
+    return [e if isinstance(e, str) else None for e in done["error"]] + list(names)
 
 
 if __name__ == "__main__":
