@@ -202,7 +202,9 @@ pub(crate) async fn fetch(
         max: split,
         keep_single_above: shared.config.keep_single_above.map(|n| n as f64),
     });
-    let started = Instant::now();
+    // The controller's clock starts when the writer takes pieces: until
+    // then the connections wait on the client's own preallocation.
+    let mut started: Option<Instant> = None;
 
     let mut failure: Option<Failure> = None;
     let mut monitor = tokio::time::interval(MONITOR_PERIOD);
@@ -237,7 +239,13 @@ pub(crate) async fn fetch(
                     let plan = job.plan();
                     (job.fetched(), plan.remaining())
                 };
-                let decision = controller.tick(started.elapsed(), received, running, remaining);
+                if started.is_none() && job.sender.is_ready() {
+                    started = Some(Instant::now());
+                }
+                let decision = match started {
+                    Some(started) => controller.tick(started.elapsed(), received, running, remaining),
+                    None => Decision::Hold,
+                };
                 match decision {
                     Decision::Hold => {}
                     Decision::Close(n) => {

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -65,6 +66,8 @@ pub(crate) struct PieceSender {
     pool: BufferPool,
     /// The file written, named when the writer stopped (`None` in memory).
     part: Option<Arc<PathBuf>>,
+    /// Set once the writer takes pieces: after the file is preallocated.
+    ready: Arc<AtomicBool>,
 }
 
 impl PieceSender {
@@ -88,6 +91,14 @@ impl PieceSender {
     /// A cleared buffer for the next piece.
     pub(crate) fn buffer(&self) -> BytesMut {
         self.pool.take()
+    }
+
+    /// True once the writer takes pieces. Until then (preallocating a
+    /// large file on tmpfs takes a third of a second a GiB) connections
+    /// stall on the client, not the network, and a rate measured then
+    /// says nothing about the network.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
     }
 }
 
@@ -172,6 +183,7 @@ impl Sink {
                 .map_err(|e| Error::io(part.path(), e))?;
             (Some(handle), Some(hash_tx))
         };
+        let ready = Arc::new(AtomicBool::new(layout == Layout::Prefix));
         let writer = FileWriter {
             layout,
             part,
@@ -179,6 +191,7 @@ impl Sink {
             written: done,
             hash_tx,
             pool: pool.clone(),
+            ready: ready.clone(),
         };
         let thread = tokio::task::spawn_blocking(move || writer.run(rx, hasher));
         Ok(Sink {
@@ -186,6 +199,7 @@ impl Sink {
                 tx,
                 pool,
                 part: Some(sender_part),
+                ready,
             },
             thread,
         })
@@ -201,6 +215,7 @@ impl Sink {
                 tx,
                 pool,
                 part: None,
+                ready: Arc::new(AtomicBool::new(true)),
             },
             thread,
         }
@@ -247,6 +262,8 @@ struct FileWriter {
     written: RangeSet,
     hash_tx: Option<mpsc::Sender<Piece>>,
     pool: BufferPool,
+    /// Told once pieces are taken (see [`PieceSender::is_ready`]).
+    ready: Arc<AtomicBool>,
 }
 
 impl FileWriter {
@@ -262,6 +279,7 @@ impl FileWriter {
             Layout::Ranges { len } => preallocate(self.part.file(), len),
             Layout::Prefix => Ok(()),
         };
+        self.ready.store(true, Ordering::Release);
         let result = preallocated
             .map_err(|e| Error::io(self.part.path(), e))
             .and_then(|()| self.write_all(&mut rx));
@@ -583,6 +601,40 @@ mod tests {
             .unwrap();
         let finished = sink.finish().await.unwrap();
         assert_eq!(finished.len, 0, "nothing is contiguous from 0");
+    }
+
+    #[tokio::test]
+    async fn a_sink_is_ready_once_its_file_is_preallocated() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = Sink::open_file(target(dir.path()).await, Layout::Prefix, vec![], vec![])
+            .await
+            .unwrap();
+        assert!(prefix.sender().is_ready(), "nothing to preallocate");
+        drop(prefix.finish().await.unwrap());
+        let other = tempfile::tempdir().unwrap();
+        let len = 64 << 20;
+        let ranges = Sink::open_file(
+            target(other.path()).await,
+            Layout::Ranges { len },
+            vec![],
+            vec![],
+        )
+        .await
+        .unwrap();
+        let sender = ranges.sender();
+        while !sender.is_ready() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // Ready means preallocated: the file has its size.
+        assert_eq!(
+            std::fs::metadata(other.path().join("f.part"))
+                .unwrap()
+                .len(),
+            len
+        );
+        drop(sender);
+        drop(ranges.finish().await.unwrap());
+        assert!(Sink::open_memory(vec![]).sender().is_ready());
     }
 
     #[tokio::test]
