@@ -155,6 +155,36 @@ fn a_link_planted_at_the_part_file_is_refused_and_its_target_untouched() {
 }
 
 #[test]
+fn a_directory_link_planted_inside_the_output_directory_is_refused() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.join("elsewhere")).unwrap();
+    std::fs::create_dir_all(sb.join("out")).unwrap();
+    std::os::unix::fs::symlink(sb.join("elsewhere"), sb.join("out/sub")).unwrap();
+    let url = server.url("/link/t.bin?size=1000");
+    let run = sb.run(&["-d", "out", "-o", "sub/t.bin", &url]);
+    run.failure().stderr_has(&["out/sub", "symbolic link"]);
+    run.check(
+        std::fs::read_dir(sb.join("elsewhere"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing was written through the link",
+    );
+    // A list's dir= meets the same rule.
+    sb.write("list.txt", format!("{url}\n  dir=sub\n").as_bytes());
+    let run = sb.run(&["-d", "out", "-i", "list.txt"]);
+    run.failure().stderr_has(&["out/sub", "symbolic link"]);
+    run.check(
+        std::fs::read_dir(sb.join("elsewhere"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing was written through the link",
+    );
+}
+
+#[test]
 fn a_link_planted_at_the_control_file_is_refused_and_its_target_untouched() {
     let server = Server::start();
     let sb = Sandbox::new();
