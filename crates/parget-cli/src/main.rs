@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             "parget: warning: --insecure: TLS certificates are not checked, so anyone on the way can read and change what is downloaded"
         );
     }
+    keep_freed_memory();
     // One thread drives every connection: the heavy work (writing,
     // hashing) runs on the engine's own threads, and a single event loop
     // saves the cross-thread wake-ups that dominate the cost of many small
@@ -65,6 +66,26 @@ fn main() -> ExitCode {
     // returns) must not keep the process alive.
     runtime.shutdown_background();
     code
+}
+
+/// Tells glibc's allocator to keep freed memory for reuse.
+///
+/// The body chunks of a fast download (hundreds of KiB each, allocated by
+/// the HTTP client per read and freed once written) are above glibc's
+/// default thresholds: each was either mapped and unmapped on its own, or
+/// handed back to the OS by a heap trim, so every chunk's pages were
+/// faulted in and zeroed afresh. Measured on a verified 1 GiB from nginx
+/// (8 runs each): system CPU 1.37 → 1.19 s, wall 1.46 → 1.32 s, peak RSS
+/// unchanged at 14 MiB (what is kept is what was in use at the peak).
+fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: mallopt only sets allocator parameters; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 16 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
 }
 
 async fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -59,7 +59,7 @@ fn parse_args() -> Result<Args, String> {
         out: PathBuf::new(),
         concurrency: 512,
         per_page: 5,
-        window: 64,
+        window: 128,
         growth: 2,
         max_window: 128,
     };
