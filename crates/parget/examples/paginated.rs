@@ -13,7 +13,11 @@
 //! `--window` pages and grows by `--growth` pages for every answer saying
 //! `More: true` (up to `--max-window` in flight). The first `More: false`
 //! (or empty page) marks the end: no offset past it is asked for, and pages
-//! still in flight past it are dropped. Every endpoint a page brings goes
+//! still in flight past it are dropped. The first window is as wide as
+//! the largest one: a page asked for past the end costs one small request
+//! answered at once with an empty list, while a page asked for one lag too
+//! late costs a whole lag (with 100 pages, a first window of 64 made three
+//! lags of what two can do). Every endpoint a page brings goes
 //! straight into [`parget::Downloader::download_all`], so downloads start
 //! while later pages are still on their way.
 //!
