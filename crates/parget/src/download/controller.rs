@@ -3,6 +3,13 @@
 //! the time, the bytes received and the connections running, and answers
 //! open, close or hold; the segments fetch carries it out.
 //!
+//! The bytes it is told are the downloader's, every download's together:
+//! a file among 32 others on a fast link sees a thirty-second of the rate
+//! on its own connection and would open every connection it may, taking
+//! from the others what it gains (measured on a mixed list from nginx,
+//! `-j 32`: 115 requests instead of 60, 0.73 s instead of 0.57 s). Only the
+//! total says whether another connection adds anything.
+//!
 //! Three kinds of link want three answers, and only measuring tells them
 //! apart:
 //! - a server that paces each connection (nginx's `limit_rate`, most

@@ -235,9 +235,13 @@ pub(crate) async fn fetch(
             },
             () = tokio::time::sleep_until(next_tick) => {
                 let running = tasks.len();
+                // The downloader's bytes, every download's together: a
+                // file among many that opens connections takes what it
+                // gains from the others, and only the total shows it (one
+                // download alone: the same count as its own).
                 let (received, remaining) = {
                     let plan = job.plan();
-                    (job.fetched(), plan.remaining())
+                    (shared.totals.received(), plan.remaining())
                 };
                 if started.is_none() && job.sender.is_ready() {
                     started = Some(Instant::now());
@@ -307,14 +311,6 @@ pub(crate) async fn fetch(
 impl Job {
     fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Bytes received by every connection of this fetch.
-    fn fetched(&self) -> u64 {
-        self.workers
-            .iter()
-            .map(|w| w.received.load(Ordering::Relaxed))
-            .sum()
     }
 
     /// Takes one pending close, if any and if another connection goes on:

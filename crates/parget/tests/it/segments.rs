@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use parget::{DownloadProgress, DownloaderBuilder, Report, Reporter, Request};
 use parget_testbed::{ServerConfig, TestServer};
 
@@ -407,4 +408,59 @@ async fn progress_tells_how_many_segments_are_active() {
     let report: Report = task.await.unwrap();
     assert_file(&report, &content("/p.bin", len));
     assert_eq!(most, 4, "four connections were active at once");
+}
+
+/// One paced file among six others, or alone, with the single-stream
+/// threshold between its own rate and the downloads' total.
+async fn ranges_for_a_file_among(others: usize) -> u64 {
+    let bed = Bed::start().await;
+    // 4 MB/s for the file's connection, 2 MB/s for each other: the file
+    // alone is below the 12 MB/s threshold, the seven downloads together
+    // (16 MB/s) above it. The others are under the split size, so they
+    // never split; the file ends (0.8 s) before the controller's first
+    // probe (1 s), which would judge it alone once the others are done.
+    let len = 3 * MIB;
+    // The others first, so they are under way when the file is sampled.
+    let mut requests: Vec<Request> = (0..others)
+        .map(|i| {
+            bed.request(
+                &format!("/among/o{i}.bin?size=1000000&rate=2000000"),
+                &format!("o{i}.bin"),
+            )
+        })
+        .collect();
+    requests.push(bed.request(&format!("/among/a.bin?size={len}&rate=4000000"), "a.bin"));
+    let downloader = segmented()
+        .keep_single_stream_above(Some(12_000_000))
+        .concurrency(8)
+        .build()
+        .unwrap();
+    let reports: Vec<Report> = downloader
+        .download_all(futures_util::stream::iter(requests))
+        .collect()
+        .await;
+    for report in &reports {
+        assert!(report.error().is_none(), "{report:?}");
+    }
+    assert_file(
+        reports
+            .iter()
+            .find(|r| r.url().contains("/among/a.bin"))
+            .unwrap(),
+        &content("/among/a.bin", len),
+    );
+    bed.server.stats().range_requests_for("/among/a.bin")
+}
+
+#[tokio::test]
+async fn a_file_among_others_is_split_by_what_the_downloads_get_together() {
+    // Alone, its connection is slower than the threshold: it splits.
+    assert!(ranges_for_a_file_among(0).await >= 1, "alone, it splits");
+    // Among six others the downloader already gets more than the threshold
+    // over seven connections: another one would only take from them.
+    assert_eq!(
+        ranges_for_a_file_among(6).await,
+        0,
+        "among others, one stream"
+    );
 }
