@@ -55,7 +55,7 @@ pub fn name_from_url(url: &url::Url) -> Option<String> {
 ///
 /// Takes the last non-empty component after splitting on both `/` and `\`
 /// (so neither a Unix nor a Windows path can point elsewhere), replaces NUL
-/// and other control characters with `_`, trims surrounding whitespace,
+/// and other control characters (and the bidi controls) with `_`, trims surrounding whitespace,
 /// refuses `.` and `..`, and shortens the result to [`MAX_NAME_BYTES`] bytes
 /// on a character boundary, keeping a short extension. `None` when nothing
 /// usable is left.
@@ -108,11 +108,13 @@ fn safe_component(component: &str) -> Option<String> {
 }
 
 /// Characters never written into a name: separators (in case a caller
-/// passes one through), control characters, and on Windows the reserved set.
+/// passes one through), control characters, the bidi controls (a name
+/// must show as what it is), and on Windows the reserved set.
 fn is_unsafe_char(c: char) -> bool {
     c == '/'
         || c == '\\'
         || c.is_control()
+        || crate::redact::is_bidi_control(c)
         || (cfg!(windows) && matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*'))
 }
 
@@ -313,6 +315,15 @@ mod tests {
         );
         assert_eq!(safe_file_name("sub/dir/").as_deref(), Some("dir"));
         assert_eq!(safe_file_name("a\0b").as_deref(), Some("a_b"));
+        // Shown as "reportexe.pdf" if kept.
+        assert_eq!(
+            safe_file_name("report\u{202e}fdp.exe").as_deref(),
+            Some("report_fdp.exe")
+        );
+        assert_eq!(
+            safe_file_name("\u{2067}a\u{2069}\u{200f}").as_deref(),
+            Some("_a__")
+        );
         assert_eq!(
             safe_file_name("tab\there\nnew\u{7f}\u{9b}").as_deref(),
             Some("tab_here_new__")

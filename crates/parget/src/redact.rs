@@ -121,7 +121,8 @@ pub fn redact_urls_in(text: &str) -> Cow<'_, str> {
 ///
 /// Escaped: C0 controls and DEL as `\xNN` (TAB, LF and CR as `\t`, `\n`,
 /// `\r`), C1 controls (U+0080 to U+009F, which include the one-character
-/// CSI, U+009B) as `\u{NN}`. The ESC that starts a terminal escape sequence
+/// CSI, U+009B) and the bidi controls (U+202E and its kin, which reorder
+/// what a terminal shows) as `\u{NN}`. The ESC that starts a terminal escape sequence
 /// is a C0 control, so no sequence survives. Borrowed when nothing needed
 /// escaping.
 ///
@@ -153,9 +154,21 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(escaped)
 }
 
-/// C0, DEL and C1: exactly Unicode's `Cc` category.
+/// C0, DEL and C1 (exactly Unicode's `Cc` category), and the bidi
+/// controls.
 fn is_escaped(c: char) -> bool {
-    c.is_control()
+    c.is_control() || is_bidi_control(c)
+}
+
+/// The characters that reorder how the text around them is shown: the
+/// Unicode bidi embeddings, overrides, isolates and marks. A name such as
+/// `report\u{202e}fdp.exe` shows as `reportexe.pdf`, so they are escaped
+/// in printed text and replaced in file names ([`crate::naming`]).
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 #[cfg(test)]
@@ -268,7 +281,8 @@ mod tests {
             // Printable non-ASCII and backslashes are left alone.
             ("café 🦀 \u{a0}\u{a0}", "café 🦀 \u{a0}\u{a0}"),
             ("a\\x1b", "a\\x1b"),
-            ("\u{202e}", "\u{202e}"),
+            // Bidi controls reorder what is shown: escaped too.
+            ("a\u{202e}fdp.exe", "a\\u{202e}fdp.exe"),
         ] {
             assert_eq!(escape_control(input), expected, "{input:?}");
         }
@@ -313,13 +327,26 @@ mod tests {
         }
 
         #[test]
-        fn escaped_text_has_no_control_characters(text: String) {
-            let escaped = escape_control(&text);
-            prop_assert!(!escaped.chars().any(char::is_control));
+        fn bidi_controls_are_escaped_wherever_they_are(
+            before in "[a-z.]{0,8}",
+            after in "[a-z.]{0,8}",
+            c in prop::sample::select(vec!['\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}']),
+        ) {
+            let text = format!("{before}{c}{after}");
+            let expected = format!("{before}\\u{{{:x}}}{after}", u32::from(c));
+            prop_assert_eq!(escape_control(&text), expected.as_str());
         }
 
         #[test]
-        fn text_without_controls_is_unchanged(text in "[^\\p{Cc}]*") {
+        fn escaped_text_has_no_control_characters(text: String) {
+            let escaped = escape_control(&text);
+            prop_assert!(!escaped.chars().any(|c| c.is_control() || is_bidi_control(c)));
+        }
+
+        #[test]
+        fn text_without_controls_is_unchanged(
+            text in "[^\\p{Cc}\u{061c}\u{200e}\u{200f}\u{202a}-\u{202e}\u{2066}-\u{2069}]*"
+        ) {
             prop_assert_eq!(escape_control(&text), text.as_str());
         }
     }
