@@ -231,9 +231,14 @@ fn refuse_linked_directories(base: &Path, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A path that starts at a root: `/x`, or on Windows `\x` or `C:\x`.
+fn is_absolute(path: &str) -> bool {
+    path.starts_with('/') || path.starts_with('\\') || Path::new(path).is_absolute()
+}
+
 /// The request for a list entry: `dir=` and `out=` are relative to the
-/// output directory and made safe, so a list cannot write outside it.
-/// `header=` lines are sent with it (replacing a `-H` of the same name),
+/// output directory (an absolute one is refused) and made safe, so a
+/// list cannot write outside it. `header=` lines are sent with it (replacing a `-H` of the same name),
 /// and `http-user=`/`http-passwd=` give its Basic credentials, a missing
 /// half taken from the command line's `credentials`.
 pub fn request_for_entry(
@@ -242,6 +247,15 @@ pub fn request_for_entry(
     credentials: Option<&(String, Option<String>)>,
 ) -> Result<Request, String> {
     let url = entry.urls.first().ok_or("the entry has no URL")?;
+    // An absolute path would be placed under the output directory, which
+    // is not the file it names: refused, as `-o /abs` is.
+    for (key, value) in [("dir", &entry.dir), ("out", &entry.out)] {
+        if let Some(value) = value.as_deref().filter(|v| is_absolute(v)) {
+            return Err(format!(
+                "{key}=`{value}` is absolute; a list's paths are relative to the output directory (-d)"
+            ));
+        }
+    }
     let mut dir = base.to_path_buf();
     if let Some(sub) = &entry.dir {
         let safe = naming::safe_relative_path(sub).ok_or_else(|| {
@@ -316,11 +330,17 @@ mod tests {
             request_for_entry(&e, base, None).unwrap().path().unwrap(),
             Path::new("out/passwd")
         );
+        // Absolute: refused, naming the option, not moved under -d.
         e.out = Some("/etc/shadow".into());
-        assert_eq!(
-            request_for_entry(&e, base, None).unwrap().path().unwrap(),
-            Path::new("out/etc/shadow")
-        );
+        let error = request_for_entry(&e, base, None).unwrap_err();
+        assert!(error.contains("out=`/etc/shadow` is absolute"), "{error}");
+        e.out = None;
+        e.dir = Some("/srv/mirror".into());
+        let error = request_for_entry(&e, base, None).unwrap_err();
+        assert!(error.contains("dir=`/srv/mirror` is absolute"), "{error}");
+        e.dir = Some("\\share\\x".into());
+        assert!(request_for_entry(&e, base, None).is_err());
+        e.dir = None;
         e.out = Some("../x".into());
         assert!(request_for_entry(&e, base, None).is_err());
         e.out = Some("sub/f.deb".into());

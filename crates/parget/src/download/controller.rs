@@ -33,7 +33,14 @@
 //! bottleneck), going on by halves; it reopens them when the rate falls
 //! (each connection was adding), and waits twice as long before the next
 //! probe. A single connection that slows below the fast threshold is
-//! probed the other way: doubled, kept when the rate grows with it.
+//! probed the other way: doubled, and doubled again while the rate grows
+//! with it.
+//!
+//! A file that starts while other downloads already hold as many
+//! connections as it may open (`crowded`: a list of many files) starts
+//! alone whatever its first rate, and only those upward probes open more:
+//! the list already runs in parallel, and on a link faster than the
+//! client every split file costs CPU the others need.
 
 use std::time::Duration;
 
@@ -61,6 +68,13 @@ pub(crate) struct Settings {
     /// A first connection at least this fast (bytes/s) past its burst
     /// keeps the file alone; `None` always opens every connection.
     pub keep_single_above: Option<f64>,
+    /// Other downloads already run at least `max` connections: the file
+    /// starts alone (with a threshold), and only its probes, by what they
+    /// add to the total, open more. A list of many files keeps its own
+    /// parallelism; splitting each file of it at once would multiply the
+    /// connections and, on a link faster than the client, cost CPU the
+    /// others need.
+    pub crowded: bool,
 }
 
 /// What to do now.
@@ -241,6 +255,10 @@ impl Controller {
                 let Some(threshold) = self.settings.keep_single_above else {
                     return self.open_all(now, running);
                 };
+                if self.settings.crowded {
+                    self.phase = steady(1, now, None, FIRST_PROBE);
+                    return Decision::Hold;
+                }
                 let Some(mark) = mark else {
                     if now >= BURST_TIME {
                         *mark = Some(Mark { at: now, received });
@@ -358,9 +376,27 @@ impl Controller {
                         ..Probe::new(target, next, rate, now, interval)
                     })
                 } else {
-                    // Opened more: kept when each added half its share.
+                    // Opened more: kept when each added half its share,
+                    // and doubled again at once while that goes on (a
+                    // file that started alone among others climbs back in
+                    // a few windows, not one probe interval a step).
                     let share = (target - before) as f64 / before as f64;
                     if rate >= baseline * (1.0 + share / 2.0) {
+                        let max = self.settings.max;
+                        let per_connection = rate / target as f64;
+                        let network_bound = self
+                            .settings
+                            .keep_single_above
+                            .is_none_or(|threshold| per_connection < threshold);
+                        if target < max && network_bound {
+                            return self.probe(Probe::new(
+                                target,
+                                (target * 2).min(max),
+                                rate,
+                                now,
+                                interval,
+                            ));
+                        }
                         self.phase = steady(target, now, Some(rate), interval);
                         Decision::Hold
                     } else {
@@ -503,6 +539,7 @@ mod tests {
         Settings {
             max,
             keep_single_above: Some(500.0 * MB),
+            crowded: false,
         }
     }
 
@@ -572,6 +609,7 @@ mod tests {
         let mut controller = Controller::new(Settings {
             max: 8,
             keep_single_above: None,
+            crowded: false,
         });
         assert_eq!(
             controller.tick(Duration::from_millis(1), 0, 1, 1 << 30),
@@ -584,6 +622,75 @@ mod tests {
             Decision::Hold
         );
         assert_eq!(one.target(), 1);
+    }
+
+    fn crowded(max: usize) -> Settings {
+        Settings {
+            crowded: true,
+            ..settings(max)
+        }
+    }
+
+    #[test]
+    fn a_crowded_file_starts_alone_however_slow_its_connection() {
+        let mut controller = Controller::new(crowded(8));
+        let ms = Duration::from_millis;
+        // 20 MB/s on one connection: alone, every connection would open.
+        for t in [1u64, 11, 32, 60, 200, 900] {
+            assert_eq!(
+                controller.tick(ms(t), t * 20_000, 1, 1 << 30),
+                Decision::Hold,
+                "at {t} ms"
+            );
+        }
+        assert_eq!(controller.target(), 1);
+        // Its first probe, a second in, doubles it: the rate is far below
+        // what one connection could take.
+        let mut opened = None;
+        for t in (1000u64..2000).step_by(10) {
+            if let Decision::Open(n) = controller.tick(ms(t), t * 20_000, 1, 1 << 30) {
+                opened = Some(n);
+                break;
+            }
+        }
+        assert_eq!(opened, Some(1), "doubled by its probe");
+    }
+
+    #[test]
+    fn a_crowded_file_on_a_paced_link_still_gets_its_connections_from_probes() {
+        let link = Link {
+            per_connection: 10.0 * MB,
+            total: 1000.0 * MB,
+            client: 1000.0 * MB,
+            burst: 0.0,
+            latency: Duration::ZERO,
+        };
+        let len = 400.0 * MB;
+        let (crowded_took, connections) = simulate(link, len, crowded(8));
+        assert!(connections > 1, "probes found that more connections add");
+        let (alone_took, _) = simulate(link, len, settings(8));
+        assert!(
+            crowded_took > alone_took,
+            "starting alone costs time when nothing else runs: {crowded_took:?} vs {alone_took:?}"
+        );
+        let one = fixed(link, len, 1);
+        assert!(
+            crowded_took < one / 2,
+            "but far less than one stream: {crowded_took:?} vs {one:?}"
+        );
+    }
+
+    #[test]
+    fn a_crowded_file_on_a_fast_link_keeps_one_stream() {
+        let link = Link {
+            per_connection: 2000.0 * MB,
+            total: 2000.0 * MB,
+            client: 800.0 * MB,
+            burst: 2.0 * MB,
+            latency: Duration::ZERO,
+        };
+        let (_, connections) = simulate(link, 2000.0 * MB, crowded(8));
+        assert_eq!(connections, 1);
     }
 
     #[test]

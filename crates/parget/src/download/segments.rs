@@ -201,6 +201,8 @@ pub(crate) async fn fetch(
     let mut controller = Controller::new(ControllerSettings {
         max: split,
         keep_single_above: shared.config.keep_single_above.map(|n| n as f64),
+        // Each running download has a connection (this one included).
+        crowded: shared.totals.active() as usize > split,
     });
     // The controller's clock starts when the writer takes pieces: until
     // then the connections wait on the client's own preallocation.

@@ -430,7 +430,10 @@ async fn ranges_for_a_file_among(others: usize) -> u64 {
         })
         .collect();
     requests.push(bed.request(&format!("/among/a.bin?size={len}&rate=4000000"), "a.bin"));
+    // Eight connections allowed: seven downloads do not crowd the file
+    // (see the next test), only the rate decides.
     let downloader = segmented()
+        .split(8)
         .keep_single_stream_above(Some(12_000_000))
         .concurrency(8)
         .build()
@@ -463,4 +466,35 @@ async fn a_file_among_others_is_split_by_what_the_downloads_get_together() {
         0,
         "among others, one stream"
     );
+}
+
+#[tokio::test]
+async fn a_file_that_starts_among_more_downloads_than_its_connections_starts_alone() {
+    let bed = Bed::start().await;
+    // Five others hold five connections, more than the file's four: it
+    // starts alone although its connection (4 MB/s) is far below the
+    // threshold, and it ends (0.8 s) before its first probe (1 s).
+    let mut requests: Vec<Request> = (0..5)
+        .map(|i| {
+            bed.request(
+                &format!("/crowd/o{i}.bin?size=1000000&rate=2000000"),
+                &format!("o{i}.bin"),
+            )
+        })
+        .collect();
+    let len = 3 * MIB;
+    requests.push(bed.request(&format!("/crowd/a.bin?size={len}&rate=4000000"), "a.bin"));
+    let reports: Vec<Report> = segmented()
+        .keep_single_stream_above(Some(1_000_000_000))
+        .concurrency(8)
+        .build()
+        .unwrap()
+        .download_all(futures_util::stream::iter(requests))
+        .collect()
+        .await;
+    for report in &reports {
+        assert!(report.error().is_none(), "{report:?}");
+    }
+    assert_eq!(bed.server.stats().range_requests_for("/crowd/a.bin"), 0);
+    assert_eq!(bed.server.stats().requests_for("/crowd/a.bin"), 1);
 }
