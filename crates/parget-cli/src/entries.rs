@@ -231,7 +231,8 @@ fn refuse_linked_directories(base: &Path, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// A path that starts at a root: `/x`, or on Windows `\x` or `C:\x`.
+/// A path that starts at a root: `/x` or `\x` (a list may come from
+/// Windows), and on Windows `C:\x` too.
 fn is_absolute(path: &str) -> bool {
     path.starts_with('/') || path.starts_with('\\') || Path::new(path).is_absolute()
 }

@@ -17,7 +17,10 @@
 //! the largest one: a page asked for past the end costs one small request
 //! answered at once with an empty list, while a page asked for one lag too
 //! late costs a whole lag (with 100 pages, a first window of 64 made three
-//! lags of what two can do). Every endpoint a page brings goes
+//! lags of what two can do). The price: a short listing still gets 128
+//! page requests at once, which an API that limits its request rate may
+//! not like; `--window 8` (and `--growth`, which widens the window by that
+//! many pages per full page answered, up to `--max-window`) asks less. Every endpoint a page brings goes
 //! straight into [`parget::Downloader::download_all`], so downloads start
 //! while later pages are still on their way.
 //!

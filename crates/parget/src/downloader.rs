@@ -351,10 +351,9 @@ impl DownloaderBuilder {
     /// A first connection that is at least this fast (bytes/s) once its
     /// first burst is over keeps the whole file: the client's own work
     /// (receiving, writing, hashing) is then the limit, and more
-    /// connections would only add CPU. The rate is the downloader's, every
-    /// download's together, and a file that starts while more downloads
-    /// run than [`DownloaderBuilder::split`] starts alone whatever the
-    /// rate (its later probes open more when they add). The burst (what a server hands over
+    /// connections would only add CPU. A file sampled while more downloads
+    /// run than [`DownloaderBuilder::split`] starts alone whatever its rate
+    /// (its later probes open more when they add). The burst (what a server hands over
     /// from socket buffers before its pacing starts: the first 2 MiB or
     /// 10 ms) is not counted. Slower first connections get every
     /// connection [`DownloaderBuilder::split`] allows at once, and the

@@ -160,15 +160,20 @@ fn is_escaped(c: char) -> bool {
     c.is_control() || is_bidi_control(c)
 }
 
-/// The characters that reorder how the text around them is shown: the
-/// Unicode bidi embeddings, overrides, isolates and marks. A name such as
-/// `report\u{202e}fdp.exe` shows as `reportexe.pdf`, so they are escaped
-/// in printed text and replaced in file names ([`crate::naming`]).
+/// The Unicode bidi controls: the embeddings, overrides and isolates
+/// ([`reorders_text`]) and the marks. Escaped in printed text, where even
+/// a mark can move the characters around it.
 pub(crate) fn is_bidi_control(c: char) -> bool {
-    matches!(
-        c,
-        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-    )
+    reorders_text(c) || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}')
+}
+
+/// The bidi embeddings, overrides and isolates: they reorder a whole run
+/// of text, so a name such as `report\u{202e}fdp.exe` shows as
+/// `reportexe.pdf`. Replaced in file names ([`crate::naming`]); the marks
+/// (U+200E, U+200F, U+061C) are left in names, where Hebrew and Arabic
+/// text uses them.
+pub(crate) fn reorders_text(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]

@@ -201,8 +201,7 @@ pub(crate) async fn fetch(
     let mut controller = Controller::new(ControllerSettings {
         max: split,
         keep_single_above: shared.config.keep_single_above.map(|n| n as f64),
-        // Each running download has a connection (this one included).
-        crowded: shared.totals.active() as usize > split,
+        crowded: false,
     });
     // The controller's clock starts when the writer takes pieces: until
     // then the connections wait on the client's own preallocation.
@@ -237,14 +236,14 @@ pub(crate) async fn fetch(
             },
             () = tokio::time::sleep_until(next_tick) => {
                 let running = tasks.len();
-                // The downloader's bytes, every download's together: a
-                // file among many that opens connections takes what it
-                // gains from the others, and only the total shows it (one
-                // download alone: the same count as its own).
                 let (received, remaining) = {
                     let plan = job.plan();
-                    (shared.totals.received(), plan.remaining())
+                    (job.fetched(), plan.remaining())
                 };
+                // Each running download has a connection (this one
+                // included); a file that downloads started after is
+                // crowded by the time it is sampled.
+                controller.set_crowded(shared.totals.active() as usize > split);
                 if started.is_none() && job.sender.is_ready() {
                     started = Some(Instant::now());
                 }
@@ -313,6 +312,14 @@ pub(crate) async fn fetch(
 impl Job {
     fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes received by every connection of this fetch.
+    fn fetched(&self) -> u64 {
+        self.workers
+            .iter()
+            .map(|w| w.received.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Takes one pending close, if any and if another connection goes on:

@@ -410,64 +410,6 @@ async fn progress_tells_how_many_segments_are_active() {
     assert_eq!(most, 4, "four connections were active at once");
 }
 
-/// One paced file among six others, or alone, with the single-stream
-/// threshold between its own rate and the downloads' total.
-async fn ranges_for_a_file_among(others: usize) -> u64 {
-    let bed = Bed::start().await;
-    // 4 MB/s for the file's connection, 2 MB/s for each other: the file
-    // alone is below the 12 MB/s threshold, the seven downloads together
-    // (16 MB/s) above it. The others are under the split size, so they
-    // never split; the file ends (0.8 s) before the controller's first
-    // probe (1 s), which would judge it alone once the others are done.
-    let len = 3 * MIB;
-    // The others first, so they are under way when the file is sampled.
-    let mut requests: Vec<Request> = (0..others)
-        .map(|i| {
-            bed.request(
-                &format!("/among/o{i}.bin?size=1000000&rate=2000000"),
-                &format!("o{i}.bin"),
-            )
-        })
-        .collect();
-    requests.push(bed.request(&format!("/among/a.bin?size={len}&rate=4000000"), "a.bin"));
-    // Eight connections allowed: seven downloads do not crowd the file
-    // (see the next test), only the rate decides.
-    let downloader = segmented()
-        .split(8)
-        .keep_single_stream_above(Some(12_000_000))
-        .concurrency(8)
-        .build()
-        .unwrap();
-    let reports: Vec<Report> = downloader
-        .download_all(futures_util::stream::iter(requests))
-        .collect()
-        .await;
-    for report in &reports {
-        assert!(report.error().is_none(), "{report:?}");
-    }
-    assert_file(
-        reports
-            .iter()
-            .find(|r| r.url().contains("/among/a.bin"))
-            .unwrap(),
-        &content("/among/a.bin", len),
-    );
-    bed.server.stats().range_requests_for("/among/a.bin")
-}
-
-#[tokio::test]
-async fn a_file_among_others_is_split_by_what_the_downloads_get_together() {
-    // Alone, its connection is slower than the threshold: it splits.
-    assert!(ranges_for_a_file_among(0).await >= 1, "alone, it splits");
-    // Among six others the downloader already gets more than the threshold
-    // over seven connections: another one would only take from them.
-    assert_eq!(
-        ranges_for_a_file_among(6).await,
-        0,
-        "among others, one stream"
-    );
-}
-
 #[tokio::test]
 async fn a_file_that_starts_among_more_downloads_than_its_connections_starts_alone() {
     let bed = Bed::start().await;
@@ -497,4 +439,40 @@ async fn a_file_that_starts_among_more_downloads_than_its_connections_starts_alo
     }
     assert_eq!(bed.server.stats().range_requests_for("/crowd/a.bin"), 0);
     assert_eq!(bed.server.stats().requests_for("/crowd/a.bin"), 1);
+}
+
+#[tokio::test]
+async fn a_crowded_file_still_gets_connections_from_its_probes_when_they_add() {
+    let bed = Bed::start().await;
+    // Five others (3 s each) crowd a file of four connections; each
+    // connection adds 2 MB/s, so its first probe (1 s in) doubles it and
+    // the next doubling follows at once.
+    let mut requests: Vec<Request> = (0..5)
+        .map(|i| {
+            bed.request(
+                &format!("/grow/o{i}.bin?size=6000000&rate=2000000"),
+                &format!("o{i}.bin"),
+            )
+        })
+        .collect();
+    let len = 12 * MIB;
+    requests.push(bed.request(&format!("/grow/a.bin?size={len}&rate=2000000"), "a.bin"));
+    let reports: Vec<Report> = segmented()
+        .keep_single_stream_above(Some(1_000_000_000))
+        .concurrency(8)
+        .build()
+        .unwrap()
+        .download_all(futures_util::stream::iter(requests))
+        .collect()
+        .await;
+    for report in &reports {
+        assert!(report.error().is_none(), "{report:?}");
+    }
+    let a = reports
+        .iter()
+        .find(|r| r.url().contains("/grow/a.bin"))
+        .unwrap();
+    assert_file(a, &content("/grow/a.bin", len));
+    let ranges = bed.server.stats().range_requests_for("/grow/a.bin");
+    assert!(ranges >= 2, "probes opened connections: {ranges} ranges");
 }
