@@ -410,22 +410,22 @@ async fn progress_tells_how_many_segments_are_active() {
     assert_eq!(most, 4, "four connections were active at once");
 }
 
-#[tokio::test]
-async fn a_file_that_starts_among_more_downloads_than_its_connections_starts_alone() {
+/// Five paced downloads of `other_size` bytes at 2 MB/s under `dir`,
+/// then the file `dir/a.bin` of `len` bytes at `rate`, all at once with
+/// four connections allowed a file and a threshold no connection reaches;
+/// checks every file and returns the ranges asked for `a.bin`.
+async fn a_file_after_five_others(dir: &str, other_size: u64, len: u64, rate: u64) -> u64 {
     let bed = Bed::start().await;
-    // Five others hold five connections, more than the file's four: it
-    // starts alone although its connection (4 MB/s) is far below the
-    // threshold, and it ends (0.8 s) before its first probe (1 s).
     let mut requests: Vec<Request> = (0..5)
         .map(|i| {
             bed.request(
-                &format!("/crowd/o{i}.bin?size=1000000&rate=2000000"),
+                &format!("/{dir}/o{i}.bin?size={other_size}&rate=2000000"),
                 &format!("o{i}.bin"),
             )
         })
         .collect();
-    let len = 3 * MIB;
-    requests.push(bed.request(&format!("/crowd/a.bin?size={len}&rate=4000000"), "a.bin"));
+    let path = format!("/{dir}/a.bin");
+    requests.push(bed.request(&format!("{path}?size={len}&rate={rate}"), "a.bin"));
     let reports: Vec<Report> = segmented()
         .keep_single_stream_above(Some(1_000_000_000))
         .concurrency(8)
@@ -437,42 +437,25 @@ async fn a_file_that_starts_among_more_downloads_than_its_connections_starts_alo
     for report in &reports {
         assert!(report.error().is_none(), "{report:?}");
     }
-    assert_eq!(bed.server.stats().range_requests_for("/crowd/a.bin"), 0);
-    assert_eq!(bed.server.stats().requests_for("/crowd/a.bin"), 1);
+    let a = reports.iter().find(|r| r.url().contains(&path)).unwrap();
+    assert_file(a, &content(&path, len));
+    bed.server.stats().range_requests_for(&path)
+}
+
+#[tokio::test]
+async fn a_file_that_starts_among_more_downloads_than_its_connections_starts_alone() {
+    // Five others hold five connections, more than the file's four: it
+    // starts alone although its connection (4 MB/s) is far below the
+    // threshold, and it ends (0.8 s) before its first probe (1 s).
+    let ranges = a_file_after_five_others("crowd", 1_000_000, 3 * MIB, 4_000_000).await;
+    assert_eq!(ranges, 0, "one stream");
 }
 
 #[tokio::test]
 async fn a_crowded_file_still_gets_connections_from_its_probes_when_they_add() {
-    let bed = Bed::start().await;
-    // Five others (3 s each) crowd a file of four connections; each
-    // connection adds 2 MB/s, so its first probe (1 s in) doubles it and
-    // the next doubling follows at once.
-    let mut requests: Vec<Request> = (0..5)
-        .map(|i| {
-            bed.request(
-                &format!("/grow/o{i}.bin?size=6000000&rate=2000000"),
-                &format!("o{i}.bin"),
-            )
-        })
-        .collect();
-    let len = 12 * MIB;
-    requests.push(bed.request(&format!("/grow/a.bin?size={len}&rate=2000000"), "a.bin"));
-    let reports: Vec<Report> = segmented()
-        .keep_single_stream_above(Some(1_000_000_000))
-        .concurrency(8)
-        .build()
-        .unwrap()
-        .download_all(futures_util::stream::iter(requests))
-        .collect()
-        .await;
-    for report in &reports {
-        assert!(report.error().is_none(), "{report:?}");
-    }
-    let a = reports
-        .iter()
-        .find(|r| r.url().contains("/grow/a.bin"))
-        .unwrap();
-    assert_file(a, &content("/grow/a.bin", len));
-    let ranges = bed.server.stats().range_requests_for("/grow/a.bin");
+    // Five others (3 s each) crowd the file; each connection adds 2 MB/s,
+    // so its first probe (1 s in) doubles it and the next doubling
+    // follows at once.
+    let ranges = a_file_after_five_others("grow", 6_000_000, 12 * MIB, 2_000_000).await;
     assert!(ranges >= 2, "probes opened connections: {ranges} ranges");
 }
