@@ -162,26 +162,22 @@ fn a_directory_link_planted_inside_the_output_directory_is_refused() {
     std::fs::create_dir_all(sb.join("out")).unwrap();
     std::os::unix::fs::symlink(sb.join("elsewhere"), sb.join("out/sub")).unwrap();
     let url = server.url("/link/t.bin?size=1000");
-    let run = sb.run(&["-d", "out", "-o", "sub/t.bin", &url]);
-    run.failure().stderr_has(&["out/sub", "symbolic link"]);
-    run.check(
-        std::fs::read_dir(sb.join("elsewhere"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "nothing was written through the link",
-    );
-    // A list's dir= meets the same rule.
+    // A list's dir= meets the same rule as -o.
     sb.write("list.txt", format!("{url}\n  dir=sub\n").as_bytes());
-    let run = sb.run(&["-d", "out", "-i", "list.txt"]);
-    run.failure().stderr_has(&["out/sub", "symbolic link"]);
-    run.check(
-        std::fs::read_dir(sb.join("elsewhere"))
-            .unwrap()
-            .next()
-            .is_none(),
-        "nothing was written through the link",
-    );
+    for args in [
+        vec!["-d", "out", "-o", "sub/t.bin", &url],
+        vec!["-d", "out", "-i", "list.txt"],
+    ] {
+        let run = sb.run(&args);
+        run.failure().stderr_has(&["out/sub", "symbolic link"]);
+        run.check(
+            std::fs::read_dir(sb.join("elsewhere"))
+                .unwrap()
+                .next()
+                .is_none(),
+            "nothing was written through the link",
+        );
+    }
 }
 
 #[test]

@@ -314,20 +314,13 @@ impl Controller {
                 let Some(rate) = *rate else {
                     return Decision::Hold;
                 };
-                // Only probe when the probe can finish long before the file.
-                let probe_takes = (SETTLE + WINDOW).as_secs_f64() * 4.0;
-                if now < *next_probe || (remaining as f64) < rate * probe_takes {
+                if now < *next_probe || !time_to_probe(remaining, rate) {
                     return Decision::Hold;
                 }
                 let interval = *interval;
-                let per_connection = rate / target as f64;
-                let network_bound = self
-                    .settings
-                    .keep_single_above
-                    .is_none_or(|threshold| per_connection < threshold);
                 let next = if target > 1 {
                     target - (target / 4).max(1)
-                } else if target < max && network_bound {
+                } else if target < max && self.network_bound(rate, target) {
                     (target * 2).min(max)
                 } else {
                     self.phase = steady(target, now, Some(rate), interval);
@@ -386,14 +379,10 @@ impl Controller {
                     let share = (target - before) as f64 / before as f64;
                     if rate >= baseline * (1.0 + share / 2.0) {
                         let max = self.settings.max;
-                        let per_connection = rate / target as f64;
-                        let network_bound = self
-                            .settings
-                            .keep_single_above
-                            .is_none_or(|threshold| per_connection < threshold);
-                        let probe_takes = (SETTLE + WINDOW).as_secs_f64() * 4.0;
-                        let time_left = remaining as f64 >= rate * probe_takes;
-                        if target < max && network_bound && time_left {
+                        if target < max
+                            && self.network_bound(rate, target)
+                            && time_to_probe(remaining, rate)
+                        {
                             return self.probe(Probe::new(
                                 target,
                                 (target * 2).min(max),
@@ -411,6 +400,16 @@ impl Controller {
                 }
             }
         }
+    }
+
+    /// True when `rate` over `connections` leaves each below the
+    /// single-stream threshold: the network, not the client, is the limit,
+    /// so another connection may add.
+    fn network_bound(&self, rate: f64, connections: usize) -> bool {
+        let per_connection = rate / connections as f64;
+        self.settings
+            .keep_single_above
+            .is_none_or(|threshold| per_connection < threshold)
     }
 
     /// Starts `probe`: from the connections wanted now to its target.
@@ -435,6 +434,12 @@ impl Controller {
             n => Decision::Open(n),
         }
     }
+}
+
+/// Whether a probe can finish long before the file: `remaining` bytes at
+/// `rate` last at least four probes.
+fn time_to_probe(remaining: u64, rate: f64) -> bool {
+    remaining as f64 >= rate * (SETTLE + WINDOW).as_secs_f64() * 4.0
 }
 
 /// Steady at `target` from `now`, next probe after `interval`.
