@@ -231,6 +231,13 @@ fn refuse_linked_directories(base: &Path, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// True for a `dir=` that names the directory it is relative to: `.`,
+/// `./`, `./.` (and blank).
+fn names_current_dir(dir: &str) -> bool {
+    dir.split(['/', '\\'])
+        .all(|component| matches!(component.trim(), "" | "."))
+}
+
 /// A path that starts at a root: `/x` or `\x` (a list may come from
 /// Windows), and on Windows `C:\x` too.
 fn is_absolute(path: &str) -> bool {
@@ -258,7 +265,8 @@ pub fn request_for_entry(
         }
     }
     let mut dir = base.to_path_buf();
-    if let Some(sub) = &entry.dir {
+    // `dir=.` (or `./`) is the output directory itself, as in aria2.
+    if let Some(sub) = entry.dir.as_deref().filter(|sub| !names_current_dir(sub)) {
         let safe = naming::safe_relative_path(sub).ok_or_else(|| {
             format!("dir=`{sub}` does not name a directory inside the output directory")
         })?;
@@ -267,7 +275,7 @@ pub fn request_for_entry(
     let request = match &entry.out {
         Some(out) => {
             let safe = naming::safe_relative_path(out)
-                .ok_or_else(|| format!("`{out}` is not a usable file name"))?;
+                .ok_or_else(|| format!("out=`{out}` is not a usable file name"))?;
             let path = dir.join(safe);
             refuse_linked_directories(base, path.parent().unwrap_or(&dir))?;
             Request::new(url, path)
@@ -352,6 +360,21 @@ mod tests {
         );
         e.dir = Some("../../up".into());
         assert!(request_for_entry(&e, base, None).is_err());
+        // `dir=.` and its spellings are the output directory itself.
+        for here in [".", "./", "./.", " . "] {
+            e.dir = Some(here.into());
+            assert_eq!(
+                request_for_entry(&e, base, None).unwrap().path().unwrap(),
+                Path::new("out/sub/f.deb"),
+                "dir={here}"
+            );
+        }
+        e.dir = Some("./..".into());
+        assert!(request_for_entry(&e, base, None).is_err());
+        e.dir = None;
+        e.out = Some("a/../../b".into());
+        let error = request_for_entry(&e, base, None).unwrap_err();
+        assert!(error.contains("out=`a/../../b`"), "{error}");
         let root = request_for_entry(&entry("http://h/"), base, None).unwrap();
         assert_eq!(root.path().unwrap(), Path::new("out/index.html"));
     }
