@@ -26,7 +26,12 @@ use crate::progress::{Mode, Progress};
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if e.use_stderr() => return usage_error(&e),
+        // --help and --version: parget's own text.
+        Err(e) => e.exit(),
+    };
     if let Err(message) = args.validate() {
         eprintln!("parget: {}", parget::redact::escape_control(&message));
         return ExitCode::from(EXIT_USAGE);
@@ -66,6 +71,19 @@ fn main() -> ExitCode {
     // returns) must not keep the process alive.
     runtime.shutdown_background();
     code
+}
+
+/// Prints a usage error. clap quotes the offending argument as typed, and
+/// on a terminal (or with `CLICOLOR_FORCE`) it would pass the escape
+/// sequences in it through: the text is printed unstyled (which drops the
+/// ANSI sequences), each line escaped as every other message of parget's
+/// is (C1 controls, bidi controls).
+fn usage_error(error: &clap::Error) -> ExitCode {
+    let text = error.render().to_string();
+    for line in text.lines() {
+        eprintln!("{}", parget::redact::escape_control(line));
+    }
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE))
 }
 
 /// Tells glibc's allocator to keep freed memory for reuse.

@@ -265,6 +265,25 @@ fn control_characters_from_lists_and_servers_are_escaped() {
 }
 
 #[test]
+fn control_characters_in_a_refused_argument_are_not_printed_raw() {
+    // clap quotes a bad value as typed; with colours forced (as on a
+    // terminal) its escape sequences would reach the terminal.
+    let sb = Sandbox::new();
+    let hostile = "sha-256=\x1b]0;pwned\x07ab\u{9b}31m\u{202e}cd";
+    let mut cmd = sb.command(&["--checksum", hostile, "http://127.0.0.1:9/"]);
+    cmd.env("CLICOLOR_FORCE", "1");
+    let run = Spawned::spawn(cmd).wait(Instant::now());
+    run.assert_code(2);
+    run.check(
+        !["\x1b", "\x07", "\u{9b}", "\u{202e}"]
+            .iter()
+            .any(|c| run.stderr.contains(c)),
+        "stderr holds raw control characters",
+    );
+    run.stderr_has(&["--checksum", "\\u{9b}31m\\u{202e}cd"]);
+}
+
+#[test]
 fn tls_roots_from_the_environment_and_client_certificates() {
     let sb = Sandbox::new();
     let (server, ca) = tls_server(&sb, "ca.pem");
