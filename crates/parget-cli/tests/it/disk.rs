@@ -90,6 +90,38 @@ fn a_full_disk_at_the_preallocation_fails_clearly_and_continue_starts_once_there
 }
 
 #[test]
+fn two_large_files_that_do_not_both_fit_a_tmpfs_one_fails_at_once_and_the_other_completes() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    let Some(_disk) = Tmpfs::mount(&sb.join("out"), "48m") else {
+        return;
+    };
+    // Capped, so each first connection is split and its file sized; 60 MiB
+    // in all for 48. Had both been sized, both would fill the tmpfs
+    // mid-stream and both fail (a failed file keeps its bytes for -c).
+    let len = 30 * MIB;
+    let urls: Vec<String> = ["/a.bin", "/b.bin"]
+        .iter()
+        .map(|p| server.url(&format!("{p}?size={len}&rate=10000000")))
+        .collect();
+    let run = sb.run(&[
+        "-j", "2", "-s", "4", "-k", "1M", "-d", "out", &urls[0], &urls[1],
+    ]);
+    run.failure().stderr_has(&["No space left on device"]);
+    let done: Vec<&str> = ["a.bin", "b.bin"]
+        .into_iter()
+        .filter(|name| sb.exists(&format!("out/{name}")))
+        .collect();
+    run.check(done.len() == 1, &format!("one file completes: {done:?}"));
+    let name = done[0];
+    assert_file(
+        &run,
+        &sb.join(format!("out/{name}")),
+        &content(&format!("/{name}"), len),
+    );
+}
+
+#[test]
 fn a_full_disk_in_a_stream_keeps_what_was_written_for_continue() {
     let server = Server::start();
     let sb = Sandbox::new();

@@ -251,26 +251,69 @@ impl Sink {
 /// allocated the same pages as they went (measured on a verified 1 GiB:
 /// 1.46–1.65 s with the reservation, 1.37 s without). There the file gets
 /// its length sparse, and a file larger than the free space the
-/// filesystem reports fails at once; unlike a reservation this promises
-/// nothing to later writes (several large files at once can still fill it
+/// filesystem reports, less what this process's other sparse files there
+/// still need ([`FILLING`]), fails at once. Unlike a reservation this
+/// promises nothing against other processes (they can still fill it
 /// mid-stream, which fails cleanly and leaves what `-c` resumes). Memory
 /// has no fragments to avoid.
-fn preallocate(file: &std::fs::File, len: u64) -> std::io::Result<()> {
+fn preallocate(part: &Arc<PartFile>, len: u64) -> std::io::Result<()> {
+    let file = part.file();
     if len > 0 {
         if let Some(free) = free_in_memory_filesystem(file) {
-            let held = file.metadata().map_or(0, |m| m.blocks() * 512);
-            if len.saturating_sub(held) > free {
+            let meta = file.metadata()?;
+            let mut filling = FILLING.lock().unwrap_or_else(|e| e.into_inner());
+            // Dropped files go, and so does an earlier size of this one.
+            filling.retain(|f| {
+                f.part.strong_count() > 0 && !std::ptr::eq(f.part.as_ptr(), Arc::as_ptr(part))
+            });
+            let promised = still_needed(&filling, meta.dev(), part);
+            let needed = len.saturating_sub(meta.blocks() * 512);
+            if needed > free.saturating_sub(promised) {
                 return Err(rustix::io::Errno::NOSPC.into());
             }
-        } else {
-            match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
-                Ok(()) => return Ok(()),
-                Err(e) if e == rustix::io::Errno::NOSPC => return Err(e.into()),
-                Err(_) => {}
-            }
+            file.set_len(len)?;
+            filling.push(Filling {
+                device: meta.dev(),
+                part: Arc::downgrade(part),
+                len,
+            });
+            return Ok(());
+        }
+        match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
+            Ok(()) => return Ok(()),
+            Err(e) if e == rustix::io::Errno::NOSPC => return Err(e.into()),
+            Err(_) => {}
         }
     }
     file.set_len(len)
+}
+
+/// The sparse files this process sized on a filesystem in memory and may
+/// still be filling. Without them, several large files started at once
+/// would each count the same free space, and fill the filesystem
+/// mid-stream.
+static FILLING: std::sync::Mutex<Vec<Filling>> = std::sync::Mutex::new(Vec::new());
+
+/// One sparse file of [`FILLING`]; gone once its download drops the file.
+struct Filling {
+    device: u64,
+    part: std::sync::Weak<PartFile>,
+    len: u64,
+}
+
+/// The bytes the files of `filling` on `device`, other than `part`, still
+/// need to reach their lengths (what they have written is already off the
+/// free space).
+fn still_needed(filling: &[Filling], device: u64, part: &Arc<PartFile>) -> u64 {
+    filling
+        .iter()
+        .filter(|f| f.device == device)
+        .filter_map(|f| {
+            let other = f.part.upgrade().filter(|other| !Arc::ptr_eq(other, part))?;
+            let held = other.file().metadata().ok()?.blocks() * 512;
+            Some(f.len.saturating_sub(held))
+        })
+        .sum()
 }
 
 /// The bytes free to an unprivileged writer when `file` lives on a
@@ -316,7 +359,7 @@ impl FileWriter {
         // overlaps the segments' connection setup
         // instead of delaying it, and pieces wait in the channel meanwhile.
         let preallocated = match self.layout {
-            Layout::Ranges { len } => preallocate(self.part.file(), len),
+            Layout::Ranges { len } => preallocate(&self.part, len),
             Layout::Prefix => Ok(()),
         };
         self.ready.store(true, Ordering::Release);
@@ -489,25 +532,32 @@ mod tests {
     use crate::verify::digest_of;
     use tokio_util::sync::CancellationToken;
 
-    /// A file on the machine's tmpfs (`/dev/shm`), or `None` with a note
-    /// where there is none.
-    fn file_in_memory() -> Option<(tempfile::TempDir, std::fs::File)> {
+    /// A directory on the machine's tmpfs (`/dev/shm`), or `None` with a
+    /// note where there is none.
+    fn dir_in_memory() -> Option<tempfile::TempDir> {
         let dir = tempfile::tempdir_in("/dev/shm").ok()?;
-        let file = std::fs::File::create(dir.path().join("f.part")).ok()?;
-        if free_in_memory_filesystem(&file).is_none() {
+        let probe = std::fs::File::create(dir.path().join("probe")).ok()?;
+        if free_in_memory_filesystem(&probe).is_none() {
             eprintln!("note: skipped: /dev/shm is not a tmpfs here");
             return None;
         }
-        Some((dir, file))
+        Some(dir)
     }
 
-    #[test]
-    fn on_a_filesystem_in_memory_the_file_is_sized_sparse_and_a_full_one_fails_at_once() {
-        let Some((_dir, file)) = file_in_memory() else {
+    async fn part_in(dir: &Path, name: &str) -> Arc<PartFile> {
+        lock_part(&dir.join(name), false, &CancellationToken::new())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn on_a_filesystem_in_memory_the_file_is_sized_sparse_and_a_full_one_fails_at_once() {
+        let Some(dir) = dir_in_memory() else {
             return;
         };
-        preallocate(&file, 8 << 20).unwrap();
-        let meta = file.metadata().unwrap();
+        let part = part_in(dir.path(), "f").await;
+        preallocate(&part, 8 << 20).unwrap();
+        let meta = part.file().metadata().unwrap();
         assert_eq!(meta.len(), 8 << 20);
         assert_eq!(
             meta.blocks(),
@@ -515,12 +565,49 @@ mod tests {
             "no page was allocated ahead of the writes"
         );
 
-        let free = free_in_memory_filesystem(&file).unwrap();
+        let free = free_in_memory_filesystem(part.file()).unwrap();
         if free < u64::MAX / 2 {
-            let err = preallocate(&file, free + (64 << 20)).unwrap_err();
+            let err = preallocate(&part, free + (64 << 20)).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(28), "ENOSPC: {err}");
-            assert_eq!(file.metadata().unwrap().len(), 8 << 20, "left as it was");
+            let len = part.file().metadata().unwrap().len();
+            assert_eq!(len, 8 << 20, "left as it was");
         }
+    }
+
+    #[tokio::test]
+    async fn sparse_files_still_being_filled_count_against_the_next_ones_free_space() {
+        let Some(dir) = dir_in_memory() else {
+            return;
+        };
+        let first = part_in(dir.path(), "a").await;
+        let free = free_in_memory_filesystem(first.file()).unwrap();
+        if free >= u64::MAX / 2 {
+            eprintln!("note: skipped: /dev/shm has no size limit here");
+            return;
+        }
+        // Sparse: none of these sizes takes memory.
+        let two_thirds = free / 3 * 2;
+        preallocate(&first, two_thirds).unwrap();
+        let second = part_in(dir.path(), "b").await;
+        let err = preallocate(&second, two_thirds).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(28), "ENOSPC: {err}");
+        assert_eq!(second.file().metadata().unwrap().len(), 0, "left as it was");
+
+        // What the first has written is off the free space and off what it
+        // still needs: counted once, so a quarter still fits beside it.
+        first.file().write_all_at(&[1u8; 1 << 20], 0).unwrap();
+        preallocate(&second, free / 4).unwrap();
+        // Sizing a file again replaces its earlier size (not counted twice
+        // against a third file).
+        preallocate(&second, free / 4).unwrap();
+        let third = part_in(dir.path(), "c").await;
+        let left = free - two_thirds - free / 4;
+        preallocate(&third, left / 2).unwrap();
+
+        // A dropped file needs nothing more.
+        drop(first);
+        drop(third);
+        preallocate(&second, two_thirds).unwrap();
     }
 
     fn header() -> Control {
