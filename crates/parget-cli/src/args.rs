@@ -146,8 +146,8 @@ pub struct Args {
     pub http_passwd: Option<String>,
 
     /// Send the header "Name: value" with every request (Authorization,
-    /// Cookie and Proxy-Authorization only to the URLs given). May be
-    /// repeated.
+    /// Cookie, Proxy-Authorization and names that say they hold a secret,
+    /// like X-Api-Key, only to the URLs given). May be repeated.
     #[arg(short = 'H', long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
 

@@ -137,8 +137,14 @@ fn secrets(request: &RecordedRequest) -> Vec<(String, String)> {
         .headers
         .iter()
         .filter(|(name, _)| {
-            ["authorization", "cookie", "proxy-authorization"]
-                .contains(&name.to_ascii_lowercase().as_str())
+            [
+                "authorization",
+                "cookie",
+                "proxy-authorization",
+                "x-api-key",
+                "x-auth-token",
+            ]
+            .contains(&name.to_ascii_lowercase().as_str())
         })
         .cloned()
         .collect()
@@ -146,7 +152,8 @@ fn secrets(request: &RecordedRequest) -> Vec<(String, String)> {
 
 /// curl CVE-2018-1000007 (custom Authorization to another host),
 /// CVE-2022-27776 (credentials and cookies to another port or scheme of the
-/// same host), wget CVE-2021-31879 (Authorization to the redirect target).
+/// same host), wget CVE-2021-31879 (Authorization to the redirect target);
+/// and the headers whose names say they hold a secret (`X-Api-Key`).
 #[tokio::test]
 async fn credentials_and_cookies_never_follow_a_redirect_to_another_origin() {
     let origin = Bed::start().await;
@@ -185,6 +192,7 @@ async fn credentials_and_cookies_never_follow_a_redirect_to_another_origin() {
         let downloader = fast()
             .header("Cookie", "wide=1")
             .header("Proxy-Authorization", "Basic d2lkZTp3aWRl")
+            .header("X-Auth-Token", "w1de")
             .netrc(netrc(
                 "machine elsewhere login n password npw\ndefault login d password dpw",
             ))
@@ -199,6 +207,8 @@ async fn credentials_and_cookies_never_follow_a_redirect_to_another_origin() {
             .with_header("Authorization", "Bearer t0k")
             .unwrap()
             .with_header("Cookie", "session=abc")
+            .unwrap()
+            .with_header("X-Api-Key", "k3y")
             .unwrap();
         for (name, request) in [
             (
@@ -215,7 +225,9 @@ async fn credentials_and_cookies_never_follow_a_redirect_to_another_origin() {
             let first = origin.server.requests_for("/start.bin");
             assert_eq!(first.len(), 1, "{name}");
             assert!(
-                first[0].has_header("authorization") && first[0].has_header("cookie"),
+                first[0].has_header("authorization")
+                    && first[0].has_header("cookie")
+                    && first[0].has_header("x-auth-token"),
                 "{name}: the origin gets its credentials: {:?}",
                 first[0].headers
             );

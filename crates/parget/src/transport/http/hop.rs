@@ -5,7 +5,8 @@
 //! they were given for. A request the engine asks for goes to its URL's
 //! origin with everything; a redirect to another origin gets none of the
 //! `Authorization`, `Cookie` and `Proxy-Authorization` headers the request
-//! or the downloader carried, nor the credentials of the URL, of
+//! or the downloader carried (nor any header whose name says it holds a
+//! secret: `X-Api-Key`, `X-Auth-Token`), nor the credentials of the URL, of
 //! `basic_auth` or of a `.netrc` `default` entry (the cases of curl's
 //! CVE-2018-1000007 and CVE-2022-27776 and wget's CVE-2021-31879). Only
 //! what is given for the new host itself goes there: its own `.netrc`
@@ -60,6 +61,29 @@ pub(crate) struct Hop<'a> {
 /// origin they were given for.
 const ORIGIN_BOUND: [http::header::HeaderName; 3] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
 
+/// Words in a header's name that say it carries a secret: `X-Api-Key`,
+/// `X-Auth-Token`, `Private-Token`, `X-Amz-Security-Token`,
+/// `Ocp-Apim-Subscription-Key`, `X-Session-Id`. Such a header goes only to
+/// the origin it was given for, as `Authorization` does. A name matched by
+/// mistake costs a header not sent to another host; one missed would hand a
+/// secret to whatever host a redirect names.
+const SECRET_WORDS: [&str; 8] = [
+    "auth",
+    "token",
+    "key",
+    "secret",
+    "session",
+    "passw",
+    "credential",
+    "signature",
+];
+
+/// Whether the header `name` stays on the origin it was given for.
+fn origin_bound(name: &http::header::HeaderName) -> bool {
+    // Header names are lowercase in `http`.
+    ORIGIN_BOUND.contains(name) || SECRET_WORDS.iter().any(|word| name.as_str().contains(word))
+}
+
 impl Hop<'_> {
     /// The headers of this request: the downloader's and the request's,
     /// without the origin-bound ones when it leaves the asked origin; Basic
@@ -76,7 +100,12 @@ impl Hop<'_> {
             headers.append(name, value.clone());
         }
         if !home {
-            for name in &ORIGIN_BOUND {
+            let bound: Vec<_> = headers
+                .keys()
+                .filter(|n| origin_bound(n))
+                .cloned()
+                .collect();
+            for name in &bound {
                 headers.remove(name);
             }
         }
@@ -345,6 +374,44 @@ mod tests {
             None,
         );
         assert_eq!(cookie.as_deref(), Some("mine=2"));
+    }
+
+    #[test]
+    fn headers_named_as_secrets_stay_on_their_origin() {
+        let secret = [
+            ("X-Api-Key", "k1"),
+            ("X-Auth-Token", "t1"),
+            ("PRIVATE-TOKEN", "t2"),
+            ("X-Amz-Security-Token", "t3"),
+            ("Ocp-Apim-Subscription-Key", "k2"),
+            ("X-Session-Id", "s1"),
+            ("X-Client-Secret", "s2"),
+            ("X-Password", "p1"),
+        ];
+        let plain = [("Accept", "application/octet-stream"), ("X-Trace", "1")];
+        let own = map(&[&secret[..], &plain[..]].concat());
+        let defaults = map(&[("X-Default-Token", "d")]);
+        let none = Credentials::default();
+        for (hop, home) in [("http://h/next", true), ("http://cdn/next", false)] {
+            let headers = Hop {
+                asked: &url("http://h/f"),
+                url: &url(hop),
+                own: &own,
+                defaults: &defaults,
+                credentials: &none,
+                cookies: None,
+                now: SystemTime::UNIX_EPOCH,
+            }
+            .headers()
+            .unwrap();
+            for (name, value) in secret.iter().chain(&[("X-Default-Token", "d")]) {
+                let sent = headers.get(*name).map(|v| v.to_str().unwrap());
+                assert_eq!(sent, home.then_some(*value), "{name} to {hop}");
+            }
+            for (name, value) in plain {
+                assert_eq!(headers[name], value, "{name} goes everywhere");
+            }
+        }
     }
 
     #[test]
