@@ -125,14 +125,12 @@ impl Feeder {
 
     fn request_for_argument(&self, url: &str) -> Result<Request, String> {
         let request = match &self.out {
-            Some(out) => {
-                let path = self.dir.join(out);
-                refuse_linked_directories(&self.dir, path.parent().unwrap_or(&self.dir))?;
-                Request::new(url, path)
-            }
+            Some(out) => Request::new(url, self.dir.join(out)),
             None => Request::new_in_dir(url, &self.dir),
         };
-        let mut request = request.map_err(|e| format!("{e:#}"))?;
+        let mut request = request
+            .map_err(|e| format!("{e:#}"))?
+            .confined_to(&self.dir);
         for digest in &self.checksums {
             request = request.with_digest(digest.clone());
         }
@@ -206,31 +204,6 @@ impl Feeder {
     }
 }
 
-/// Fails when a directory between `base` (the output directory) and
-/// `dir` is a symbolic link: one planted there would take the file outside
-/// the output directory. Directories not made yet are fine (parget makes
-/// them); an entry without subdirectories costs nothing.
-fn refuse_linked_directories(base: &Path, dir: &Path) -> Result<(), String> {
-    let Ok(below) = dir.strip_prefix(base) else {
-        return Ok(());
-    };
-    let mut at = base.to_path_buf();
-    for component in below.components() {
-        at.push(component);
-        match std::fs::symlink_metadata(&at) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(format!(
-                    "`{}` is a symbolic link; parget writes nothing outside the output directory",
-                    at.display()
-                ))
-            }
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    Ok(())
-}
-
 /// True for a `dir=` that names the directory it is relative to: `.`,
 /// `./`, `./.` (and blank).
 fn names_current_dir(dir: &str) -> bool {
@@ -245,8 +218,8 @@ fn is_absolute(path: &str) -> bool {
 }
 
 /// The request for a list entry: `dir=` and `out=` are relative to the
-/// output directory (an absolute one is refused) and made safe, so a
-/// list cannot write outside it. `header=` lines are sent with it (replacing a `-H` of the same name),
+/// output directory (an absolute one is refused), made safe, and confined
+/// to it ([`Request::confined_to`]), so a list cannot write outside it. `header=` lines are sent with it (replacing a `-H` of the same name),
 /// and `http-user=`/`http-passwd=` give its Basic credentials, a missing
 /// half taken from the command line's `credentials`.
 pub fn request_for_entry(
@@ -276,16 +249,11 @@ pub fn request_for_entry(
         Some(out) => {
             let safe = naming::safe_relative_path(out)
                 .ok_or_else(|| format!("out=`{out}` is not a usable file name"))?;
-            let path = dir.join(safe);
-            refuse_linked_directories(base, path.parent().unwrap_or(&dir))?;
-            Request::new(url, path)
+            Request::new(url, dir.join(safe))
         }
-        None => {
-            refuse_linked_directories(base, &dir)?;
-            Request::new_in_dir(url, &dir)
-        }
+        None => Request::new_in_dir(url, &dir),
     };
-    let mut request = request.map_err(|e| format!("{e:#}"))?;
+    let mut request = request.map_err(|e| format!("{e:#}"))?.confined_to(base);
     for mirror in &entry.urls[1..] {
         request = request.with_mirror(mirror).map_err(|e| format!("{e:#}"))?;
     }

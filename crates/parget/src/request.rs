@@ -77,6 +77,9 @@ pub(crate) struct Settings {
     /// Take the file name from `Content-Disposition`: `Some` when the
     /// request says so, else the downloader decides.
     pub content_disposition: Option<bool>,
+    /// The directory the destination is confined to
+    /// ([`Request::confined_to`]).
+    pub root: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Request {
@@ -146,6 +149,20 @@ impl Request {
             self.mirrors.push(parsed);
         }
         Ok(self)
+    }
+
+    /// Confines the destination to the directory `root`. When the
+    /// download claims its part file, the directories between `root` and
+    /// the file are made and opened one at a time without following
+    /// symbolic links, and the part file, the control file and the rename
+    /// into place all go through the directory so opened: a link planted
+    /// on the way, before or while the download runs, fails the download
+    /// naming it instead of taking the file outside `root`. Applies when
+    /// the destination is inside `root` (`root` itself may be a link).
+    /// The CLI confines every file to its output directory.
+    pub fn confined_to(mut self, root: impl Into<PathBuf>) -> Request {
+        self.settings.root = Some(root.into());
+        self
     }
 
     /// Requires the download to be exactly `size` bytes.

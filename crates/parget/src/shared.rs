@@ -94,13 +94,15 @@ impl Shared {
     /// earlier in the same run (list order decides which entry wins, not
     /// scheduling). Within the downloader the claim is a set of paths;
     /// across downloaders and processes it is the lock on `NAME.part`,
-    /// which the claim opens (see `sink::PartFile`), waiting for another
+    /// which the claim opens (see `sink::PartFile`; in its directory
+    /// opened beneath `root` when the request is confined), waiting for another
     /// download's lock when [`Config::wait_for_lock`] says so (until
     /// `cancel`). A name parget cannot use is refused first. The claim ends
     /// with the guard.
     pub(crate) async fn claim(
         &self,
         destination: &Path,
+        root: Option<&Path>,
         repeated: bool,
         cancel: &CancellationToken,
     ) -> Result<Claim<'_>, Error> {
@@ -112,7 +114,8 @@ impl Shared {
             )
         })?;
         let key = self.claim_key(destination, repeated)?;
-        let part = sink::lock_part(destination, self.config.wait_for_lock, cancel).await?;
+        let wait = self.config.wait_for_lock;
+        let part = sink::lock_part(destination, root, wait, cancel).await?;
         Ok(Claim { part, _key: key })
     }
 
@@ -250,8 +253,8 @@ mod tests {
         let spelled = dir.path().join("d/./f");
         let cancel = CancellationToken::new();
         let shared = shared();
-        let first = shared.claim(&f, false, &cancel).await.unwrap();
-        let second = shared.claim(&spelled, false, &cancel).await;
+        let first = shared.claim(&f, None, false, &cancel).await.unwrap();
+        let second = shared.claim(&spelled, None, false, &cancel).await;
         assert!(
             matches!(
                 second.map(|_| ()).unwrap_err().kind(),
@@ -260,13 +263,13 @@ mod tests {
             "one path, two spellings: one writer"
         );
         assert!(
-            shared.claim(&g, true, &cancel).await.is_err(),
+            shared.claim(&g, None, true, &cancel).await.is_err(),
             "a repeated destination of a run is refused even when free"
         );
         // Another downloader of the process finds the part file locked.
         let other = self::shared();
         let locked = other
-            .claim(&f, false, &cancel)
+            .claim(&f, None, false, &cancel)
             .await
             .map(|_| ())
             .unwrap_err();
@@ -275,8 +278,8 @@ mod tests {
             "{locked:#}"
         );
         drop(first);
-        assert!(shared.claim(&f, false, &cancel).await.is_ok());
-        assert!(other.claim(&f, false, &cancel).await.is_ok());
+        assert!(shared.claim(&f, None, false, &cancel).await.is_ok());
+        assert!(other.claim(&f, None, false, &cancel).await.is_ok());
     }
 
     #[tokio::test]
@@ -286,7 +289,7 @@ mod tests {
         let shared = shared();
         for name in ["x.part", "x.part.parget", "x.part.parget.tmp"] {
             let error = shared
-                .claim(&dir.path().join(name), false, &cancel)
+                .claim(&dir.path().join(name), None, false, &cancel)
                 .await
                 .map(|_| ())
                 .unwrap_err();
@@ -294,13 +297,13 @@ mod tests {
         }
         let long = dir.path().join("n".repeat(256));
         let error = shared
-            .claim(&long, false, &cancel)
+            .claim(&long, None, false, &cancel)
             .await
             .map(|_| ())
             .unwrap_err();
         assert!(format!("{error}").contains("256 bytes"), "{error}");
         assert!(shared
-            .claim(&dir.path().join("n".repeat(255)), false, &cancel)
+            .claim(&dir.path().join("n".repeat(255)), None, false, &cancel)
             .await
             .is_ok());
     }

@@ -135,7 +135,7 @@ fn earlier_part(destination: &Path, part: &PartFile) -> Result<Option<Part>, Err
         .metadata()
         .map_err(|e| Error::io(part.path(), e))?
         .len();
-    let control = match sink::read_control(&sink::control_path(destination))? {
+    let control = match sink::read_control(part.dir(), &sink::control_path(destination))? {
         ReadControl::Found(recorded) => Some(recorded),
         // Unreadable says as little as absent: the bytes start over.
         ReadControl::Absent | ReadControl::Damaged => None,
@@ -162,7 +162,7 @@ mod tests {
         on_disk[1500] ^= 1; // the second range is corrupt
         on_disk.truncate(2999); // the third one is cut short
         std::fs::write(sink::part_path(&destination), &on_disk).unwrap();
-        let part = sink::lock_part(&destination, false, &CancellationToken::new())
+        let part = sink::lock_part(&destination, None, false, &CancellationToken::new())
             .await
             .unwrap();
         let held = Held {

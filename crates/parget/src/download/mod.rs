@@ -243,7 +243,12 @@ async fn download<'b>(
     let mut claim = None;
     let mut held = Held::default();
     if let Some(path) = request.path() {
-        let claimed = claim.insert(shared.claim(path, repeated, &effective.cancel).await?);
+        let root = request.settings().root.as_deref();
+        let claimed = claim.insert(
+            shared
+                .claim(path, root, repeated, &effective.cancel)
+                .await?,
+        );
         let expected = if request.has_expectations() {
             &algorithms[..]
         } else {

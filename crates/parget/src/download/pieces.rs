@@ -167,7 +167,7 @@ mod tests {
         let mut on_disk = data.clone();
         on_disk[25] ^= 0xff; // piece 2 damaged
         std::fs::write(dir.path().join("f.part"), &on_disk).unwrap();
-        let part = crate::sink::lock_part(&destination, false, &Default::default())
+        let part = crate::sink::lock_part(&destination, None, false, &Default::default())
             .await
             .unwrap();
         let held = RangeSet::from_ranges([0..15, 20..40]);

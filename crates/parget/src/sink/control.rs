@@ -27,8 +27,9 @@ use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{Mode, OFlags};
+use rustix::fs::{FileType, OFlags};
 
+use super::dir::Dir;
 use crate::error::Error;
 use crate::naming;
 use crate::transport::Validator;
@@ -184,9 +185,10 @@ pub(crate) enum ReadControl {
 /// records (44 bytes per MiB written), far less than memory.
 const MAX_CONTROL_BYTES: u64 = 256 << 20;
 
-/// Reads a control file, without following a symbolic link.
-pub(crate) fn read_control(path: &Path) -> Result<ReadControl, Error> {
-    let file = match open_nofollow(path, OFlags::RDONLY) {
+/// Reads the control file `path` of `dir`, without following a symbolic
+/// link.
+pub(crate) fn read_control(dir: &Dir, path: &Path) -> Result<ReadControl, Error> {
+    let file = match open_nofollow(dir, path, OFlags::RDONLY) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ReadControl::Absent),
         Err(e) => return Err(Error::io(path, e)),
@@ -222,26 +224,27 @@ pub(crate) struct ControlLog {
 }
 
 impl ControlLog {
-    /// Writes a fresh control file at `path` holding `header` and
+    /// Writes a fresh control file at `path` in `dir` holding `header` and
     /// `records`, through `tmp` and a rename, so a reader sees the old file
     /// or the new one, never half of one; the file stays open for
     /// [`ControlLog::append`]. A symbolic link at `path` is refused (and
     /// left alone); one at `tmp` is removed, never followed.
     pub(crate) fn create(
+        dir: &Dir,
         path: &Path,
         tmp: &Path,
         header: &Control,
         records: &[Record],
     ) -> Result<ControlLog, Error> {
-        refuse_symlink(path)?;
+        refuse_symlink(dir, path)?;
         let mut text = serde_json::to_vec(header).map_err(|e| Error::io(path, e.into()))?;
         text.push(b'\n');
         for record in records {
             text.extend_from_slice(&record.encode());
         }
-        let mut file = create_new(tmp)?;
+        let mut file = create_new(dir, tmp)?;
         file.write_all(&text).map_err(|e| Error::io(tmp, e))?;
-        std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
+        dir.rename(tmp, path).map_err(|e| Error::io(path, e))?;
         Ok(ControlLog {
             file,
             path: path.to_owned(),
@@ -259,12 +262,12 @@ impl ControlLog {
 
 /// Creates `tmp` afresh: a leftover of a crash (or anything planted there,
 /// a symbolic link included, which `O_EXCL` never follows) is removed first.
-fn create_new(tmp: &Path) -> Result<File, Error> {
+fn create_new(dir: &Dir, tmp: &Path) -> Result<File, Error> {
     let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL;
-    match open_nofollow(tmp, flags) {
+    match open_nofollow(dir, tmp, flags) {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::remove_file(tmp).map_err(|e| Error::io(tmp, e))?;
-            open_nofollow(tmp, flags).map_err(|e| Error::io(tmp, e))
+            dir.remove(tmp).map_err(|e| Error::io(tmp, e))?;
+            open_nofollow(dir, tmp, flags).map_err(|e| Error::io(tmp, e))
         }
         opened => opened.map_err(|e| Error::io(tmp, e)),
     }
@@ -272,9 +275,9 @@ fn create_new(tmp: &Path) -> Result<File, Error> {
 
 /// Refuses a symbolic link at `path`: parget never writes through one,
 /// and never replaces one it did not make.
-pub(crate) fn refuse_symlink(path: &Path) -> Result<(), Error> {
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => Err(symlink_error(path)),
+fn refuse_symlink(dir: &Dir, path: &Path) -> Result<(), Error> {
+    match dir.lstat(path) {
+        Ok(stat) if FileType::from_raw_mode(stat.st_mode).is_symlink() => Err(symlink_error(path)),
         _ => Ok(()),
     }
 }
@@ -290,20 +293,25 @@ fn symlink_io_error() -> std::io::Error {
     )
 }
 
-/// Opens `path` with `flags`, never following a symbolic link in its
-/// last component (`ELOOP` becomes [`symlink_error`]'s message).
-pub(crate) fn open_nofollow(path: &Path, flags: OFlags) -> std::io::Result<File> {
-    let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    match rustix::fs::open(path, flags, Mode::from_raw_mode(0o666)) {
-        Ok(fd) => Ok(File::from(fd)),
-        Err(e) if e == rustix::io::Errno::LOOP => Err(symlink_io_error()),
-        Err(e) => Err(e.into()),
-    }
+/// Opens the file `path` of `dir` with `flags`, never following a
+/// symbolic link at it (`ELOOP` becomes [`symlink_error`]'s message).
+pub(crate) fn open_nofollow(dir: &Dir, path: &Path, flags: OFlags) -> std::io::Result<File> {
+    dir.open_file(path, flags).map_err(|e| {
+        if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+            symlink_io_error()
+        } else {
+            e
+        }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn open(dir: &Path) -> std::sync::Arc<Dir> {
+        Dir::open(dir, None).unwrap()
+    }
 
     fn header() -> Control {
         Control {
@@ -396,13 +404,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c");
         let tmp = dir.path().join("c.tmp");
-        assert_eq!(read_control(&path).unwrap(), ReadControl::Absent);
+        assert_eq!(
+            read_control(&open(dir.path()), &path).unwrap(),
+            ReadControl::Absent
+        );
         let first: Vec<Record> = Record::of(0, b"abc").collect();
-        let mut log = ControlLog::create(&path, &tmp, &header(), &first).unwrap();
+        let mut log =
+            ControlLog::create(&open(dir.path()), &path, &tmp, &header(), &first).unwrap();
         assert!(!tmp.exists(), "the temporary file was renamed");
         let second = Record::of(3, b"defg").next().unwrap();
         log.append(&second).unwrap();
-        let ReadControl::Found(found) = read_control(&path).unwrap() else {
+        let ReadControl::Found(found) = read_control(&open(dir.path()), &path).unwrap() else {
             panic!("a control file was written");
         };
         assert_eq!(found.header, header());
@@ -439,14 +451,14 @@ mod tests {
         let target = dir.path().join("target");
         std::fs::write(&target, b"precious").unwrap();
         std::os::unix::fs::symlink(&target, &tmp).unwrap();
-        ControlLog::create(&path, &tmp, &header(), &[]).unwrap();
+        ControlLog::create(&open(dir.path()), &path, &tmp, &header(), &[]).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"precious");
 
         std::fs::remove_file(&path).unwrap();
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        let error = ControlLog::create(&path, &tmp, &header(), &[]).unwrap_err();
+        let error = ControlLog::create(&open(dir.path()), &path, &tmp, &header(), &[]).unwrap_err();
         assert!(format!("{error:#}").contains("symbolic link"), "{error:#}");
-        let error = read_control(&path).unwrap_err();
+        let error = read_control(&open(dir.path()), &path).unwrap_err();
         assert!(format!("{error:#}").contains("symbolic link"), "{error:#}");
         assert_eq!(std::fs::read(&target).unwrap(), b"precious");
         assert!(std::fs::symlink_metadata(&path)

@@ -10,7 +10,6 @@
 //! all in one call. Nothing reaches the destination path but a fully
 //! verified file, by rename.
 
-use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +21,7 @@ use crate::error::Error;
 use crate::verify::{Algorithm, Digest, Hashers};
 
 mod control;
+mod dir;
 mod part;
 mod positioned;
 
@@ -72,15 +72,6 @@ impl BufferPool {
                 }
             }
         }
-    }
-}
-
-pub(super) fn create_parent(path: &Path) -> Result<(), Error> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
-        }
-        _ => Ok(()),
     }
 }
 
@@ -184,24 +175,20 @@ fn finish_rename(
     }
     // From here on the file is the destination's, whatever happens next.
     part.mark_used();
-    std::fs::rename(part.path(), destination).map_err(|e| Error::io(destination, e))?;
+    // Through the directory the part file was made in, whatever its path
+    // leads to now (see `dir`).
+    let dir = part.dir();
+    dir.rename(part.path(), destination)
+        .map_err(|e| Error::io(destination, e))?;
     if let Some(control) = control {
-        remove_if_present(control)?;
+        dir.remove(control).map_err(|e| Error::io(control, e))?;
     }
     if fsync {
-        sync_parent(destination)?;
+        // Makes the rename durable.
+        let parent = destination.parent().unwrap_or(Path::new("."));
+        dir.sync().map_err(|e| Error::io(parent, e))?;
     }
     Ok(())
-}
-
-/// Makes a rename into `destination`'s directory durable.
-fn sync_parent(destination: &Path) -> Result<(), Error> {
-    match destination.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(dir, e)),
-        None => Ok(()),
-    }
 }
 
 fn remove_if_present(path: &Path) -> Result<(), Error> {

@@ -32,7 +32,7 @@ use rustix::fs::{FlockOperation, OFlags};
 use tokio_util::sync::CancellationToken;
 
 use super::control::{open_nofollow, part_path};
-use super::create_parent;
+use super::dir::Dir;
 use crate::error::{Error, ErrorKind};
 
 /// How often a download waiting for another one's lock looks again.
@@ -48,6 +48,9 @@ const MAX_TRIES: usize = 100;
 pub(crate) struct PartFile {
     file: File,
     path: PathBuf,
+    /// The directory it is in, held open: every later step there goes
+    /// through it (see `dir`).
+    dir: Arc<Dir>,
     created: bool,
     used: AtomicBool,
 }
@@ -61,6 +64,11 @@ impl PartFile {
     /// Its path.
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The directory it is in, open.
+    pub(crate) fn dir(&self) -> &Dir {
+        &self.dir
     }
 
     /// True when this download created it: it holds no earlier run's bytes.
@@ -77,24 +85,30 @@ impl PartFile {
 
 impl Drop for PartFile {
     fn drop(&mut self) {
-        if self.created && !self.used.load(Ordering::Acquire) && is_at(&self.file, &self.path) {
-            let _ = std::fs::remove_file(&self.path);
+        if self.created
+            && !self.used.load(Ordering::Acquire)
+            && is_at(&self.dir, &self.file, &self.path)
+        {
+            let _ = self.dir.remove(&self.path);
         }
     }
 }
 
-/// Opens and locks the part file of `destination`. When another download
-/// holds it, fails with an I/O error of kind `WouldBlock` naming the part
-/// file, or with `wait`, waits for it (until `cancel`).
+/// Opens and locks the part file of `destination`, in its directory opened
+/// beneath `root` when given (see `dir`). When another download holds it,
+/// fails with an I/O error of kind `WouldBlock` naming the part file, or
+/// with `wait`, waits for it (until `cancel`).
 pub(crate) async fn lock(
     destination: &Path,
+    root: Option<&Path>,
     wait: bool,
     cancel: &CancellationToken,
 ) -> Result<Arc<PartFile>, Error> {
     let path = part_path(destination);
+    let dir = Dir::open(destination.parent().unwrap_or(Path::new("")), root)?;
     let mut tries = 0;
     loop {
-        match try_lock(&path)? {
+        match try_lock(&dir, &path)? {
             Attempt::Locked(part) => return Ok(Arc::new(part)),
             Attempt::Moved if tries < MAX_TRIES => tries += 1,
             Attempt::Moved => {
@@ -134,21 +148,15 @@ enum Attempt {
     Moved,
 }
 
-fn try_lock(path: &Path) -> Result<Attempt, Error> {
+fn try_lock(dir: &Arc<Dir>, path: &Path) -> Result<Attempt, Error> {
     let create = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL;
-    let created = match open_nofollow(path, create) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            create_parent(path)?;
-            open_nofollow(path, create)
-        }
-        opened => opened,
-    };
-    match created {
+    match open_nofollow(dir, path, create) {
         Ok(file) => {
             return Ok(match flock(&file, path)? {
                 true => Attempt::Locked(PartFile {
                     file,
                     path: path.to_owned(),
+                    dir: dir.clone(),
                     created: true,
                     used: AtomicBool::new(false),
                 }),
@@ -159,7 +167,7 @@ fn try_lock(path: &Path) -> Result<Attempt, Error> {
         Err(e) => return Err(Error::io(path, e)),
     }
     // An earlier run's file, or another download's.
-    let file = match open_nofollow(path, OFlags::RDWR) {
+    let file = match open_nofollow(dir, path, OFlags::RDWR) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Attempt::Moved),
         Err(e) => return Err(Error::io(path, e)),
@@ -174,12 +182,13 @@ fn try_lock(path: &Path) -> Result<Attempt, Error> {
             std::io::Error::other("is not a regular file"),
         ));
     }
-    if !is_at(&file, path) {
+    if !is_at(dir, &file, path) {
         return Ok(Attempt::Moved);
     }
     Ok(Attempt::Locked(PartFile {
         file,
         path: path.to_owned(),
+        dir: dir.clone(),
         created: false,
         used: AtomicBool::new(false),
     }))
@@ -194,9 +203,9 @@ fn flock(file: &File, path: &Path) -> Result<bool, Error> {
     }
 }
 
-/// True when `path` (not followed) names the open `file`.
-fn is_at(file: &File, path: &Path) -> bool {
-    match (rustix::fs::fstat(file), rustix::fs::lstat(path)) {
+/// True when `path` (not followed) in `dir` names the open `file`.
+fn is_at(dir: &Dir, file: &File, path: &Path) -> bool {
+    match (rustix::fs::fstat(file), dir.lstat(path)) {
         (Ok(open), Ok(named)) => open.st_dev == named.st_dev && open.st_ino == named.st_ino,
         _ => false,
     }
@@ -214,10 +223,10 @@ mod tests {
     async fn one_lock_per_destination_until_it_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let destination = dir.path().join("sub/f.bin");
-        let first = lock(&destination, false, &token()).await.unwrap();
+        let first = lock(&destination, None, false, &token()).await.unwrap();
         assert!(first.created(), "a fresh part file");
         assert_eq!(first.path(), dir.path().join("sub/f.bin.part"));
-        let second = lock(&destination, false, &token()).await.unwrap_err();
+        let second = lock(&destination, None, false, &token()).await.unwrap_err();
         let text = format!("{second:#}");
         assert!(
             text.contains("f.bin.part") && text.contains("locked"),
@@ -226,7 +235,7 @@ mod tests {
         // Used, it stays for a resume; the next lock finds it.
         first.mark_used();
         drop(first);
-        let again = lock(&destination, false, &token()).await.unwrap();
+        let again = lock(&destination, None, false, &token()).await.unwrap();
         assert!(!again.created(), "an earlier run's part file");
     }
 
@@ -234,11 +243,11 @@ mod tests {
     async fn an_unused_part_file_is_removed_with_its_lock() {
         let dir = tempfile::tempdir().unwrap();
         let destination = dir.path().join("f");
-        drop(lock(&destination, false, &token()).await.unwrap());
+        drop(lock(&destination, None, false, &token()).await.unwrap());
         assert!(!dir.path().join("f.part").exists());
         // But one found on disk is not this download's to remove.
         std::fs::write(dir.path().join("f.part"), b"kept").unwrap();
-        drop(lock(&destination, false, &token()).await.unwrap());
+        drop(lock(&destination, None, false, &token()).await.unwrap());
         assert_eq!(std::fs::read(dir.path().join("f.part")).unwrap(), b"kept");
     }
 
@@ -246,13 +255,13 @@ mod tests {
     async fn a_waiter_gets_the_lock_when_it_is_let_go_or_stops_when_cancelled() {
         let dir = tempfile::tempdir().unwrap();
         let destination = dir.path().join("f");
-        let held = lock(&destination, false, &token()).await.unwrap();
+        let held = lock(&destination, None, false, &token()).await.unwrap();
         held.mark_used();
         let cancel = token();
         let waiting = {
             let destination = destination.clone();
             let cancel = cancel.clone();
-            tokio::spawn(async move { lock(&destination, true, &cancel).await })
+            tokio::spawn(async move { lock(&destination, None, true, &cancel).await })
         };
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert!(!waiting.is_finished(), "it waits while the lock is held");
@@ -265,7 +274,7 @@ mod tests {
         let cancelled = {
             let destination = destination.clone();
             let cancel = cancel.clone();
-            tokio::spawn(async move { lock(&destination, true, &cancel).await })
+            tokio::spawn(async move { lock(&destination, None, true, &cancel).await })
         };
         tokio::time::sleep(Duration::from_millis(100)).await;
         cancel.cancel();
@@ -279,7 +288,7 @@ mod tests {
         let target = dir.path().join("target");
         std::fs::write(&target, b"precious").unwrap();
         std::os::unix::fs::symlink(&target, dir.path().join("f.part")).unwrap();
-        let error = lock(&dir.path().join("f"), false, &token())
+        let error = lock(&dir.path().join("f"), None, false, &token())
             .await
             .unwrap_err();
         let text = format!("{error:#}");
@@ -289,10 +298,12 @@ mod tests {
         );
         // Dangling, too.
         std::fs::remove_file(&target).unwrap();
-        assert!(lock(&dir.path().join("f"), false, &token()).await.is_err());
+        assert!(lock(&dir.path().join("f"), None, false, &token())
+            .await
+            .is_err());
         assert!(!target.exists(), "nothing was created through the link");
         std::fs::create_dir(dir.path().join("d.part")).unwrap();
-        let error = lock(&dir.path().join("d"), false, &token())
+        let error = lock(&dir.path().join("d"), None, false, &token())
             .await
             .unwrap_err();
         assert!(format!("{error:#}").contains("d.part"), "{error:#}");

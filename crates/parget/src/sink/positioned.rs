@@ -155,7 +155,7 @@ impl Sink {
             // The control file first: when it cannot be written (a link
             // planted at its name, a full disk), a part file made for this
             // download is still unused, and goes.
-            let log = ControlLog::create(&control, &control_tmp, &header, &kept)?;
+            let log = ControlLog::create(open_part.dir(), &control, &control_tmp, &header, &kept)?;
             open_part.mark_used();
             if let Some(len) = cut_at {
                 open_part
@@ -545,7 +545,7 @@ mod tests {
     }
 
     async fn part_in(dir: &Path, name: &str) -> Arc<PartFile> {
-        lock_part(&dir.join(name), false, &CancellationToken::new())
+        lock_part(&dir.join(name), None, false, &CancellationToken::new())
             .await
             .unwrap()
     }
@@ -622,7 +622,7 @@ mod tests {
     async fn target(dir: &Path) -> FileTarget {
         let destination = dir.join("f");
         FileTarget {
-            part: lock_part(&destination, false, &CancellationToken::new())
+            part: lock_part(&destination, None, false, &CancellationToken::new())
                 .await
                 .unwrap(),
             control: dir.join("f.part.parget"),
@@ -632,7 +632,8 @@ mod tests {
     }
 
     fn records(dir: &Path) -> Vec<Record> {
-        match read_control(&dir.join("f.part.parget")).unwrap() {
+        let opened = crate::sink::dir::Dir::open(dir, None).unwrap();
+        match read_control(&opened, &dir.join("f.part.parget")).unwrap() {
             ReadControl::Found(found) => found.records,
             other => panic!("no control file: {other:?}"),
         }

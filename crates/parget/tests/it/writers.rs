@@ -3,7 +3,7 @@
 
 use parget::ErrorKind;
 
-use crate::util::{assert_file, content, fast, Bed};
+use crate::util::{assert_failed, assert_file, content, fast, Bed};
 
 /// The bytes of `path` served with `?version=V`.
 fn version(path: &str, v: &str, len: u64) -> Vec<u8> {
@@ -64,4 +64,85 @@ async fn a_downloader_told_to_wait_for_the_lock_goes_on_after_the_other() {
         first.error().map(|e| format!("{e:#}"))
     );
     assert_file(&second, &version("/w/two.bin", "2", len));
+}
+
+/// Waits until `path` exists (the download has claimed its part file).
+async fn until_exists(path: &std::path::Path) {
+    while path.symlink_metadata().is_err() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_directory_swapped_for_a_link_mid_download_does_not_move_the_file() {
+    // Confined or not, the directory the part file was made in is where
+    // the file lands: renaming it away and planting a link at its path
+    // while the bytes stream takes nothing through the link.
+    for confined in [true, false] {
+        let bed = Bed::start().await;
+        let root = bed.dir.path();
+        let len = 1_000_000;
+        let path = "/swap/f.bin";
+        let mut request = parget::Request::new(
+            &bed.server.url(&format!("{path}?size={len}&rate=1000000")),
+            root.join("sub/f.bin"),
+        )
+        .unwrap();
+        if confined {
+            request = request.confined_to(root);
+        }
+        let downloader = fast().build().unwrap();
+        let download = tokio::spawn(async move { downloader.download(request).await });
+        until_exists(&root.join("sub/f.bin.part")).await;
+        std::fs::rename(root.join("sub"), root.join("moved")).unwrap();
+        std::fs::create_dir(root.join("elsewhere")).unwrap();
+        std::os::unix::fs::symlink(root.join("elsewhere"), root.join("sub")).unwrap();
+
+        let report = download.await.unwrap();
+        assert!(report.is_ok(), "confined {confined}: {:?}", report.error());
+        let landed = std::fs::read(root.join("moved/f.bin")).unwrap();
+        assert!(
+            landed == content(path, len),
+            "confined {confined}: the bytes"
+        );
+        let through: Vec<_> = std::fs::read_dir(root.join("elsewhere")).unwrap().collect();
+        assert!(through.is_empty(), "confined {confined}: {through:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_link_planted_below_the_root_fails_a_confined_download_naming_it() {
+    let bed = Bed::start().await;
+    let root = bed.dir.path();
+    std::fs::create_dir(root.join("elsewhere")).unwrap();
+    std::fs::create_dir(root.join("a")).unwrap();
+    std::os::unix::fs::symlink(root.join("elsewhere"), root.join("a/b")).unwrap();
+    std::os::unix::fs::symlink(root.join("gone"), root.join("dangling")).unwrap();
+    let downloader = fast().build().unwrap();
+    for (name, link) in [("a/b/c/f.bin", "a/b"), ("dangling/f.bin", "dangling")] {
+        let request = bed.request("/l/f.bin?size=10", name).confined_to(root);
+        let report = downloader.download(request).await;
+        let error = format!("{:#}", assert_failed(&report));
+        let named = root.join(link).display().to_string();
+        assert!(
+            error.contains(&named) && error.contains("symbolic link"),
+            "{error}"
+        );
+    }
+    assert!(
+        bed.server.requests_for("/l/f.bin").is_empty(),
+        "nothing asked"
+    );
+    let through: Vec<_> = std::fs::read_dir(root.join("elsewhere")).unwrap().collect();
+    assert!(through.is_empty(), "{through:?}");
+    assert!(!root.join("gone").exists(), "nothing made through the link");
+    // Missing directories below the root are made; the root itself may
+    // be a link (the user's choice).
+    std::os::unix::fs::symlink(root.join("elsewhere"), root.join("chosen")).unwrap();
+    let request = bed
+        .request("/l/f.bin?size=10", "chosen/x/y/f.bin")
+        .confined_to(root.join("chosen"));
+    let report = downloader.download(request).await;
+    assert_file(&report, &content("/l/f.bin", 10));
+    assert!(root.join("elsewhere/x/y/f.bin").exists());
 }

@@ -1,0 +1,256 @@
+//! The directory a download's files live in, held open.
+//!
+//! A download claims `NAME.part` through an open handle on its directory,
+//! and every later step in that directory (the control file, the rename
+//! into place, removing what is left) goes through the same handle, with
+//! the `*at` calls. Once the part file exists, renaming a directory on the
+//! way or putting a symbolic link in its place changes nothing: the bytes
+//! go to the directory that was opened.
+//!
+//! With a root (the CLI's output directory), the directories between the
+//! root and the destination are made and opened one at a time without
+//! following symbolic links, at the moment of the claim, so a link planted
+//! there before or during a run never takes a file outside the root. The
+//! root itself is opened as named (it may be a link the user chose).
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
+
+use crate::error::Error;
+
+/// An open directory and the path it was opened by (for messages).
+#[derive(Debug)]
+pub(crate) struct Dir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+/// Flags of every directory open. A directory opened only for lookups
+/// could be `O_PATH`, but `fsync` needs a real descriptor.
+const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::CLOEXEC);
+
+/// The directories open for downloads that are running, so a list of many
+/// files in one directory opens it once, not once a file (an open and a
+/// close are a tenth of a small file's system calls). An entry goes when
+/// its last download lets go of it.
+type OpenDirs = HashMap<(PathBuf, Option<PathBuf>), Weak<Dir>>;
+static OPEN: Mutex<Option<OpenDirs>> = Mutex::new(None);
+
+impl Dir {
+    /// Opens `dir`, making it (and its parents) when missing. Below `root`,
+    /// when `dir` is inside it, no component may be a symbolic link. A
+    /// directory some running download already holds is shared.
+    pub(crate) fn open(dir: &Path, root: Option<&Path>) -> Result<Arc<Dir>, Error> {
+        let key = (dir.to_owned(), root.map(Path::to_owned));
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        let open = open.get_or_insert_with(HashMap::new);
+        if let Some(held) = open.get(&key).and_then(Weak::upgrade) {
+            return Ok(held);
+        }
+        let below = root.and_then(|root| Some((root, dir.strip_prefix(root).ok()?)));
+        let fd = match below {
+            Some((root, below)) => open_beneath(root, below)?,
+            None => open_made(dir)?,
+        };
+        let opened = Arc::new(Dir {
+            fd,
+            path: dir.to_owned(),
+        });
+        if open.len() >= 64 {
+            open.retain(|_, held| held.strong_count() > 0);
+        }
+        open.insert(key, Arc::downgrade(&opened));
+        Ok(opened)
+    }
+
+    /// The name of `path` in this directory. Every path handed to a
+    /// [`Dir`] is a file of it; anything else is a bug, reported as an
+    /// error rather than acted on elsewhere.
+    fn name<'a>(&self, path: &'a Path) -> std::io::Result<&'a OsStr> {
+        let parent = path.parent().map_or(Path::new(""), |p| p);
+        match path.file_name() {
+            Some(name) if same_dir(parent, &self.path) => Ok(name),
+            _ => Err(std::io::Error::other(format!(
+                "is not in the directory {} parget opened",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Opens the file `path` of this directory with `flags`, never
+    /// following a symbolic link at it (`ELOOP`).
+    pub(crate) fn open_file(&self, path: &Path, flags: OFlags) -> std::io::Result<File> {
+        let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(
+            &self.fd,
+            self.name(path)?,
+            flags,
+            Mode::from_raw_mode(0o666),
+        )?;
+        Ok(File::from(fd))
+    }
+
+    /// The file `path` of this directory, not followed.
+    pub(crate) fn lstat(&self, path: &Path) -> std::io::Result<rustix::fs::Stat> {
+        Ok(rustix::fs::statat(
+            &self.fd,
+            self.name(path)?,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
+    /// Renames the file `from` of this directory to `to`, also of it.
+    pub(crate) fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        Ok(rustix::fs::renameat(
+            &self.fd,
+            self.name(from)?,
+            &self.fd,
+            self.name(to)?,
+        )?)
+    }
+
+    /// Removes the file `path` of this directory; one already gone is fine.
+    pub(crate) fn remove(&self, path: &Path) -> std::io::Result<()> {
+        match rustix::fs::unlinkat(&self.fd, self.name(path)?, AtFlags::empty()) {
+            Err(e) if e == rustix::io::Errno::NOENT => Ok(()),
+            done => Ok(done?),
+        }
+    }
+
+    /// Makes the directory's entries durable (after a rename).
+    pub(crate) fn sync(&self) -> std::io::Result<()> {
+        Ok(rustix::fs::fsync(&self.fd)?)
+    }
+}
+
+/// Whether two spellings name one directory as parget builds paths (`""`
+/// and `.` are the current one).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let plain =
+        |p: &Path| -> PathBuf { p.components().filter(|c| *c != Component::CurDir).collect() };
+    plain(a) == plain(b)
+}
+
+/// Opens `dir` as named, making it first when missing.
+fn open_made(dir: &Path) -> Result<OwnedFd, Error> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    match rustix::fs::open(dir, DIR_FLAGS, Mode::empty()) {
+        Err(e) if e == rustix::io::Errno::NOENT => {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            rustix::fs::open(dir, DIR_FLAGS, Mode::empty()).map_err(|e| Error::io(dir, e.into()))
+        }
+        opened => opened.map_err(|e| Error::io(dir, e.into())),
+    }
+}
+
+/// Opens `root`, then each component of `below` from the one before,
+/// never following a link, making the missing ones.
+fn open_beneath(root: &Path, below: &Path) -> Result<OwnedFd, Error> {
+    let mut at = open_made(root)?;
+    let mut path = root.to_path_buf();
+    for component in below.components() {
+        let name = match component {
+            Component::Normal(name) => name,
+            Component::CurDir => continue,
+            // Names are made safe before they get here; a path that climbs
+            // or restarts is refused rather than followed.
+            _ => {
+                return Err(Error::io(
+                    &path.join(below),
+                    std::io::Error::other("leaves the output directory"),
+                ))
+            }
+        };
+        path.push(name);
+        at = open_child(&at, name, &path)?;
+    }
+    Ok(at)
+}
+
+/// Opens (or makes, then opens) the directory `name` in `parent`.
+fn open_child(parent: &OwnedFd, name: &OsStr, path: &Path) -> Result<OwnedFd, Error> {
+    let flags = DIR_FLAGS | OFlags::NOFOLLOW;
+    let opened = match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+        Err(e) if e == rustix::io::Errno::NOENT => {
+            match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o777)) {
+                // Made by another download meanwhile: open what is there.
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(Error::io(path, e.into())),
+            }
+            rustix::fs::openat(parent, name, flags, Mode::empty())
+        }
+        opened => opened,
+    };
+    opened.map_err(|e| {
+        let linked = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode).is_symlink());
+        if linked {
+            Error::io(
+                path,
+                std::io::Error::other(
+                    "is a symbolic link; parget writes nothing outside the output directory",
+                ),
+            )
+        } else {
+            Error::io(path, e.into())
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_of_one_directory() {
+        assert!(same_dir(Path::new(""), Path::new(".")));
+        assert!(same_dir(Path::new("a/./b"), Path::new("a/b")));
+        assert!(same_dir(Path::new("./a"), Path::new("a")));
+        assert!(!same_dir(Path::new("a"), Path::new("b")));
+        assert!(!same_dir(Path::new("a/.."), Path::new("")));
+    }
+
+    #[test]
+    fn only_files_of_the_directory_are_acted_on_and_nothing_climbs_out_of_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open(&tmp.path().join("d"), None).unwrap();
+        assert!(tmp.path().join("d").is_dir(), "made when missing");
+        let outside = tmp.path().join("other/f");
+        let error = dir.remove(&outside).unwrap_err();
+        assert!(
+            error.to_string().contains("is not in the directory"),
+            "{error}"
+        );
+        dir.open_file(&tmp.path().join("d/f"), OFlags::WRONLY | OFlags::CREATE)
+            .unwrap();
+        dir.rename(&tmp.path().join("d/f"), &tmp.path().join("d/g"))
+            .unwrap();
+        assert!(tmp.path().join("d/g").is_file());
+        dir.remove(&tmp.path().join("d/g")).unwrap();
+        dir.remove(&tmp.path().join("d/g")).unwrap();
+
+        let root = tmp.path().join("root");
+        let error = Dir::open(&root.join("a/../../x"), Some(&root)).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("leaves the output directory"),
+            "{error:#}"
+        );
+        assert!(!tmp.path().join("x").exists());
+        // One directory open is shared while a download holds it.
+        let first = Dir::open(&root.join("s"), Some(&root)).unwrap();
+        let second = Dir::open(&root.join("s"), Some(&root)).unwrap();
+        assert!(Arc::ptr_eq(&first, &second));
+    }
+}
