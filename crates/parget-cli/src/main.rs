@@ -75,11 +75,19 @@ fn main() -> ExitCode {
 
 /// Prints a usage error. clap quotes the offending argument as typed, and
 /// on a terminal (or with `CLICOLOR_FORCE`) it would pass the escape
-/// sequences in it through: the text is printed unstyled (which drops the
-/// ANSI sequences), each line escaped as every other message of parget's
-/// is (C1 controls, bidi controls).
+/// sequences in it through. The arguments are parsed again without styles,
+/// so the text holds no styling of clap's own, and each line is printed
+/// escaped as every other message of parget's is (`\x1b[2J`, `\u{9b}`).
 fn usage_error(error: &clap::Error) -> ExitCode {
-    let text = error.render().to_string();
+    use clap::{CommandFactory, FromArgMatches};
+    let plain = Args::command()
+        .styles(clap::builder::Styles::plain())
+        .try_get_matches()
+        .and_then(|matches| Args::from_arg_matches(&matches));
+    let text = match plain {
+        Err(plain) => plain.render().ansi().to_string(),
+        Ok(_) => error.render().to_string(),
+    };
     for line in text.lines() {
         eprintln!("{}", parget::redact::escape_control(line));
     }

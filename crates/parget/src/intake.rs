@@ -160,7 +160,7 @@ impl GroupRun {
             // Cancelled because another member failed: the group is
             // useless, so its partial files are too.
             if let Some(path) = report.path() {
-                crate::sink::discard(path.to_owned()).await;
+                crate::sink::discard(path.to_owned(), None).await;
             }
         }
         let complete = {

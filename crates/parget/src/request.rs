@@ -154,12 +154,14 @@ impl Request {
     /// Confines the destination to the directory `root`. When the
     /// download claims its part file, the directories between `root` and
     /// the file are made and opened one at a time without following
-    /// symbolic links, and the part file, the control file and the rename
-    /// into place all go through the directory so opened: a link planted
-    /// on the way, before or while the download runs, fails the download
-    /// naming it instead of taking the file outside `root`. Applies when
-    /// the destination is inside `root` (`root` itself may be a link).
-    /// The CLI confines every file to its output directory.
+    /// symbolic links: a link planted on the way fails the download naming
+    /// it. From then on the part file, the control file and the rename
+    /// into place go through the directory so opened, so a link planted
+    /// while the download runs changes nothing: the file never goes
+    /// outside `root`. A destination that is not inside `root` (compared
+    /// as absolute paths without `.` components) fails the download;
+    /// `root` itself may be a link. The CLI confines every file to its
+    /// output directory.
     pub fn confined_to(mut self, root: impl Into<PathBuf>) -> Request {
         self.settings.root = Some(root.into());
         self

@@ -280,7 +280,8 @@ fn control_characters_in_a_refused_argument_are_not_printed_raw() {
             .any(|c| run.stderr.contains(c)),
         "stderr holds raw control characters",
     );
-    run.stderr_has(&["--checksum", "\\u{9b}31m\\u{202e}cd"]);
+    // Shown escaped, not dropped: the user sees what was refused.
+    run.stderr_has(&["--checksum", "\\x1b]0;pwned\\x07ab\\u{9b}31m\\u{202e}cd"]);
 }
 
 #[test]

@@ -93,7 +93,7 @@ pub(crate) async fn finish(
     if let Err(e) = checked {
         if let Destination::File(path) = request.destination() {
             if matches!(body, Body::File(_)) {
-                sink::discard(path.clone()).await;
+                sink::discard(path.clone(), part.clone()).await;
             }
         }
         return Err(e);

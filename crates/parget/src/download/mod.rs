@@ -357,11 +357,12 @@ async fn download<'b>(
             Err(Failure { error, .. }) => {
                 // The sink's own error (a full disk) says more than a send
                 // that found the writer gone.
+                let part = transfer.part().cloned();
                 let sink_error = transfer.close().await;
                 let error = sink_error.unwrap_or(error);
                 if error.is_validation() {
                     if let Some(path) = request.path() {
-                        sink::discard(path.to_owned()).await;
+                        sink::discard(path.to_owned(), part).await;
                     }
                 }
                 return Err(error);

@@ -16,13 +16,13 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, CWD};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 
 /// An open directory and the path it was opened by (for messages).
 #[derive(Debug)]
@@ -39,31 +39,51 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
 
 /// The directories open for downloads that are running, so a list of many
 /// files in one directory opens it once, not once a file (an open and a
-/// close are a tenth of a small file's system calls). An entry goes when
-/// its last download lets go of it.
-type OpenDirs = HashMap<(PathBuf, Option<PathBuf>), Weak<Dir>>;
+/// close are a tenth of a small file's system calls; the check that the
+/// path still leads to it is one `stat`). An entry goes when its last
+/// download lets go of it.
+type OpenDirs = HashMap<Key, Weak<Dir>>;
 static OPEN: Mutex<Option<OpenDirs>> = Mutex::new(None);
 
+/// A directory as spelled (the paths handed to it are spelled alike), as
+/// an absolute path (a relative one means the current directory of the
+/// moment), and the absolute root it is confined to.
+type Key = (PathBuf, PathBuf, Option<PathBuf>);
+
 impl Dir {
-    /// Opens `dir`, making it (and its parents) when missing. Below `root`,
-    /// when `dir` is inside it, no component may be a symbolic link. A
-    /// directory some running download already holds is shared.
+    /// Opens `dir`, making it (and its parents) when missing. With `root`,
+    /// `dir` must be inside it, and no directory below the root may be a
+    /// symbolic link. A directory some running download already holds is
+    /// shared while its path still leads to it.
     pub(crate) fn open(dir: &Path, root: Option<&Path>) -> Result<Arc<Dir>, Error> {
-        let key = (dir.to_owned(), root.map(Path::to_owned));
-        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
-        let open = open.get_or_insert_with(HashMap::new);
-        if let Some(held) = open.get(&key).and_then(Weak::upgrade) {
+        let root = root.map(absolute).transpose()?;
+        let key = (dir.to_owned(), absolute(dir)?, root);
+        if let Some(held) = held(&key) {
             return Ok(held);
         }
-        let below = root.and_then(|root| Some((root, dir.strip_prefix(root).ok()?)));
-        let fd = match below {
-            Some((root, below)) => open_beneath(root, below)?,
-            None => open_made(dir)?,
+        let (_, absolute, root) = &key;
+        let fd = match root {
+            Some(root) => {
+                let below = absolute.strip_prefix(root).map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidRequest(format!(
+                            "{} is not inside {}, the directory it is confined to",
+                            dir.display(),
+                            root.display()
+                        )),
+                        None,
+                    )
+                })?;
+                open_beneath(root, below)?
+            }
+            None => open_made(absolute)?,
         };
         let opened = Arc::new(Dir {
             fd,
             path: dir.to_owned(),
         });
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        let open = open.get_or_insert_with(HashMap::new);
         if open.len() >= 64 {
             open.retain(|_, held| held.strong_count() > 0);
         }
@@ -131,6 +151,34 @@ impl Dir {
     }
 }
 
+/// The directory of `key` some running download holds, if its path still
+/// leads to it: one renamed away, removed or replaced (by a link, say) is
+/// opened afresh, with the checks that brings.
+fn held(key: &Key) -> Option<Arc<Dir>> {
+    let held = {
+        let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.as_ref()?.get(key)?.upgrade()?
+    };
+    let now = rustix::fs::stat(&key.1).ok()?;
+    let opened = rustix::fs::fstat(&held.fd).ok()?;
+    (now.st_dev == opened.st_dev && now.st_ino == opened.st_ino).then_some(held)
+}
+
+/// `path` made absolute against the current directory, without `.`
+/// components (links are not resolved).
+fn absolute(path: &Path) -> Result<PathBuf, Error> {
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    let absolute = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    Ok(absolute
+        .components()
+        .filter(|c| *c != Component::CurDir)
+        .collect())
+}
+
 /// Whether two spellings name one directory as parget builds paths (`""`
 /// and `.` are the current one).
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -141,17 +189,26 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 
 /// Opens `dir` as named, making it first when missing.
 fn open_made(dir: &Path) -> Result<OwnedFd, Error> {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    match rustix::fs::open(dir, DIR_FLAGS, Mode::empty()) {
+    match open_dir(CWD, dir.as_os_str(), DIR_FLAGS) {
         Err(e) if e == rustix::io::Errno::NOENT => {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            rustix::fs::open(dir, DIR_FLAGS, Mode::empty()).map_err(|e| Error::io(dir, e.into()))
+            open_dir(CWD, dir.as_os_str(), DIR_FLAGS).map_err(|e| Error::io(dir, e.into()))
         }
         opened => opened.map_err(|e| Error::io(dir, e.into())),
+    }
+}
+
+/// Opens the directory `name` of `at` with `flags`; one that may be
+/// written but not read (a drop box, mode 0733) is opened `O_PATH`, which
+/// every `*at` call takes (only `fsync` does not).
+fn open_dir(at: impl AsFd, name: &OsStr, flags: OFlags) -> rustix::io::Result<OwnedFd> {
+    let at = at.as_fd();
+    match rustix::fs::openat(at, name, flags, Mode::empty()) {
+        Err(e) if e == rustix::io::Errno::ACCESS => {
+            let path_only = (flags - OFlags::RDONLY) | OFlags::PATH;
+            rustix::fs::openat(at, name, path_only, Mode::empty())
+        }
+        opened => opened,
     }
 }
 
@@ -168,7 +225,7 @@ fn open_beneath(root: &Path, below: &Path) -> Result<OwnedFd, Error> {
             // or restarts is refused rather than followed.
             _ => {
                 return Err(Error::io(
-                    &path.join(below),
+                    &root.join(below),
                     std::io::Error::other("leaves the output directory"),
                 ))
             }
@@ -182,14 +239,14 @@ fn open_beneath(root: &Path, below: &Path) -> Result<OwnedFd, Error> {
 /// Opens (or makes, then opens) the directory `name` in `parent`.
 fn open_child(parent: &OwnedFd, name: &OsStr, path: &Path) -> Result<OwnedFd, Error> {
     let flags = DIR_FLAGS | OFlags::NOFOLLOW;
-    let opened = match rustix::fs::openat(parent, name, flags, Mode::empty()) {
+    let opened = match open_dir(parent, name, flags) {
         Err(e) if e == rustix::io::Errno::NOENT => {
             match rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o777)) {
                 // Made by another download meanwhile: open what is there.
                 Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(Error::io(path, e.into())),
             }
-            rustix::fs::openat(parent, name, flags, Mode::empty())
+            open_dir(parent, name, flags)
         }
         opened => opened,
     };
@@ -252,5 +309,30 @@ mod tests {
         let first = Dir::open(&root.join("s"), Some(&root)).unwrap();
         let second = Dir::open(&root.join("s"), Some(&root)).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
+        // ...but not once its path leads elsewhere: renamed away and made
+        // again, then replaced by a link.
+        std::fs::rename(root.join("s"), root.join("s.old")).unwrap();
+        std::fs::create_dir(root.join("s")).unwrap();
+        let third = Dir::open(&root.join("s"), Some(&root)).unwrap();
+        assert!(!Arc::ptr_eq(&first, &third), "a new directory at the path");
+        std::fs::remove_dir(root.join("s")).unwrap();
+        std::os::unix::fs::symlink(root.join("s.old"), root.join("s")).unwrap();
+        let error = Dir::open(&root.join("s"), Some(&root)).unwrap_err();
+        assert!(format!("{error:#}").contains("symbolic link"), "{error:#}");
+    }
+
+    #[test]
+    fn a_root_and_a_path_spelled_differently_are_still_confined() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("out");
+        std::fs::create_dir_all(tmp.path().join("elsewhere")).unwrap();
+        std::fs::create_dir_all(&root).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("elsewhere"), root.join("sub")).unwrap();
+        let dotted = tmp.path().join("./out/./sub");
+        let error = Dir::open(&dotted, Some(&tmp.path().join("out/."))).unwrap_err();
+        assert!(format!("{error:#}").contains("symbolic link"), "{error:#}");
+        // A destination outside its root is refused, not let through.
+        let error = Dir::open(&tmp.path().join("elsewhere"), Some(&root)).unwrap_err();
+        assert!(format!("{error:#}").contains("is not inside"), "{error:#}");
     }
 }

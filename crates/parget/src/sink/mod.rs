@@ -199,10 +199,21 @@ fn remove_if_present(path: &Path) -> Result<(), Error> {
 }
 
 /// Removes `NAME.part` and its control file: their bytes are known wrong.
-pub(crate) async fn discard(destination: PathBuf) {
+/// With the download's `part`, through the directory it was made in (see
+/// `dir`); without (a group's member that has ended), by path.
+pub(crate) async fn discard(destination: PathBuf, part: Option<Arc<PartFile>>) {
     let _ = blocking(move || {
-        remove_if_present(&part_path(&destination))?;
-        remove_if_present(&control_path(&destination))
+        let helpers = [part_path(&destination), control_path(&destination)];
+        for helper in &helpers {
+            match &part {
+                Some(part) => part
+                    .dir()
+                    .remove(helper)
+                    .map_err(|e| Error::io(helper, e))?,
+                None => remove_if_present(helper)?,
+            }
+        }
+        Ok(())
     })
     .await;
 }

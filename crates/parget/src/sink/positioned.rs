@@ -259,9 +259,12 @@ impl Sink {
 fn preallocate(part: &Arc<PartFile>, len: u64) -> std::io::Result<()> {
     let file = part.file();
     if len > 0 {
-        if let Some(free) = free_in_memory_filesystem(file) {
-            let meta = file.metadata()?;
+        if free_in_memory_filesystem(file).is_some() {
             let mut filling = FILLING.lock().unwrap_or_else(|e| e.into_inner());
+            // Read under the lock, with what the others still need: what
+            // they write meanwhile is then off one figure or the other.
+            let free = free_in_memory_filesystem(file).unwrap_or(0);
+            let meta = file.metadata()?;
             // Dropped files go, and so does an earlier size of this one.
             filling.retain(|f| {
                 f.part.strong_count() > 0 && !std::ptr::eq(f.part.as_ptr(), Arc::as_ptr(part))

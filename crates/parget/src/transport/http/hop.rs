@@ -63,11 +63,12 @@ const ORIGIN_BOUND: [http::header::HeaderName; 3] = [AUTHORIZATION, COOKIE, PROX
 
 /// Words in a header's name that say it carries a secret: `X-Api-Key`,
 /// `X-Auth-Token`, `Private-Token`, `X-Amz-Security-Token`,
-/// `Ocp-Apim-Subscription-Key`, `X-Session-Id`. Such a header goes only to
+/// `Ocp-Apim-Subscription-Key`, `X-Session-Id`, `X-JFrog-Art-Api`,
+/// `X-JWT-Assertion`. Such a header goes only to
 /// the origin it was given for, as `Authorization` does. A name matched by
 /// mistake costs a header not sent to another host; one missed would hand a
 /// secret to whatever host a redirect names.
-const SECRET_WORDS: [&str; 8] = [
+const SECRET_WORDS: [&str; 10] = [
     "auth",
     "token",
     "key",
@@ -76,6 +77,8 @@ const SECRET_WORDS: [&str; 8] = [
     "passw",
     "credential",
     "signature",
+    "api",
+    "jwt",
 ];
 
 /// Whether the header `name` stays on the origin it was given for.
@@ -387,6 +390,8 @@ mod tests {
             ("X-Session-Id", "s1"),
             ("X-Client-Secret", "s2"),
             ("X-Password", "p1"),
+            ("X-JFrog-Art-Api", "a1"),
+            ("X-JWT-Assertion", "j1"),
         ];
         let plain = [("Accept", "application/octet-stream"), ("X-Trace", "1")];
         let own = map(&[&secret[..], &plain[..]].concat());
