@@ -20,7 +20,8 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use crate::progress::CallProgress;
 
 /// One download: `Request(url, path, *, expected_digests=None,
-/// expected_size=None, headers=None, digests=None, tag=None)`.
+/// expected_size=None, headers=None, digests=None, tag=None,
+/// confined_to=None)`.
 #[pyclass(frozen, module = "parget._parget", name = "Request")]
 pub(crate) struct PyRequest {
     pub(crate) inner: parget::Request,
@@ -39,6 +40,7 @@ impl PyRequest {
         headers = None,
         digests = None,
         tag = None,
+        confined_to = None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -49,6 +51,7 @@ impl PyRequest {
         headers: Option<&Bound<'_, PyAny>>,
         digests: Option<&Bound<'_, PyAny>>,
         tag: Option<Py<PyAny>>,
+        confined_to: Option<PathBuf>,
     ) -> PyResult<PyRequest> {
         let headers = headers.map(crate::headers::from_python).transpose()?;
         let digests = digests.map(algorithms).transpose()?;
@@ -62,6 +65,12 @@ impl PyRequest {
                 compute: digests.unwrap_or_default(),
             },
         )?;
+        // No symbolic link between the root and the file (a path built
+        // from names a server or a page chose).
+        let inner = match confined_to {
+            Some(root) => inner.confined_to(root),
+            None => inner,
+        };
         Ok(PyRequest { inner, tag })
     }
 

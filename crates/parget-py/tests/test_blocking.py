@@ -154,3 +154,19 @@ def test_an_existing_file_is_not_replaced_unless_allowed(testbed: Testbed, tmp_p
     assert (tmp_path / "f").read_bytes() == b"mine"
     parget.download(url, tmp_path / "f", allow_overwrite=True)
     assert (tmp_path / "f").read_bytes() == testbed.body(url)
+
+
+def test_a_confined_request_refuses_a_link_on_the_way(testbed: Testbed, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "pages").symlink_to(elsewhere)
+    url = testbed.url("/confined/f.bin", size=100)
+    confined = parget.Request(url, tmp_path / "out" / "pages" / "f.bin", confined_to=tmp_path / "out")
+    [result] = parget.download_many([confined], retries=0)
+    assert isinstance(result.error, parget.DownloadError)
+    assert "symbolic link" in str(result.error) and "pages" in str(result.error)
+    assert list(elsewhere.iterdir()) == []
+    # Unconfined, the path is the caller's own, links and all.
+    [result] = parget.download_many([(url, tmp_path / "out" / "pages" / "f.bin")], retries=0)
+    assert result.ok and (elsewhere / "f.bin").read_bytes() == testbed.body(url)

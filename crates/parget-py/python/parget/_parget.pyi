@@ -54,6 +54,7 @@ class Request:
         headers: Optional[_HeadersLike] = None,
         digests: Optional[_Digests] = None,
         tag: object = None,
+        confined_to: Optional[_StrPath] = None,
     ) -> Request: ...
     @property
     def url(self) -> str: ...
