@@ -29,6 +29,9 @@ use crate::error::{Error, ErrorKind};
 pub(crate) struct Dir {
     fd: OwnedFd,
     path: PathBuf,
+    /// Device and inode of the directory opened: a later open of the same
+    /// path shares it while the path still leads here.
+    id: (u64, u64),
 }
 
 /// Flags of every directory open. A directory opened only for lookups
@@ -45,10 +48,11 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
 type OpenDirs = HashMap<Key, Weak<Dir>>;
 static OPEN: Mutex<Option<OpenDirs>> = Mutex::new(None);
 
-/// A directory as spelled (the paths handed to it are spelled alike), as
-/// an absolute path (a relative one means the current directory of the
-/// moment), and the absolute root it is confined to.
-type Key = (PathBuf, PathBuf, Option<PathBuf>);
+/// A directory and its root as spelled (the paths handed to a `Dir` are
+/// spelled as its own). A relative one means the current directory of the
+/// moment: the check that the path still leads to the directory held
+/// covers a change of directory too.
+type Key = (PathBuf, Option<PathBuf>);
 
 impl Dir {
     /// Opens `dir`, making it (and its parents) when missing. With `root`,
@@ -56,15 +60,14 @@ impl Dir {
     /// symbolic link. A directory some running download already holds is
     /// shared while its path still leads to it.
     pub(crate) fn open(dir: &Path, root: Option<&Path>) -> Result<Arc<Dir>, Error> {
-        let root = root.map(absolute).transpose()?;
-        let key = (dir.to_owned(), absolute(dir)?, root);
+        let key = (dir.to_owned(), root.map(Path::to_owned));
         if let Some(held) = held(&key) {
             return Ok(held);
         }
-        let (_, absolute, root) = &key;
-        let fd = match root {
+        let absolute = absolute(dir)?;
+        let fd = match root.map(self::absolute).transpose()? {
             Some(root) => {
-                let below = absolute.strip_prefix(root).map_err(|_| {
+                let below = absolute.strip_prefix(&root).map_err(|_| {
                     Error::new(
                         ErrorKind::InvalidRequest(format!(
                             "{} is not inside {}, the directory it is confined to",
@@ -74,13 +77,15 @@ impl Dir {
                         None,
                     )
                 })?;
-                open_beneath(root, below)?
+                open_beneath(&root, below)?
             }
-            None => open_made(absolute)?,
+            None => open_made(&absolute)?,
         };
+        let stat = rustix::fs::fstat(&fd).map_err(|e| Error::io(dir, e.into()))?;
         let opened = Arc::new(Dir {
             fd,
             path: dir.to_owned(),
+            id: (stat.st_dev, stat.st_ino),
         });
         let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
         let open = open.get_or_insert_with(HashMap::new);
@@ -96,8 +101,10 @@ impl Dir {
     /// error rather than acted on elsewhere.
     fn name<'a>(&self, path: &'a Path) -> std::io::Result<&'a OsStr> {
         let parent = path.parent().map_or(Path::new(""), |p| p);
+        // Spelled alike, as they are built: no need to compare components.
+        let alike = parent.as_os_str() == self.path.as_os_str();
         match path.file_name() {
-            Some(name) if same_dir(parent, &self.path) => Ok(name),
+            Some(name) if alike || same_dir(parent, &self.path) => Ok(name),
             _ => Err(std::io::Error::other(format!(
                 "is not in the directory {} parget opened",
                 self.path.display()
@@ -159,9 +166,13 @@ fn held(key: &Key) -> Option<Arc<Dir>> {
         let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
         open.as_ref()?.get(key)?.upgrade()?
     };
-    let now = rustix::fs::stat(&key.1).ok()?;
-    let opened = rustix::fs::fstat(&held.fd).ok()?;
-    (now.st_dev == opened.st_dev && now.st_ino == opened.st_ino).then_some(held)
+    let at = if key.0.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        &key.0
+    };
+    let now = rustix::fs::stat(at).ok()?;
+    ((now.st_dev, now.st_ino) == held.id).then_some(held)
 }
 
 /// `path` made absolute against the current directory, without `.`
