@@ -9,6 +9,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use rustix::fs::FileType;
+
 use super::resume::{Existing, Held, OnDisk, Part};
 use crate::error::Error;
 use crate::sink::{self, PartFile, ReadControl, Record, FLUSH_SIZE};
@@ -23,7 +25,7 @@ pub(crate) async fn on_disk(
     algorithms: &[Algorithm],
     look_for_part: bool,
 ) -> Result<OnDisk, Error> {
-    let existing = existing(destination.to_owned(), algorithms.to_vec()).await?;
+    let existing = existing(destination.to_owned(), part.clone(), algorithms.to_vec()).await?;
     // A part file created for this download holds nothing to look at.
     let part = if look_for_part && !part.created() {
         let destination = destination.to_owned();
@@ -83,20 +85,22 @@ fn crc_on_disk(file: &File, record: &Record, scratch: &mut [u8]) -> std::io::Res
     Ok(Some(crc))
 }
 
-/// The destination's size and, when `algorithms` are given, its digests.
+/// The destination's size and, when `algorithms` are given, its digests,
+/// read in the directory `part` was claimed in (see `sink::Dir`).
 async fn existing(
     destination: PathBuf,
+    part: Arc<PartFile>,
     algorithms: Vec<Algorithm>,
 ) -> Result<Option<Existing>, Error> {
     // One stat, done in place: handing it to a blocking thread would cost
     // more than the call (two thread wake-ups per file), and most
     // destinations do not exist yet.
-    let meta = match std::fs::metadata(&destination) {
+    let meta = match part.dir().stat(&destination) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&destination, e)),
     };
-    if !meta.is_file() {
+    if FileType::from_raw_mode(meta.st_mode) != FileType::RegularFile {
         return Err(Error::io(
             &destination,
             std::io::Error::other("exists and is not a regular file"),
@@ -104,13 +108,16 @@ async fn existing(
     }
     if algorithms.is_empty() {
         return Ok(Some(Existing {
-            len: meta.len(),
+            len: u64::try_from(meta.st_size).unwrap_or(0),
             digests: Vec::new(),
         }));
     }
     sink::blocking(move || {
         let mut hashers = Hashers::new(algorithms);
-        let mut file = File::open(&destination).map_err(|e| Error::io(&destination, e))?;
+        let mut file = part
+            .dir()
+            .open_to_read(&destination)
+            .map_err(|e| Error::io(&destination, e))?;
         let mut buf = vec![0u8; FLUSH_SIZE];
         loop {
             match file.read(&mut buf) {

@@ -125,6 +125,24 @@ impl Dir {
         Ok(File::from(fd))
     }
 
+    /// Opens the file `path` of this directory to read it, following a
+    /// link at it: an existing destination the user linked is theirs to
+    /// compare with (it is replaced, never written through).
+    pub(crate) fn open_to_read(&self, path: &Path) -> std::io::Result<File> {
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.fd, self.name(path)?, flags, Mode::empty())?;
+        Ok(File::from(fd))
+    }
+
+    /// The file `path` of this directory, a link at it followed.
+    pub(crate) fn stat(&self, path: &Path) -> std::io::Result<rustix::fs::Stat> {
+        Ok(rustix::fs::statat(
+            &self.fd,
+            self.name(path)?,
+            AtFlags::empty(),
+        )?)
+    }
+
     /// The file `path` of this directory, not followed.
     pub(crate) fn lstat(&self, path: &Path) -> std::io::Result<rustix::fs::Stat> {
         Ok(rustix::fs::statat(
