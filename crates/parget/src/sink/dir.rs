@@ -18,7 +18,9 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Instant;
 
 use rustix::fs::{AtFlags, Mode, OFlags, CWD};
 
@@ -32,6 +34,22 @@ pub(crate) struct Dir {
     /// Device and inode of the directory opened: a later open of the same
     /// path shares it while the path still leads here.
     id: (u64, u64),
+    /// When the path was last seen to lead here, in milliseconds since
+    /// [`clock`] started.
+    checked: AtomicU64,
+}
+
+/// How long a shared directory is handed out again without a look at its
+/// path: a `stat` per file would be a ninth of a small file's system
+/// calls. A file claimed that soon after its directory was renamed away
+/// lands where it would have had it started a moment earlier.
+const RECHECK_MS: u64 = 500;
+
+/// Milliseconds since the first call.
+fn clock() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let elapsed = START.get_or_init(Instant::now).elapsed();
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Flags of every directory open. A directory opened only for lookups
@@ -42,9 +60,9 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
 
 /// The directories open for downloads that are running, so a list of many
 /// files in one directory opens it once, not once a file (an open and a
-/// close are a tenth of a small file's system calls; the check that the
-/// path still leads to it is one `stat`). An entry goes when its last
-/// download lets go of it.
+/// close are a fifth of a small file's system calls; the check that the
+/// path still leads to it is one `stat`, at most every [`RECHECK_MS`]).
+/// An entry goes when its last download lets go of it.
 type OpenDirs = HashMap<Key, Weak<Dir>>;
 static OPEN: Mutex<Option<OpenDirs>> = Mutex::new(None);
 
@@ -86,6 +104,7 @@ impl Dir {
             fd,
             path: dir.to_owned(),
             id: (stat.st_dev, stat.st_ino),
+            checked: AtomicU64::new(clock()),
         });
         let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
         let open = open.get_or_insert_with(HashMap::new);
@@ -184,13 +203,21 @@ fn held(key: &Key) -> Option<Arc<Dir>> {
         let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
         open.as_ref()?.get(key)?.upgrade()?
     };
+    let now = clock();
+    if now.saturating_sub(held.checked.load(Ordering::Relaxed)) < RECHECK_MS {
+        return Some(held);
+    }
     let at = if key.0.as_os_str().is_empty() {
         Path::new(".")
     } else {
         &key.0
     };
-    let now = rustix::fs::stat(at).ok()?;
-    ((now.st_dev, now.st_ino) == held.id).then_some(held)
+    let stat = rustix::fs::stat(at).ok()?;
+    if (stat.st_dev, stat.st_ino) != held.id {
+        return None;
+    }
+    held.checked.store(now, Ordering::Relaxed);
+    Some(held)
 }
 
 /// `path` made absolute against the current directory, without `.`
@@ -342,10 +369,14 @@ mod tests {
         // again, then replaced by a link.
         std::fs::rename(root.join("s"), root.join("s.old")).unwrap();
         std::fs::create_dir(root.join("s")).unwrap();
+        let soon = Dir::open(&root.join("s"), Some(&root)).unwrap();
+        assert!(Arc::ptr_eq(&first, &soon), "not looked at again so soon");
+        std::thread::sleep(std::time::Duration::from_millis(RECHECK_MS + 50));
         let third = Dir::open(&root.join("s"), Some(&root)).unwrap();
         assert!(!Arc::ptr_eq(&first, &third), "a new directory at the path");
         std::fs::remove_dir(root.join("s")).unwrap();
         std::os::unix::fs::symlink(root.join("s.old"), root.join("s")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(RECHECK_MS + 50));
         let error = Dir::open(&root.join("s"), Some(&root)).unwrap_err();
         assert!(format!("{error:#}").contains("symbolic link"), "{error:#}");
     }
