@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Instant;
 
-use rustix::fs::{AtFlags, Mode, OFlags, CWD};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, CWD};
 
 use crate::error::{Error, ErrorKind};
 
@@ -62,57 +62,53 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
 /// files in one directory opens it once, not once a file (an open and a
 /// close are a fifth of a small file's system calls; the check that the
 /// path still leads to it is one `stat`, at most every [`RECHECK_MS`]).
-/// An entry goes when its last download lets go of it.
-type OpenDirs = HashMap<Key, Weak<Dir>>;
+/// Only directories opened as named are shared: unconfined ones, and the
+/// roots of confined ones. An entry goes when its last download lets go
+/// of it.
+type OpenDirs = HashMap<PathBuf, Weak<Dir>>;
 static OPEN: Mutex<Option<OpenDirs>> = Mutex::new(None);
-
-/// A directory and its root as spelled (the paths handed to a `Dir` are
-/// spelled as its own). A relative one means the current directory of the
-/// moment: the check that the path still leads to the directory held
-/// covers a change of directory too.
-type Key = (PathBuf, Option<PathBuf>);
 
 impl Dir {
     /// Opens `dir`, making it (and its parents) when missing. With `root`,
     /// `dir` must be inside it, and no directory below the root may be a
-    /// symbolic link. A directory some running download already holds is
-    /// shared while its path still leads to it.
+    /// symbolic link.
+    ///
+    /// A directory opened as named (without a root, or the root itself:
+    /// the caller's, which may be a link) is shared while its path still
+    /// leads to it. The directories below a root are walked from the root
+    /// at every claim, never shared: one moved out of the root and linked
+    /// back is then refused, where a shared one would still be handed out.
     pub(crate) fn open(dir: &Path, root: Option<&Path>) -> Result<Arc<Dir>, Error> {
-        let key = (dir.to_owned(), root.map(Path::to_owned));
-        if let Some(held) = held(&key) {
-            return Ok(held);
-        }
-        let absolute = absolute(dir)?;
-        let fd = match root.map(self::absolute).transpose()? {
-            Some(root) => {
-                let below = absolute.strip_prefix(&root).map_err(|_| {
-                    Error::new(
-                        ErrorKind::InvalidRequest(format!(
-                            "{} is not inside {}, the directory it is confined to",
-                            dir.display(),
-                            root.display()
-                        )),
-                        None,
-                    )
-                })?;
-                open_beneath(&root, below)?
-            }
-            None => open_made(&absolute)?,
+        let Some(root) = root else {
+            return shared(dir);
         };
+        let base = shared(root)?;
+        if dir.as_os_str() == root.as_os_str() {
+            return Ok(base);
+        }
+        let (absolute_root, absolute) = (absolute(root)?, absolute(dir)?);
+        let below = absolute.strip_prefix(&absolute_root).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidRequest(format!(
+                    "{} is not inside {}, the directory it is confined to",
+                    dir.display(),
+                    root.display()
+                )),
+                None,
+            )
+        })?;
+        let fd = open_beneath(&base.fd, &absolute_root, below)?;
+        Ok(Arc::new(Dir::new(fd, dir)?))
+    }
+
+    fn new(fd: OwnedFd, dir: &Path) -> Result<Dir, Error> {
         let stat = rustix::fs::fstat(&fd).map_err(|e| Error::io(dir, e.into()))?;
-        let opened = Arc::new(Dir {
+        Ok(Dir {
             fd,
             path: dir.to_owned(),
             id: (stat.st_dev, stat.st_ino),
             checked: AtomicU64::new(clock()),
-        });
-        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
-        let open = open.get_or_insert_with(HashMap::new);
-        if open.len() >= 64 {
-            open.retain(|_, held| held.strong_count() > 0);
-        }
-        open.insert(key, Arc::downgrade(&opened));
-        Ok(opened)
+        })
     }
 
     /// The name of `path` in this directory. Every path handed to a
@@ -144,12 +140,19 @@ impl Dir {
         Ok(File::from(fd))
     }
 
-    /// Opens the file `path` of this directory to read it, following a
-    /// link at it: an existing destination the user linked is theirs to
-    /// compare with (it is replaced, never written through).
+    /// Opens the regular file `path` of this directory to read it,
+    /// following a link at it: an existing destination the user linked is
+    /// theirs to compare with (it is replaced, never written through).
+    /// Opened non-blocking and checked after the open: a FIFO swapped in
+    /// after a `stat` would otherwise block the open until a writer came.
     pub(crate) fn open_to_read(&self, path: &Path) -> std::io::Result<File> {
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = rustix::fs::openat(&self.fd, self.name(path)?, flags, Mode::empty())?;
+        let stat = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(std::io::Error::other("exists and is not a regular file"));
+        }
+        // A regular file ignores O_NONBLOCK; reads block as usual.
         Ok(File::from(fd))
     }
 
@@ -195,22 +198,39 @@ impl Dir {
     }
 }
 
-/// The directory of `key` some running download holds, if its path still
-/// leads to it: one renamed away, removed or replaced (by a link, say) is
-/// opened afresh, with the checks that brings.
-fn held(key: &Key) -> Option<Arc<Dir>> {
+/// `dir` opened as named, or the same directory some running download
+/// holds.
+fn shared(dir: &Path) -> Result<Arc<Dir>, Error> {
+    if let Some(held) = held(dir) {
+        return Ok(held);
+    }
+    let opened = Arc::new(Dir::new(open_made(&absolute(dir)?)?, dir)?);
+    let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+    let open = open.get_or_insert_with(HashMap::new);
+    if open.len() >= 64 {
+        open.retain(|_, held| held.strong_count() > 0);
+    }
+    open.insert(dir.to_owned(), Arc::downgrade(&opened));
+    Ok(opened)
+}
+
+/// The directory opened as `dir` some running download holds, if its path
+/// still leads to it: one renamed away, removed or replaced is opened
+/// afresh. A relative path means the current directory of the moment, so
+/// this covers a change of directory too.
+fn held(dir: &Path) -> Option<Arc<Dir>> {
     let held = {
         let open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
-        open.as_ref()?.get(key)?.upgrade()?
+        open.as_ref()?.get(dir)?.upgrade()?
     };
     let now = clock();
     if now.saturating_sub(held.checked.load(Ordering::Relaxed)) < RECHECK_MS {
         return Some(held);
     }
-    let at = if key.0.as_os_str().is_empty() {
+    let at = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
-        &key.0
+        dir
     };
     let stat = rustix::fs::stat(at).ok()?;
     if (stat.st_dev, stat.st_ino) != held.id {
@@ -268,10 +288,10 @@ fn open_dir(at: impl AsFd, name: &OsStr, flags: OFlags) -> rustix::io::Result<Ow
     }
 }
 
-/// Opens `root`, then each component of `below` from the one before,
-/// never following a link, making the missing ones.
-fn open_beneath(root: &Path, below: &Path) -> Result<OwnedFd, Error> {
-    let mut at = open_made(root)?;
+/// Opens each component of `below` from the one before, starting at the
+/// open `root`, never following a link, making the missing ones.
+fn open_beneath(root_fd: &OwnedFd, root: &Path, below: &Path) -> Result<OwnedFd, Error> {
+    let mut at: Option<OwnedFd> = None;
     let mut path = root.to_path_buf();
     for component in below.components() {
         let name = match component {
@@ -287,9 +307,14 @@ fn open_beneath(root: &Path, below: &Path) -> Result<OwnedFd, Error> {
             }
         };
         path.push(name);
-        at = open_child(&at, name, &path)?;
+        let parent = at.as_ref().unwrap_or(root_fd);
+        at = Some(open_child(parent, name, &path)?);
     }
-    Ok(at)
+    // Nothing below (`root/.`): a descriptor of the root's own.
+    match at {
+        Some(at) => Ok(at),
+        None => rustix::io::fcntl_dupfd_cloexec(root_fd, 0).map_err(|e| Error::io(root, e.into())),
+    }
 }
 
 /// Opens (or makes, then opens) the directory `name` in `parent`.
@@ -361,24 +386,60 @@ mod tests {
             "{error:#}"
         );
         assert!(!tmp.path().join("x").exists());
-        // One directory open is shared while a download holds it.
-        let first = Dir::open(&root.join("s"), Some(&root)).unwrap();
-        let second = Dir::open(&root.join("s"), Some(&root)).unwrap();
+        // A directory opened as named is shared while a download holds
+        // it, and while its path still leads to it.
+        let d = tmp.path().join("shared");
+        let first = Dir::open(&d, None).unwrap();
+        let second = Dir::open(&d, None).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
-        // ...but not once its path leads elsewhere: renamed away and made
-        // again, then replaced by a link.
-        std::fs::rename(root.join("s"), root.join("s.old")).unwrap();
-        std::fs::create_dir(root.join("s")).unwrap();
-        let soon = Dir::open(&root.join("s"), Some(&root)).unwrap();
+        std::fs::rename(&d, tmp.path().join("shared.old")).unwrap();
+        std::fs::create_dir(&d).unwrap();
+        let soon = Dir::open(&d, None).unwrap();
         assert!(Arc::ptr_eq(&first, &soon), "not looked at again so soon");
         std::thread::sleep(std::time::Duration::from_millis(RECHECK_MS + 50));
-        let third = Dir::open(&root.join("s"), Some(&root)).unwrap();
-        assert!(!Arc::ptr_eq(&first, &third), "a new directory at the path");
-        std::fs::remove_dir(root.join("s")).unwrap();
-        std::os::unix::fs::symlink(root.join("s.old"), root.join("s")).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(RECHECK_MS + 50));
+        let later = Dir::open(&d, None).unwrap();
+        assert!(!Arc::ptr_eq(&first, &later), "a new directory at the path");
+
+        // Below a root nothing is shared: every claim walks from the root,
+        // so a directory moved out and linked back is refused at once.
+        let held = Dir::open(&root.join("s"), Some(&root)).unwrap();
+        let again = Dir::open(&root.join("s"), Some(&root)).unwrap();
+        assert!(!Arc::ptr_eq(&held, &again));
+        let base = Dir::open(&root, Some(&root)).unwrap();
+        assert!(Arc::ptr_eq(&base, &Dir::open(&root, Some(&root)).unwrap()));
+        std::fs::rename(root.join("s"), tmp.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("moved"), root.join("s")).unwrap();
         let error = Dir::open(&root.join("s"), Some(&root)).unwrap_err();
         assert!(format!("{error:#}").contains("symbolic link"), "{error:#}");
+        // `root/.` is the root, in a descriptor of its own.
+        let dotted = Dir::open(&root.join("."), Some(&root)).unwrap();
+        assert!(!Arc::ptr_eq(&base, &dotted));
+        assert_eq!(dotted.id, base.id);
+    }
+
+    #[test]
+    fn only_a_regular_file_is_opened_to_read_and_a_fifo_never_blocks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = Dir::open(tmp.path(), None).unwrap();
+        let fifo = tmp.path().join("fifo");
+        rustix::fs::mknodat(
+            &dir.fd,
+            "fifo",
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let error = dir.open_to_read(&fifo).unwrap_err();
+        assert!(error.to_string().contains("not a regular file"), "{error}");
+        std::fs::write(tmp.path().join("f"), b"bytes").unwrap();
+        let mut read = String::new();
+        std::io::Read::read_to_string(
+            &mut dir.open_to_read(&tmp.path().join("f")).unwrap(),
+            &mut read,
+        )
+        .unwrap();
+        assert_eq!(read, "bytes");
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //! `NAME.part`.
 
 use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -182,6 +183,26 @@ fn try_lock(dir: &Arc<Dir>, path: &Path) -> Result<Attempt, Error> {
             std::io::Error::other("is not a regular file"),
         ));
     }
+    // A part file found on disk becomes the destination by rename: one with
+    // another name elsewhere (a hard link) would have that file rewritten,
+    // and one of another user's would stay theirs to change after it was
+    // verified. Neither is written into.
+    if meta.nlink() > 1 {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(
+                "has other hard links; parget does not write into a file that is also elsewhere (remove it to go on)",
+            ),
+        ));
+    }
+    if meta.uid() != rustix::process::geteuid().as_raw() {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(
+                "belongs to another user; parget does not write into it (remove it to go on)",
+            ),
+        ));
+    }
     if !is_at(dir, &file, path) {
         return Ok(Attempt::Moved);
     }
@@ -280,6 +301,38 @@ mod tests {
         cancel.cancel();
         assert!(cancelled.await.unwrap().unwrap_err().is_cancelled());
         drop(got);
+    }
+
+    #[tokio::test]
+    async fn a_part_file_with_other_links_or_another_owner_is_not_written_into() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::fs::hard_link(&victim, dir.path().join("f.part")).unwrap();
+        let error = lock(&dir.path().join("f"), None, false, &token())
+            .await
+            .unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains("f.part") && text.contains("hard links"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+
+        std::fs::write(dir.path().join("g.part"), b"theirs").unwrap();
+        if std::os::unix::fs::chown(dir.path().join("g.part"), Some(65534), None).is_err() {
+            eprintln!("note: skipped the other owner's part file: chown takes root");
+            return;
+        }
+        let error = lock(&dir.path().join("g"), None, false, &token())
+            .await
+            .unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains("g.part") && text.contains("another user"),
+            "{text}"
+        );
+        assert_eq!(std::fs::read(dir.path().join("g.part")).unwrap(), b"theirs");
     }
 
     #[tokio::test]

@@ -146,3 +146,38 @@ async fn a_link_planted_below_the_root_fails_a_confined_download_naming_it() {
     assert_file(&report, &content("/l/f.bin", 10));
     assert!(root.join("elsewhere/x/y/f.bin").exists());
 }
+
+#[tokio::test]
+async fn a_held_directory_moved_out_of_the_root_and_linked_back_takes_no_new_file() {
+    let bed = Bed::start().await;
+    let root = bed.dir.path().join("out");
+    let outside = bed.dir.path().join("outside");
+    let request = |name: &str, query: &str| {
+        parget::Request::new(
+            &bed.server.url(&format!("/held/{name}?{query}")),
+            root.join("sub").join(name),
+        )
+        .unwrap()
+        .confined_to(&root)
+    };
+    let downloader = fast().build().unwrap();
+    let slow = request("a.bin", "size=1000000&rate=1000000");
+    let running = {
+        let downloader = downloader.clone();
+        tokio::spawn(async move { downloader.download(slow).await })
+    };
+    until_exists(&root.join("sub/a.bin.part")).await;
+    std::fs::rename(root.join("sub"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("sub")).unwrap();
+
+    // The running download holds the moved directory; a new one for the
+    // same directory walks from the root and meets the link.
+    let report = downloader.download(request("b.bin", "size=10")).await;
+    let error = format!("{:#}", assert_failed(&report));
+    assert!(error.contains("symbolic link"), "{error}");
+    assert!(
+        !outside.join("b.bin").exists(),
+        "nothing new through the link"
+    );
+    assert!(running.await.unwrap().is_ok());
+}
