@@ -303,16 +303,19 @@ mod tests {
         drop(got);
     }
 
+    /// The error of a lock on `destination` that must fail.
+    async fn refusal(destination: &Path) -> String {
+        let error = lock(destination, None, false, &token()).await.unwrap_err();
+        format!("{error:#}")
+    }
+
     #[tokio::test]
     async fn a_part_file_with_other_links_or_another_owner_is_not_written_into() {
         let dir = tempfile::tempdir().unwrap();
         let victim = dir.path().join("victim");
         std::fs::write(&victim, b"precious").unwrap();
         std::fs::hard_link(&victim, dir.path().join("f.part")).unwrap();
-        let error = lock(&dir.path().join("f"), None, false, &token())
-            .await
-            .unwrap_err();
-        let text = format!("{error:#}");
+        let text = refusal(&dir.path().join("f")).await;
         assert!(
             text.contains("f.part") && text.contains("hard links"),
             "{text}"
@@ -324,10 +327,7 @@ mod tests {
             eprintln!("note: skipped the other owner's part file: chown takes root");
             return;
         }
-        let error = lock(&dir.path().join("g"), None, false, &token())
-            .await
-            .unwrap_err();
-        let text = format!("{error:#}");
+        let text = refusal(&dir.path().join("g")).await;
         assert!(
             text.contains("g.part") && text.contains("another user"),
             "{text}"
