@@ -243,8 +243,15 @@ impl ControlLog {
             text.extend_from_slice(&record.encode());
         }
         let mut file = create_new(dir, tmp)?;
-        file.write_all(&text).map_err(|e| Error::io(tmp, e))?;
-        dir.rename(tmp, path).map_err(|e| Error::io(path, e))?;
+        let placed = file
+            .write_all(&text)
+            .map_err(|e| Error::io(tmp, e))
+            .and_then(|()| dir.rename(tmp, path).map_err(|e| Error::io(path, e)));
+        if let Err(e) = placed {
+            // Not left behind: a full disk or a directory at `path`.
+            let _ = dir.remove(tmp);
+            return Err(e);
+        }
         Ok(ControlLog {
             file,
             path: path.to_owned(),
@@ -441,6 +448,18 @@ mod tests {
         assert_eq!(parse_control(b"{not json\n"), ReadControl::Damaged);
         assert_eq!(parse_control(&[0u8; 100]), ReadControl::Damaged);
         assert_eq!(parse_control(b""), ReadControl::Damaged);
+    }
+
+    #[test]
+    fn a_control_file_that_cannot_be_placed_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c");
+        let tmp = dir.path().join("c.tmp");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("inside"), b"x").unwrap();
+        assert!(ControlLog::create(&open(dir.path()), &path, &tmp, &header(), &[]).is_err());
+        assert!(!tmp.exists(), "the temporary file was removed");
+        assert!(path.join("inside").exists(), "what was there is untouched");
     }
 
     #[test]
