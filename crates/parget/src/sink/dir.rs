@@ -83,7 +83,8 @@ impl Dir {
             return shared(dir);
         };
         let base = shared(root)?;
-        if dir.as_os_str() == root.as_os_str() {
+        // Compared by components: `out/` is `out`.
+        if dir == root {
             return Ok(base);
         }
         let (absolute_root, absolute) = (absolute(root)?, absolute(dir)?);
