@@ -412,9 +412,18 @@ mod tests {
         std::os::unix::fs::symlink(tmp.path().join("moved"), root.join("s")).unwrap();
         let error = Dir::open(&root.join("s"), Some(&root)).unwrap_err();
         assert!(format!("{error:#}").contains("symbolic link"), "{error:#}");
-        // `root/.` is the root, in a descriptor of its own.
-        let dotted = Dir::open(&root.join("."), Some(&root)).unwrap();
-        assert!(!Arc::ptr_eq(&base, &dotted));
+        // `root/.` and `root/` are the root; `root/./.` below it, in a
+        // descriptor of its own.
+        let slashed = PathBuf::from(format!("{}/", root.display()));
+        assert!(Arc::ptr_eq(
+            &base,
+            &Dir::open(&slashed, Some(&root)).unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            &base,
+            &Dir::open(&root.join("."), Some(&root)).unwrap()
+        ));
+        let dotted = Dir::open(&root.join("./."), Some(&root)).unwrap();
         assert_eq!(dotted.id, base.id);
     }
 
