@@ -180,13 +180,21 @@ fn parse_line(line: &str, number: u64) -> Result<Option<Cookie>, String> {
     let domain = domain.trim();
     let domain = domain.strip_prefix('.').unwrap_or(domain);
     if domain.is_empty() || domain.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        return Err(format!("bad cookie domain `{}`", domain.escape_debug()));
+        return Err(format!(
+            "bad cookie domain `{}`",
+            crate::redact::escape_control(domain)
+        ));
     }
     let include_subdomains = parse_flag(subdomains, "include-subdomains")?;
     let path = match path.trim() {
         "" => "/",
         path if path.starts_with('/') && !path.contains(char::is_control) => path,
-        other => return Err(format!("bad cookie path `{}`", other.escape_debug())),
+        other => {
+            return Err(format!(
+                "bad cookie path `{}`",
+                crate::redact::escape_control(other)
+            ))
+        }
     };
     let secure = parse_flag(secure, "secure")?;
     let expires = parse_expiry(expires.trim())?;
@@ -195,7 +203,10 @@ fn parse_line(line: &str, number: u64) -> Result<Option<Cookie>, String> {
     }
     for (what, text) in [("name", name), ("value", value)] {
         if let Some(bad) = text.chars().find(|&c| c == ';' || c.is_control()) {
-            return Err(format!("cookie {what} contains `{}`", bad.escape_debug()));
+            return Err(format!(
+                "cookie {what} contains `{}`",
+                crate::redact::escape_control(bad.encode_utf8(&mut [0; 4]))
+            ));
         }
     }
     if name.contains('=') {
@@ -224,7 +235,7 @@ fn parse_flag(text: &str, what: &str) -> Result<bool, String> {
     } else {
         Err(format!(
             "{what} flag `{}` is neither TRUE nor FALSE",
-            text.escape_debug()
+            crate::redact::escape_control(text)
         ))
     }
 }
@@ -235,7 +246,7 @@ fn parse_expiry(text: &str) -> Result<Option<u64>, String> {
     let bad = || {
         format!(
             "expiry `{}` is not a number of seconds",
-            text.escape_debug()
+            crate::redact::escape_control(text)
         )
     };
     if let Some(digits) = text.strip_prefix('-') {
@@ -489,7 +500,7 @@ mod tests {
             (
                 "h\tFALSE\t/\tFALSE\t0\tn\ta\u{1b}b\n",
                 1,
-                "cookie value contains `\\u{1b}`",
+                "cookie value contains `\\x1b`",
             ),
             (
                 "h\tFALSE\t/\tFALSE\t0\tn\ta\rb\n",

@@ -105,7 +105,7 @@ pub fn parse_header_line(line: &str) -> Result<(String, String), String> {
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return Err(format!(
             "`{}` is not a header name (letters, digits and !#$%&'*+-.^_`|~ only)",
-            name.escape_debug()
+            crate::redact::escape_control(name)
         ));
     }
     check_header_value(value).map_err(|why| format!("the value of `{name}` {why}"))?;
@@ -117,7 +117,10 @@ pub fn parse_header_line(line: &str) -> Result<(String, String), String> {
 pub fn check_header_value(value: &str) -> Result<(), String> {
     match value.chars().find(|&c| c.is_control() && c != '\t') {
         Some('\r' | '\n') => Err("holds a line break (CR or LF)".into()),
-        Some(c) => Err(format!("holds the control character {}", c.escape_debug())),
+        Some(c) => Err(format!(
+            "holds the control character {}",
+            crate::redact::escape_control(c.encode_utf8(&mut [0; 4]))
+        )),
         None => Ok(()),
     }
 }

@@ -432,7 +432,7 @@ pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, Heade
         Error::new(
             ErrorKind::InvalidRequest(format!(
                 "`{}` is not a valid HTTP header name",
-                name.escape_debug()
+                crate::redact::escape_control(name)
             )),
             None,
         )

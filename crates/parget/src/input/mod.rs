@@ -462,8 +462,8 @@ fn excerpt(text: &str) -> String {
     // A URL's password is not repeated in a message.
     let shown = crate::redact::redact_url_text(&shown).into_owned();
     if chars.next().is_some() {
-        format!("`{}…`", shown.escape_debug())
+        format!("`{}…`", crate::redact::escape_control(&shown))
     } else {
-        format!("`{}`", shown.escape_debug())
+        format!("`{}`", crate::redact::escape_control(&shown))
     }
 }
