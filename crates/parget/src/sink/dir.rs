@@ -250,18 +250,20 @@ fn absolute(path: &Path) -> Result<PathBuf, Error> {
         path
     };
     let absolute = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
-    Ok(absolute
-        .components()
-        .filter(|c| *c != Component::CurDir)
-        .collect())
+    Ok(without_cur_dir(&absolute))
 }
 
 /// Whether two spellings name one directory as parget builds paths (`""`
 /// and `.` are the current one).
 fn same_dir(a: &Path, b: &Path) -> bool {
-    let plain =
-        |p: &Path| -> PathBuf { p.components().filter(|c| *c != Component::CurDir).collect() };
-    plain(a) == plain(b)
+    without_cur_dir(a) == without_cur_dir(b)
+}
+
+/// `path` without its `.` components.
+fn without_cur_dir(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| *c != Component::CurDir)
+        .collect()
 }
 
 /// Opens `dir` as named, making it first when missing.
@@ -311,7 +313,8 @@ fn open_beneath(root_fd: &OwnedFd, root: &Path, below: &Path) -> Result<OwnedFd,
         let parent = at.as_ref().unwrap_or(root_fd);
         at = Some(open_child(parent, name, &path)?);
     }
-    // Nothing below (`root/.`): a descriptor of the root's own.
+    // Nothing below (the root spelled another way, relative against
+    // absolute): a descriptor of the root's own.
     match at {
         Some(at) => Ok(at),
         None => rustix::io::fcntl_dupfd_cloexec(root_fd, 0).map_err(|e| Error::io(root, e.into())),
@@ -334,7 +337,7 @@ fn open_child(parent: &OwnedFd, name: &OsStr, path: &Path) -> Result<OwnedFd, Er
     };
     opened.map_err(|e| {
         let linked = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW)
-            .is_ok_and(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode).is_symlink());
+            .is_ok_and(|stat| FileType::from_raw_mode(stat.st_mode).is_symlink());
         if linked {
             Error::io(
                 path,
