@@ -219,6 +219,23 @@ impl Claim<'_> {
     pub(crate) fn part(&self) -> &Arc<PartFile> {
         &self.part
     }
+
+    /// The claimed `NAME.part`, or a new one opened and locked when the
+    /// claimed one was discarded (its bytes were wrong): the next fetch
+    /// then writes a file that is at `NAME.part`, not the removed one's
+    /// descriptor. Another writer that made a part file there meanwhile
+    /// holds it, and this fails as any claim of a held file does.
+    pub(crate) async fn renew(
+        &mut self,
+        destination: &Path,
+        root: Option<&Path>,
+        cancel: &CancellationToken,
+    ) -> Result<Arc<PartFile>, Error> {
+        if !self.part.is_in_place() {
+            self.part = sink::lock_part(destination, root, false, cancel).await?;
+        }
+        Ok(self.part.clone())
+    }
 }
 
 /// A destination in the downloader's set; removed on drop.

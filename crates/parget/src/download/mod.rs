@@ -289,7 +289,7 @@ async fn download<'b>(
             }
         }
     }
-    let part = claim.as_ref().map(|c| c.part().clone());
+    let mut part = claim.as_ref().map(|c| c.part().clone());
 
     // Limits: a connection slot on the host.
     let _host = shared.hosts.acquire(&host_key(request.url())).await;
@@ -319,6 +319,9 @@ async fn download<'b>(
         effective,
     };
     let mut sources = Sources::new(request.url(), request.mirrors());
+    // Bytes kept from an earlier run that end in a wrong digest may be
+    // the wrong ones: the file is then fetched once more from the start.
+    let mut resumed = !held.ranges.is_empty();
     loop {
         let retrying = Retrying {
             shared,
@@ -346,8 +349,16 @@ async fn download<'b>(
         sources = transfer.sources.clone();
         match fetched {
             Ok(fetched) => match finish::finish(ctx, transfer, fetched, algorithms.clone()).await {
-                Err(e) if e.is_digest_mismatch() && sources.drop_current() => {
-                    // The bytes are gone (discarded); the next source starts over.
+                Err(e)
+                    if e.is_digest_mismatch()
+                        && (std::mem::take(&mut resumed) || sources.drop_current()) =>
+                {
+                    // The bytes are gone (discarded with their part file):
+                    // the next fetch starts over in a new one.
+                    if let (Some(claim), Some(path)) = (claim.as_mut(), request.path()) {
+                        let root = request.settings().root.as_deref();
+                        part = Some(claim.renew(path, root, &effective.cancel).await?);
+                    }
                     progress.add_attempt();
                     progress.set_received(0);
                     shared.reporter.retrying(&progress, &e, Duration::ZERO);

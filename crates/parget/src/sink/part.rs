@@ -77,6 +77,11 @@ impl PartFile {
         self.created
     }
 
+    /// True while it is the file at its path (not removed or replaced).
+    pub(crate) fn is_in_place(&self) -> bool {
+        is_at(&self.dir, &self.file, &self.path)
+    }
+
     /// Marks it as holding this download's bytes: it is kept (for a
     /// resume, or because it was renamed into place) when the handle goes.
     pub(crate) fn mark_used(&self) {

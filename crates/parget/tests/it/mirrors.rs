@@ -95,3 +95,26 @@ async fn when_every_mirror_fails_the_last_error_is_reported() {
     let report = fast().build().unwrap().download(request).await;
     assert_eq!(assert_failed(&report).status(), Some(410));
 }
+
+/// Past the size gathered in memory, the corrupt bytes are in `NAME.part`
+/// when the digest fails: the next mirror writes a fresh part file, which
+/// is what lands (not the removed one's descriptor, nor another's file).
+#[tokio::test]
+async fn a_corrupt_mirror_of_a_large_file_is_fetched_again_from_the_next() {
+    const BIG: u64 = 3 * 1024 * 1024;
+    let (corrupt, good) = (server().await, server().await);
+    let dir = tempfile::tempdir().unwrap();
+    let expected = content("/m/big.bin", BIG);
+    let request = Request::new(
+        &corrupt.url(&format!("/m/big.bin?size={BIG}&corrupt=2000000")),
+        dir.path().join("big"),
+    )
+    .unwrap()
+    .with_mirror(&good.url(&format!("/m/big.bin?size={BIG}")))
+    .unwrap()
+    .with_digest(sha256(&expected));
+    let report = fast().split(1).build().unwrap().download(request).await;
+    assert_file(&report, &expected);
+    assert!(!dir.path().join("big.part").exists());
+    assert_eq!(good.stats().requests, 1);
+}

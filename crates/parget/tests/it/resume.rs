@@ -209,6 +209,37 @@ async fn continue_with_a_complete_part_fetches_nothing() {
     assert_eq!(report.attempts(), 1);
 }
 
+/// Bytes an earlier run kept and recorded, all of them, whose digest is
+/// wrong (the disk changed them, or the earlier run got them from a bad
+/// source): they are dropped and the file is fetched once more from the
+/// start, rather than the run failing with nothing in place.
+#[tokio::test]
+async fn kept_bytes_with_a_wrong_digest_are_fetched_again() {
+    let bed = Bed::start().await;
+    let url = format!("/w.bin?size={LEN}&stall_after=2500000");
+    leave_part(&bed, &url, "w.bin").await;
+    let expected = content("/w.bin", LEN);
+    let mut wrong = expected.clone();
+    wrong[1000] ^= 0xff;
+    std::fs::write(part_of(&bed.path("w.bin")), &wrong).unwrap();
+    let control = bed.path("w.bin.part.parget");
+    let text = std::fs::read_to_string(&control).unwrap();
+    let header = text.split_once('\n').unwrap().0;
+    std::fs::write(&control, format!("{header}\n{}", record_line(0, &wrong))).unwrap();
+    bed.server.reset_stats();
+    let downloader = fast().resume_partial(true).build().unwrap();
+    let report = downloader
+        .download(bed.request(&url, "w.bin").with_digest(sha256(&expected)))
+        .await;
+    assert_file(&report, &expected);
+    assert!(!control.exists(), "the control file went with the rename");
+    assert!(
+        bed.server.stats().body_bytes_for("/w.bin") >= LEN,
+        "the whole file was fetched again"
+    );
+    assert_eq!(report.attempts(), 2);
+}
+
 #[tokio::test]
 async fn a_size_that_changes_between_requests_is_never_spliced() {
     let bed = Bed::start().await;
