@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind};
 
 /// What the chain's text says is wrong with the answer, if it is one of
 /// the HTTP parser's refusals.
-fn protocol_problem(chain: &str) -> Option<&'static str> {
+pub(super) fn protocol_problem(chain: &str) -> Option<&'static str> {
     // hyper's messages (hyper::Error's descriptions and its chunked
     // decoder's), lower-cased.
     const PROBLEMS: [(&str, &str); 9] = [
@@ -55,7 +55,7 @@ fn protocol_problem(chain: &str) -> Option<&'static str> {
 }
 
 /// The chain of `error`'s causes as one lower-cased text.
-fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+pub(super) fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = String::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::direct::DirectClient;
 use crate::error::{Error, ErrorKind};
 use crate::proxy::{parse_proxy, proxy_for, Proxy, ProxyError, ProxyKind, ProxyOptions};
 
@@ -237,6 +238,9 @@ impl Prepared {
 /// costs about 12 ms of CPU, which a run of plain `http` URLs never needs.
 pub(crate) struct Clients {
     factory: Option<ClientFactory>,
+    /// For plain `http` without a proxy, when the engine built the
+    /// clients (see `direct`).
+    direct: Option<DirectClient>,
     plain: OnceLock<reqwest::Client>,
     tls: OnceLock<reqwest::Client>,
     tls_http1: OnceLock<reqwest::Client>,
@@ -248,6 +252,7 @@ impl Clients {
     pub(crate) fn given(client: reqwest::Client, http1_client: reqwest::Client) -> Clients {
         Clients {
             factory: None,
+            direct: None,
             plain: OnceLock::from(client.clone()),
             tls: OnceLock::from(client),
             tls_http1: OnceLock::from(http1_client),
@@ -290,6 +295,11 @@ impl Clients {
             })?),
         };
         settings.proxy.check()?;
+        let direct = DirectClient::new(
+            &settings.user_agent,
+            settings.connect_timeout,
+            settings.idle_per_host,
+        )?;
         let prepared = Prepared {
             settings,
             extra_roots,
@@ -298,10 +308,17 @@ impl Clients {
         };
         Ok(Clients {
             factory: Some(Box::new(move |kind| prepared.client(kind))),
+            direct: Some(direct),
             plain: OnceLock::new(),
             tls: OnceLock::new(),
             tls_http1: OnceLock::new(),
         })
+    }
+
+    /// The client for plain `http` URLs reached without a proxy, unless
+    /// the clients were given (then those serve every URL).
+    pub(crate) fn direct(&self) -> Option<&DirectClient> {
+        self.direct.as_ref()
     }
 
     /// The client of `kind`, built now if it is the first use.

@@ -11,6 +11,7 @@
 
 mod classify;
 mod clients;
+mod direct;
 mod hop;
 mod roots;
 
@@ -24,7 +25,7 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::StatusCode;
 use url::Url;
 
-use super::{OpenRequest, Opened, Transport, Validator};
+use super::{BodyStream, OpenRequest, Opened, Transport, Validator};
 use crate::cookies::CookieJar;
 use crate::error::{Error, ErrorKind};
 use crate::header::{
@@ -72,6 +73,13 @@ pub(crate) struct ChainSettings {
 pub(crate) struct HttpSettings {
     pub clients: ClientSettings,
     pub chain: ChainSettings,
+}
+
+/// One answer's head and its body, from either client.
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: BodyStream,
 }
 
 /// The largest redirect body read to keep its connection for the next
@@ -123,8 +131,8 @@ impl HttpTransport {
                 .await?;
             let next = hop::redirect(
                 &url,
-                response.status().as_u16(),
-                response.headers().get(header::LOCATION),
+                response.status.as_u16(),
+                response.headers.get(header::LOCATION),
                 &method,
                 self.chain.allow_insecure_redirect,
             )?;
@@ -156,7 +164,7 @@ impl HttpTransport {
         url: &Url,
         method: &Method,
         body: Option<&bytes::Bytes>,
-    ) -> Result<reqwest::Response, Error> {
+    ) -> Result<Reply, Error> {
         let chain = &self.chain;
         if !chain.proxy.is_direct() {
             chain.proxy.decide(url).map_err(clients::proxy_error)?;
@@ -176,31 +184,54 @@ impl HttpTransport {
             (_, Some(_)) => ClientKind::TlsHttp1,
             (_, None) => ClientKind::Tls,
         };
-        let client = self.clients.get(kind)?;
+        let mut headers = headers;
+        headers.insert(
+            header::ACCEPT_ENCODING,
+            header::HeaderValue::from_static("identity"),
+        );
+        for (name, value) in range_headers(request)? {
+            headers.insert(name, value);
+        }
         // Credentials go in the header hop decided on, never from the URL
-        // (reqwest would send a URL's own to every server of a chain).
+        // (a client would send a URL's own to every server of a chain).
         let mut target = url.clone();
         if !target.username().is_empty() || target.password().is_some() {
             let _ = target.set_username("");
             let _ = target.set_password(None);
         }
-        let mut builder = client
-            .request(method.clone(), target)
-            .headers(headers)
-            .header(header::ACCEPT_ENCODING, "identity");
-        for (name, value) in range_headers(request) {
-            builder = builder.header(name, value);
-        }
-        if let Some(body) = body {
-            builder = builder.body(body.clone());
-        }
+        let direct = match kind {
+            ClientKind::Plain if chain.proxy.is_direct() => self.clients.direct(),
+            _ => None,
+        };
+        let client = match direct {
+            Some(_) => None,
+            None => Some(self.clients.get(kind)?),
+        };
         // The turn is held until the answer's head arrives (see
         // `RequestPacer`).
         let _turn = match &chain.pacer {
             Some(pacer) => Some(pacer.turn(url).await),
             None => None,
         };
-        builder.send().await.map_err(classify::send_error)
+        if let Some(direct) = direct {
+            return direct.send(method, &target, headers, body).await;
+        }
+        let Some(client) = client else {
+            unreachable!("a client was chosen above");
+        };
+        let mut builder = client.request(method.clone(), target).headers(headers);
+        if let Some(body) = body {
+            builder = builder.body(body.clone());
+        }
+        let mut response = builder.send().await.map_err(classify::send_error)?;
+        Ok(Reply {
+            status: response.status(),
+            headers: std::mem::take(response.headers_mut()),
+            body: response
+                .bytes_stream()
+                .map_err(classify::body_error)
+                .boxed(),
+        })
     }
 
     /// The answer to `request` from `final_url`, checked.
@@ -208,10 +239,10 @@ impl HttpTransport {
         &self,
         request: &OpenRequest<'_>,
         final_url: Url,
-        mut response: reqwest::Response,
+        response: Reply,
     ) -> Result<Opened, Error> {
-        let status = response.status();
-        let headers = response.headers();
+        let status = response.status;
+        let headers = &response.headers;
         let validator = Validator {
             etag: header_str(headers, header::ETAG).map(str::to_owned),
             last_modified: header_str(headers, header::LAST_MODIFIED).map(str::to_owned),
@@ -327,11 +358,7 @@ impl HttpTransport {
             ));
         };
 
-        let headers = std::mem::take(response.headers_mut());
-        let body = response
-            .bytes_stream()
-            .map_err(classify::body_error)
-            .boxed();
+        let Reply { headers, body, .. } = response;
         let body = match request.throttle {
             Some(throttle) => throttle.wrap(body),
             None => body,
@@ -373,15 +400,15 @@ fn content_range_problem(value: &str) -> &'static str {
 
 /// Reads a redirect's small body, so its connection can carry the next
 /// request; a large or slow one is dropped with its connection.
-async fn drain(mut response: reqwest::Response) {
-    if response
-        .content_length()
+async fn drain(mut response: Reply) {
+    if header_str(&response.headers, header::CONTENT_LENGTH)
+        .and_then(parse_content_length)
         .is_some_and(|n| n > REDIRECT_BODY_LIMIT as u64)
     {
         return;
     }
     let mut read = 0;
-    while let Ok(Some(chunk)) = response.chunk().await {
+    while let Ok(Some(chunk)) = response.body.try_next().await {
         read += chunk.len();
         if read > REDIRECT_BODY_LIMIT {
             return;
@@ -390,19 +417,33 @@ async fn drain(mut response: reqwest::Response) {
 }
 
 /// The Range and If-Range headers of `request`, if it asks for a range.
-fn range_headers(request: &OpenRequest<'_>) -> Vec<(header::HeaderName, String)> {
+fn range_headers(
+    request: &OpenRequest<'_>,
+) -> Result<Vec<(header::HeaderName, header::HeaderValue)>, Error> {
     let mut headers = Vec::new();
     if request.is_range() {
         let range = match request.end {
             Some(end) => format!("bytes={}-{}", request.offset, end.saturating_sub(1)),
             None => format!("bytes={}-", request.offset),
         };
-        headers.push((header::RANGE, range));
+        headers.push((header::RANGE, value(range)?));
         if let Some(if_range) = request.validator.and_then(Validator::if_range) {
-            headers.push((header::IF_RANGE, if_range.to_owned()));
+            headers.push((header::IF_RANGE, value(if_range.to_owned())?));
         }
     }
-    headers
+    Ok(headers)
+}
+
+/// `text` as a header value; a validator a server sent that cannot be
+/// sent back is an error (a resume without it would not be validated).
+fn value(text: String) -> Result<header::HeaderValue, Error> {
+    header::HeaderValue::try_from(text).map_err(|e| {
+        Error::new(
+            ErrorKind::Protocol("a validator that cannot be sent back as If-Range".into()),
+            None,
+        )
+        .with_source(e)
+    })
 }
 
 /// A header's value when it is visible ASCII, trimmed.
