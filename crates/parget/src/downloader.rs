@@ -414,7 +414,8 @@ impl DownloaderBuilder {
     /// header of that name replaces it). Headers carrying credentials or
     /// cookies (`Authorization`, `Cookie`, `Proxy-Authorization`, and any
     /// whose name holds `auth`, `token`, `key`, `secret`, `session`,
-    /// `passw`, `credential`, `signature`, `api` or `jwt`, such as `X-Api-Key`) go only
+    /// `pass`, `pwd`, `cred`, `sig`, `api`, `jwt`, `bearer`, `cookie`,
+    /// `csrf`, `xsrf` or `otp`, such as `X-Api-Key`) go only
     /// to the URLs asked for, never to another origin a server redirects
     /// to. May be called again for more headers. [`build`](Self::build)
     /// fails on a name or value HTTP does not allow. Default: none.

@@ -64,21 +64,14 @@ const ORIGIN_BOUND: [http::header::HeaderName; 3] = [AUTHORIZATION, COOKIE, PROX
 /// Words in a header's name that say it carries a secret: `X-Api-Key`,
 /// `X-Auth-Token`, `Private-Token`, `X-Amz-Security-Token`,
 /// `Ocp-Apim-Subscription-Key`, `X-Session-Id`, `X-JFrog-Art-Api`,
-/// `X-JWT-Assertion`. Such a header goes only to
-/// the origin it was given for, as `Authorization` does. A name matched by
+/// `X-JWT-Assertion`, `X-Bearer`, `X-Pass`, `X-Pwd`, `X-Sig`,
+/// `X-Cookie`, `X-CSRF`, `X-OTP`, `X-Cred`. Such a header goes only to the
+/// origin it was given for, as `Authorization` does. A name matched by
 /// mistake costs a header not sent to another host; one missed would hand a
 /// secret to whatever host a redirect names.
-const SECRET_WORDS: [&str; 10] = [
-    "auth",
-    "token",
-    "key",
-    "secret",
-    "session",
-    "passw",
-    "credential",
-    "signature",
-    "api",
-    "jwt",
+const SECRET_WORDS: [&str; 16] = [
+    "auth", "token", "key", "secret", "session", "pass", "pwd", "cred", "sig", "api", "jwt",
+    "bearer", "cookie", "csrf", "xsrf", "otp",
 ];
 
 /// Whether the header `name` stays on the origin it was given for.
@@ -392,6 +385,15 @@ mod tests {
             ("X-Password", "p1"),
             ("X-JFrog-Art-Api", "a1"),
             ("X-JWT-Assertion", "j1"),
+            ("X-Bearer", "b1"),
+            ("X-Pass", "p2"),
+            ("X-Pwd", "p3"),
+            ("X-Sig", "g1"),
+            ("X-Cookie", "c1"),
+            ("X-CSRF", "c2"),
+            ("X-XSRF-Header", "c3"),
+            ("X-OTP", "o1"),
+            ("X-Cred", "c4"),
         ];
         let plain = [("Accept", "application/octet-stream"), ("X-Trace", "1")];
         let own = map(&[&secret[..], &plain[..]].concat());
