@@ -20,6 +20,12 @@ use parget::retry::RetryPolicy;
 use parget::Downloader;
 
 use crate::args::Args;
+
+/// mimalloc rather than the C library's allocator: a small file costs
+/// parget about 140 allocations, and on 2000 files from nginx glibc's
+/// malloc and free were a fifth of the instructions.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::output::Output;
 use crate::progress::{Mode, Progress};
 
