@@ -1,4 +1,5 @@
-//! reqwest's errors as parget's kinds: what went wrong, and so whether
+//! The HTTP clients' errors (reqwest's, and hyper's from the direct
+//! client) as parget's kinds: what went wrong, and so whether
 //! another attempt can help.
 //!
 //! reqwest exposes no typed cause below "request" and "body" errors: the
@@ -16,7 +17,7 @@ use crate::error::{Error, ErrorKind};
 
 /// What the chain's text says is wrong with the answer, if it is one of
 /// the HTTP parser's refusals.
-pub(super) fn protocol_problem(chain: &str) -> Option<&'static str> {
+fn protocol_problem(chain: &str) -> Option<&'static str> {
     // hyper's messages (hyper::Error's descriptions and its chunked
     // decoder's), lower-cased.
     const PROBLEMS: [(&str, &str); 9] = [
@@ -55,7 +56,7 @@ pub(super) fn protocol_problem(chain: &str) -> Option<&'static str> {
 }
 
 /// The chain of `error`'s causes as one lower-cased text.
-pub(super) fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
+fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = String::new();
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
@@ -103,6 +104,47 @@ pub(crate) fn body_error(error: reqwest::Error) -> Error {
         None => ErrorKind::Transfer,
     };
     Error::new(kind, None).with_source(error.without_url())
+}
+
+/// An error of sending a request over the direct client (up to its
+/// answer's head).
+pub(super) fn hyper_send_error(error: hyper_util::client::legacy::Error) -> Error {
+    let chain = chain_text(&error);
+    let kind = if let Some(problem) = protocol_problem(&chain) {
+        ErrorKind::Protocol(problem.to_owned())
+    } else if error.is_connect() && timed_out(&error) {
+        ErrorKind::ConnectTimeout
+    } else if error.is_connect() {
+        ErrorKind::Connect
+    } else {
+        ErrorKind::Transfer
+    };
+    Error::new(kind, None).with_source(error)
+}
+
+/// An error while a body from the direct client streams.
+pub(super) fn hyper_body_error(error: hyper::Error) -> Error {
+    let chain = chain_text(&error);
+    let kind = match protocol_problem(&chain) {
+        Some(problem) => ErrorKind::Protocol(problem.to_owned()),
+        None => ErrorKind::Transfer,
+    };
+    Error::new(kind, None).with_source(error)
+}
+
+/// True when an I/O error of kind `TimedOut` is in `error`'s chain.
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! layers (a redirect layer the transport does not use, which still parses
 //! every request's URI back into a URL, a second parse for the response's
 //! URL, the retry and timeout layers, the default headers merged into
-//! each request) were about a seventh of parget's instructions per file
+//! each request) were about a fifth of parget's instructions per file
 //! (callgrind). What reqwest does that matters here is done by the
 //! transport anyway: redirects, credentials and cookies ([`super::hop`]),
 //! the idle timeouts (the engine). Everything else (TLS, proxies, HTTP/2,
@@ -89,53 +89,17 @@ impl DirectClient {
         *request.method_mut() = method.clone();
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        let response = self.client.request(request).await.map_err(send_error)?;
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(classify::hyper_send_error)?;
         let (head, body) = response.into_parts();
-        let body = BodyDataStream::new(body).map_err(body_error);
+        let body = BodyDataStream::new(body).map_err(classify::hyper_body_error);
         Ok(Reply {
             status: head.status,
             headers: head.headers,
             body: Box::pin(body),
         })
     }
-}
-
-/// An error of sending a request (up to its answer's head).
-fn send_error(error: hyper_util::client::legacy::Error) -> Error {
-    let chain = classify::chain_text(&error);
-    let kind = if let Some(problem) = classify::protocol_problem(&chain) {
-        ErrorKind::Protocol(problem.to_owned())
-    } else if error.is_connect() && timed_out(&error) {
-        ErrorKind::ConnectTimeout
-    } else if error.is_connect() {
-        ErrorKind::Connect
-    } else {
-        ErrorKind::Transfer
-    };
-    Error::new(kind, None).with_source(error)
-}
-
-/// An error while a body streams.
-fn body_error(error: hyper::Error) -> Error {
-    let chain = classify::chain_text(&error);
-    let kind = match classify::protocol_problem(&chain) {
-        Some(problem) => ErrorKind::Protocol(problem.to_owned()),
-        None => ErrorKind::Transfer,
-    };
-    Error::new(kind, None).with_source(error)
-}
-
-/// True when an I/O error of kind `TimedOut` is in `error`'s chain.
-fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(error);
-    while let Some(cause) = source {
-        if cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
 }

@@ -82,6 +82,12 @@ struct Reply {
     body: BodyStream,
 }
 
+/// The client a request goes through.
+enum Via<'a> {
+    Direct(&'a direct::DirectClient),
+    Reqwest(&'a reqwest::Client),
+}
+
 /// The largest redirect body read to keep its connection for the next
 /// request; a larger one closes the connection instead.
 const REDIRECT_BODY_LIMIT: usize = 64 * 1024;
@@ -169,7 +175,7 @@ impl HttpTransport {
         if !chain.proxy.is_direct() {
             chain.proxy.decide(url).map_err(clients::proxy_error)?;
         }
-        let headers = hop::Hop {
+        let mut headers = hop::Hop {
             asked: request.url,
             url,
             own: request.headers,
@@ -184,7 +190,6 @@ impl HttpTransport {
             (_, Some(_)) => ClientKind::TlsHttp1,
             (_, None) => ClientKind::Tls,
         };
-        let mut headers = headers;
         headers.insert(
             header::ACCEPT_ENCODING,
             header::HeaderValue::from_static("identity"),
@@ -199,13 +204,15 @@ impl HttpTransport {
             let _ = target.set_username("");
             let _ = target.set_password(None);
         }
+        // Chosen (and built) before waiting for a turn, so a client that
+        // cannot be set up fails at once.
         let direct = match kind {
             ClientKind::Plain if chain.proxy.is_direct() => self.clients.direct(),
             _ => None,
         };
         let client = match direct {
-            Some(_) => None,
-            None => Some(self.clients.get(kind)?),
+            Some(direct) => Via::Direct(direct),
+            None => Via::Reqwest(self.clients.get(kind)?),
         };
         // The turn is held until the answer's head arrives (see
         // `RequestPacer`).
@@ -213,11 +220,9 @@ impl HttpTransport {
             Some(pacer) => Some(pacer.turn(url).await),
             None => None,
         };
-        if let Some(direct) = direct {
-            return direct.send(method, &target, headers, body).await;
-        }
-        let Some(client) = client else {
-            unreachable!("a client was chosen above");
+        let client = match client {
+            Via::Direct(direct) => return direct.send(method, &target, headers, body).await,
+            Via::Reqwest(client) => client,
         };
         let mut builder = client.request(method.clone(), target).headers(headers);
         if let Some(body) = body {
