@@ -188,7 +188,7 @@ impl Downloader {
 async fn run_one(shared: Arc<Shared>, request: Request, cancel: CancellationToken) -> Report {
     // Without a slot (a shutdown closed them) the download ends at once.
     let _slot = intake::acquire_slot(&shared).await;
-    crate::download::run(shared, request, false, cancel).await
+    crate::download::run(shared, request, false, crate::download::Stop::by(cancel)).await
 }
 
 impl std::fmt::Debug for Downloader {

@@ -9,8 +9,10 @@ use crate::request::Request;
 /// What one member's failure does to the rest of its group.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GroupPolicy {
-    /// The other members are cancelled and their `.part` files removed:
-    /// the group is useless without every member. The default.
+    /// The other members are cancelled and the `.part` files they hold
+    /// removed: the group is useless without every member. A member that
+    /// had not claimed its file yet leaves any `.part` there alone (an
+    /// earlier run's, or another writer's). The default.
     #[default]
     CancelOnFailure,
     /// The other members run to their end.

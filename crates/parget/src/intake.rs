@@ -18,7 +18,7 @@
 //! downloader's other streams and calls running.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -141,9 +141,10 @@ struct GroupRun {
     policy: GroupPolicy,
     /// Cancels the members; a child of the downloader's token.
     cancel: CancellationToken,
-    /// Set when a member failed and the others were cancelled for it (not
-    /// by a cancel from outside, which keeps `.part` files for a resume).
-    failed: AtomicBool,
+    /// Cancelled when a member failed and the others were cancelled for
+    /// it (not by a cancel from outside, which keeps `.part` files for a
+    /// resume).
+    abandoned: CancellationToken,
     tag: Option<Tag>,
     deliver: Mutex<Option<Deliver>>,
 }
@@ -153,15 +154,10 @@ impl GroupRun {
     async fn member_done(&self, index: usize, report: Report) {
         let error = report.error();
         if error.is_some_and(|e| !e.is_cancelled()) && self.policy == GroupPolicy::CancelOnFailure {
-            self.failed.store(true, Ordering::Release);
+            // The group is useless, so its partial files are too: the
+            // members still running remove theirs as they stop.
+            self.abandoned.cancel();
             self.cancel.cancel();
-        }
-        if error.is_some_and(|e| e.is_cancelled()) && self.failed.load(Ordering::Acquire) {
-            // Cancelled because another member failed: the group is
-            // useless, so its partial files are too.
-            if let Some(path) = report.path() {
-                crate::sink::discard(path.to_owned(), None).await;
-            }
         }
         let complete = {
             let mut reports = self.reports.lock().unwrap_or_else(|e| e.into_inner());
@@ -206,7 +202,7 @@ async fn start_group(
         remaining: AtomicUsize::new(requests.len()),
         policy,
         cancel: call.child_token(),
-        failed: AtomicBool::new(false),
+        abandoned: CancellationToken::new(),
         tag,
         deliver: Mutex::new(Some(deliver)),
     });
@@ -250,7 +246,11 @@ async fn start_group(
         tokio::spawn(async move {
             // Boxed: a download's future is tens of KiB, and a task's own
             // future is copied when it is spawned and again when it ends.
-            let download = crate::download::run(shared, request, repeated, run.cancel.clone());
+            let stop = crate::download::Stop {
+                cancel: run.cancel.clone(),
+                abandoned: Some(run.abandoned.clone()),
+            };
+            let download = crate::download::run(shared, request, repeated, stop);
             let report = Box::pin(download).await;
             // The slot is held until the report is handed on: a consumer
             // that does not read reports holds back the intake.

@@ -92,8 +92,8 @@ pub(crate) async fn finish(
     });
     if let Err(e) = checked {
         if let Destination::File(path) = request.destination() {
-            if matches!(body, Body::File(_)) {
-                sink::discard(path.clone(), part.clone()).await;
+            if let (Body::File(_), Some(part)) = (&body, part) {
+                sink::discard(path.clone(), part).await;
             }
         }
         return Err(e);

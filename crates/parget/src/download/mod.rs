@@ -44,7 +44,7 @@ use crate::plan::RangeSet;
 use crate::report::{Outcome, Report};
 use crate::request::Request;
 use crate::retry::RetryPolicy;
-use crate::shared::Shared;
+use crate::shared::{Claim, Shared};
 use crate::sink::{self, Layout};
 use crate::transport::{BodyStream, Throttle};
 use crate::verify::Algorithm;
@@ -74,13 +74,16 @@ pub(crate) struct Effective {
     response_hooks: Vec<ResponseHook>,
     finish_hooks: Vec<FinishHook>,
     pub cancel: CancellationToken,
+    /// Cancelled when the download's group is given up (another member
+    /// failed): a cancel then also removes what this download wrote.
+    abandoned: Option<CancellationToken>,
     /// The byte-rate limits of this download's bodies, all connections
     /// together (see `limit::Rates`).
     pub throttle: Option<Throttle>,
 }
 
 impl Effective {
-    fn new(shared: &Shared, request: &Request, cancel: CancellationToken) -> Effective {
+    fn new(shared: &Shared, request: &Request, stop: Stop) -> Effective {
         let own = request.settings();
         Effective {
             idle_timeout: own.idle_timeout.unwrap_or(shared.config.idle_timeout),
@@ -95,7 +98,8 @@ impl Effective {
                 .flatten()
                 .cloned()
                 .collect(),
-            cancel,
+            cancel: stop.cancel,
+            abandoned: stop.abandoned,
             throttle: shared.rates.for_download(),
         }
     }
@@ -122,18 +126,37 @@ impl Effective {
     }
 }
 
-/// Runs one download to its end and reports it; `cancel` stops it.
+/// What stops a download.
+pub(crate) struct Stop {
+    /// Stops it; its `.part` file is kept for a resume.
+    pub cancel: CancellationToken,
+    /// Cancelled (before `cancel`) when its group is given up: the
+    /// `.part` file it holds is removed as it stops.
+    pub abandoned: Option<CancellationToken>,
+}
+
+impl Stop {
+    /// Stopped by `cancel` alone.
+    pub(crate) fn by(cancel: CancellationToken) -> Stop {
+        Stop {
+            cancel,
+            abandoned: None,
+        }
+    }
+}
+
+/// Runs one download to its end and reports it; `stop` stops it.
 pub(crate) async fn run(
     shared: Arc<Shared>,
     request: Request,
     repeated: bool,
-    cancel: CancellationToken,
+    stop: Stop,
 ) -> Report {
     let _active = shared.track();
     let started = Instant::now();
     let id = shared.next_id();
     let mut progress = None;
-    let effective = Arc::new(Effective::new(&shared, &request, cancel));
+    let effective = Arc::new(Effective::new(&shared, &request, stop));
     let mut response = None;
     let mut counted = None;
     // A server-chosen name, when the request asks for one (off by default).
@@ -217,7 +240,9 @@ impl Drop for Counted<'_> {
     }
 }
 
-/// The stages, in order.
+/// The stages; a download of an abandoned group removes the part file it
+/// claimed, while it still holds it (a member that never claimed one
+/// leaves the name alone: another writer may hold it).
 async fn download<'b>(
     shared: &'b Arc<Shared>,
     request: &Request,
@@ -225,6 +250,33 @@ async fn download<'b>(
     id: DownloadId,
     effective: &Arc<Effective>,
     started: Started<'_, 'b>,
+) -> Result<Done, Error> {
+    let mut claim = None;
+    let result = stages(
+        shared, request, repeated, id, effective, started, &mut claim,
+    )
+    .await;
+    let abandoned = effective
+        .abandoned
+        .as_ref()
+        .is_some_and(CancellationToken::is_cancelled);
+    if let (Err(e), Some(claim), Some(path)) = (&result, &claim, request.path()) {
+        if e.is_cancelled() && abandoned {
+            sink::discard(path.to_owned(), claim.part().clone()).await;
+        }
+    }
+    result
+}
+
+/// The stages, in order.
+async fn stages<'b>(
+    shared: &'b Arc<Shared>,
+    request: &Request,
+    repeated: bool,
+    id: DownloadId,
+    effective: &Arc<Effective>,
+    started: Started<'_, 'b>,
+    claim: &mut Option<Claim<'b>>,
 ) -> Result<Done, Error> {
     let Started {
         progress,
@@ -240,7 +292,6 @@ async fn download<'b>(
 
     // Claim (lock `NAME.part`), inspect, decide, and re-read what an
     // earlier run recorded (files only: memory has nothing on disk).
-    let mut claim = None;
     let mut held = Held::default();
     if let Some(path) = request.path() {
         let root = request.settings().root.as_deref();
@@ -371,10 +422,10 @@ async fn download<'b>(
                 let part = transfer.part().cloned();
                 let sink_error = transfer.close().await;
                 let error = sink_error.unwrap_or(error);
-                if error.is_validation() {
-                    if let Some(path) = request.path() {
-                        sink::discard(path.to_owned(), part).await;
-                    }
+                if let (true, Some(path), Some(part)) =
+                    (error.is_validation(), request.path(), part)
+                {
+                    sink::discard(path.to_owned(), part).await;
                 }
                 return Err(error);
             }

@@ -191,27 +191,20 @@ fn finish_rename(
     Ok(())
 }
 
-fn remove_if_present(path: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
-        _ => Ok(()),
-    }
-}
-
 /// Removes `NAME.part` and its control file: their bytes are known wrong.
-/// With the download's `part`, through the directory it was made in (see
-/// `dir`); without (a group's member that has ended), by path.
-pub(crate) async fn discard(destination: PathBuf, part: Option<Arc<PartFile>>) {
+/// Only while the download holds `part`, and through the directory it was
+/// made in (see `dir`): by path, the names could be another writer's.
+pub(crate) async fn discard(destination: PathBuf, part: Arc<PartFile>) {
     let _ = blocking(move || {
-        let helpers = [part_path(&destination), control_path(&destination)];
-        for helper in &helpers {
-            match &part {
-                Some(part) => part
-                    .dir()
-                    .remove(helper)
-                    .map_err(|e| Error::io(helper, e))?,
-                None => remove_if_present(helper)?,
-            }
+        // A part file no longer at its path was removed or replaced by
+        // someone else: the names are no longer this download's.
+        if !part.is_in_place() {
+            return Ok(());
+        }
+        for helper in [part_path(&destination), control_path(&destination)] {
+            part.dir()
+                .remove(&helper)
+                .map_err(|e| Error::io(&helper, e))?;
         }
         Ok(())
     })

@@ -104,6 +104,46 @@ async fn a_failed_member_cancels_its_group_and_removes_the_partial_files() {
 }
 
 #[tokio::test]
+async fn a_member_cancelled_before_it_claimed_leaves_another_writers_part_file_alone() {
+    // Another downloader is writing `shared.bin.part`; a group naming the
+    // same destination fails before its member got a slot. The member
+    // never held that part file, so it must not remove it.
+    let bed = Bed::start().await;
+    let len = 3_000_000;
+    let writer = fast().build().unwrap();
+    let running = writer.spawn(bed.request(
+        &format!("/s/shared.bin?size={len}&rate=3000000"),
+        "shared.bin",
+    ));
+    while !bed.path("shared.bin.part").exists() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let group = Group::new([
+        bed.request("/s/missing.bin?status=404", "missing.bin"),
+        bed.request(&format!("/s/shared.bin?size={len}"), "shared.bin"),
+    ]);
+    let report = fast()
+        .concurrency(1)
+        .build()
+        .unwrap()
+        .download_group(group)
+        .await;
+    let [missing, queued] = report.reports() else {
+        panic!("two reports: {report:?}");
+    };
+    assert_eq!(missing.error().and_then(parget::Error::status), Some(404));
+    assert!(
+        queued.error().is_some_and(parget::Error::is_cancelled),
+        "{queued:?}"
+    );
+    assert!(
+        bed.path("shared.bin.part").exists(),
+        "the other writer's part file is still there"
+    );
+    assert_file(&running.await, &content("/s/shared.bin", len));
+}
+
+#[tokio::test]
 async fn with_finish_all_the_other_members_complete() {
     let bed = Bed::start().await;
     let downloader = fast().build().unwrap();
