@@ -502,6 +502,53 @@ fn next_hit(map: &Mutex<HashMap<String, u64>>, key: &str) -> u64 {
 }
 
 /// Query parameters that make a GET misbehave (they consume `fault_count`).
+/// `range_change=KIND`: how a server that ignores `If-Range` labels the
+/// 206 it serves from a changed resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RangeChange {
+    /// The changed resource's own ETag.
+    Version,
+    /// No ETag on any answer; the 206 carries a later Last-Modified.
+    Date,
+    /// The unchanged ETag, made weak.
+    Weak,
+    /// Neither ETag nor Last-Modified.
+    None,
+}
+
+/// The Last-Modified date of `range_change=date`'s changed resource.
+const CHANGED_LAST_MODIFIED: &str = "Mon, 10 Sep 2001 01:46:40 GMT";
+
+impl RangeChange {
+    fn parse(kind: &str) -> Option<RangeChange> {
+        Some(match kind {
+            "version" => RangeChange::Version,
+            "date" => RangeChange::Date,
+            "weak" => RangeChange::Weak,
+            "none" => RangeChange::None,
+            _ => return None,
+        })
+    }
+
+    /// Rewrites a 206's validators; `changed_etag` is the changed
+    /// resource's strong ETag.
+    fn relabel(self, headers: &mut Vec<(&'static str, String)>, changed_etag: &str) {
+        for (name, value) in headers.iter_mut() {
+            match (self, *name) {
+                (RangeChange::Version, "ETag") => *value = changed_etag.to_owned(),
+                (RangeChange::Weak, "ETag") if !value.starts_with("W/") => {
+                    *value = format!("W/{value}");
+                }
+                (RangeChange::Date, "Last-Modified") => *value = CHANGED_LAST_MODIFIED.to_owned(),
+                _ => {}
+            }
+        }
+        if self == RangeChange::None {
+            headers.retain(|(name, _)| !matches!(*name, "ETag" | "Last-Modified"));
+        }
+    }
+}
+
 const FAULT_PARAMS: &[&str] = &[
     "reset_after",
     "truncate_after",
@@ -766,10 +813,25 @@ impl Shared {
             _ => {}
         }
 
+        let range_change = params
+            .get("range_change")
+            .map(|kind| {
+                RangeChange::parse(kind).ok_or_else(|| {
+                    Plan::text(
+                        400,
+                        format!("unknown range_change={kind}; known: version, date, weak, none\n"),
+                    )
+                })
+            })
+            .transpose()?;
+
         let mut plan = Plan::new(200);
         plan.headers
             .push(("Content-Type", "application/octet-stream".into()));
-        plan.headers.push(("ETag", etag.clone()));
+        // `range_change=date`: validated by its date alone.
+        if range_change != Some(RangeChange::Date) {
+            plan.headers.push(("ETag", etag.clone()));
+        }
         plan.headers.push(("Last-Modified", LAST_MODIFIED.into()));
         // `accept_ranges=0`: Range is honoured but not advertised, as some
         // servers do, so clients must probe for it.
@@ -790,6 +852,16 @@ impl Shared {
         }
         if faulty && params.flag("range_ignore") == Some(true) {
             outcome = RangeOutcome::Full;
+        }
+        // `range_change`: If-Range is ignored, so every Range request is
+        // answered from the changed resource.
+        let mut seed = seed;
+        if let (true, Some(change), Some(range)) = (ranges, range_change, req.range) {
+            outcome = parse_range(range, size);
+            if matches!(outcome, RangeOutcome::Partial(..)) {
+                seed = path_seed(&versioned_path(path, "range-changed"));
+                change.relabel(&mut plan.headers, &format!("\"{seed:016x}-{size:x}\""));
+            }
         }
         // The range kinds answer 206 even to a request without Range.
         let bad_range = hostile.filter(|k| k.is_header_value());

@@ -226,6 +226,44 @@ async fn version_changes_bytes_and_etag() {
 }
 
 #[tokio::test]
+async fn range_change_serves_ranges_of_another_version_whatever_if_range_says() {
+    let server = server().await;
+    let path = "/rc.bin?size=1000&range_change=";
+    let changed = content(&versioned_path("/rc.bin", "range-changed"), 1000);
+    for kind in ["version", "date", "weak", "none"] {
+        let url = format!("{path}{kind}");
+        let full = get(&server, &url, &[]).await;
+        assert_eq!(full.status, 200);
+        assert_eq!(full.body, content("/rc.bin", 1000), "{kind}");
+        let if_range = format!(
+            "If-Range: {}",
+            full.header("etag")
+                .or(full.header("last-modified"))
+                .unwrap()
+        );
+        let part = get(&server, &url, &["Range: bytes=10-19", &if_range]).await;
+        assert_eq!(part.status, 206, "{kind}");
+        assert_eq!(part.body, changed[10..20], "{kind}");
+        let (etag, date) = (part.header("etag"), part.header("last-modified"));
+        match kind {
+            "version" => {
+                assert!(etag.is_some() && etag != full.header("etag"));
+            }
+            "date" => {
+                assert_eq!((full.header("etag"), etag), (None, None));
+                assert!(date.is_some() && date != full.header("last-modified"));
+            }
+            "weak" => assert_eq!(
+                etag,
+                Some(format!("W/{}", full.header("etag").unwrap()).as_str())
+            ),
+            _ => assert_eq!((etag, date), (None, None)),
+        }
+    }
+    assert_eq!(get(&server, &format!("{path}other"), &[]).await.status, 400);
+}
+
+#[tokio::test]
 async fn config_without_ranges_ignores_range() {
     let server = TestServer::start(ServerConfig {
         ranges: false,

@@ -491,16 +491,17 @@ impl Job {
                 Some(mirror.url.as_str()),
             )));
         }
-        let strong = |v: &Validator| v.etag.clone().filter(|t| !t.starts_with("W/"));
-        if let (Some(ours), Some(theirs)) = (strong(&self.validator), strong(&opened.validator)) {
-            if ours != theirs {
-                return Err(FetchEnd::BadMirror(Error::new(
-                    ErrorKind::Protocol(format!(
-                        "serves ETag {theirs}, not {ours}: another version"
-                    )),
-                    Some(mirror.url.as_str()),
-                )));
-            }
+        // Every range must prove it is the first answer's version: a
+        // server that ignores If-Range serves another one as a 206.
+        if !self.validator.same_version(&opened.validator) {
+            return Err(FetchEnd::BadMirror(Error::new(
+                ErrorKind::Protocol(format!(
+                    "serves a range with {}, not {}: another version",
+                    opened.validator.describe(),
+                    self.validator.describe()
+                )),
+                Some(mirror.url.as_str()),
+            )));
         }
         Ok(opened.body)
     }

@@ -121,6 +121,14 @@ impl Transfer {
         self.validator.as_ref()
     }
 
+    /// True when an answer carrying `served` is the version of the held
+    /// bytes (nothing held validates nothing).
+    fn continues_version(&self, served: &Validator) -> bool {
+        self.validator
+            .as_ref()
+            .is_some_and(|held| held.same_version(served))
+    }
+
     /// True when the server can continue the held bytes with a range.
     pub(crate) fn resumable(&self) -> bool {
         self.resumable
@@ -164,6 +172,23 @@ impl Transfer {
         asked: u64,
     ) -> Result<(), Failure> {
         let continuing = if asked > 0 {
+            // An empty continuation (the 416 that says every byte is
+            // held) splices nothing; any other must be of the held bytes'
+            // version, or a server that ignored If-Range would splice two.
+            let adds = opened.body_len != Some(0);
+            if opened.offset == asked && adds && !self.continues_version(opened.validator) {
+                let held = self
+                    .validator
+                    .as_ref()
+                    .map_or_else(|| "no validator".to_owned(), Validator::describe);
+                self.restart(ctx).await?;
+                return Err(Error::new(ErrorKind::Transfer, None)
+                    .with_source(std::io::Error::other(format!(
+                        "the continuation carries {}, the held bytes {held}: another version; starting over",
+                        opened.validator.describe()
+                    )))
+                    .into());
+            }
             opened.offset == asked
         } else {
             // From byte 0 the held bytes can only be ranges further on
@@ -172,7 +197,7 @@ impl Transfer {
             self.held.is_empty()
                 || (self.held.frontier() == 0
                     && opened.ranges
-                    && same_version(self.validator.as_ref(), opened.validator))
+                    && self.continues_version(opened.validator))
         };
         let total = opened.total.or(opened.body_len.map(|n| opened.offset + n));
         if let (true, Some(before), Some(now)) =
@@ -313,38 +338,5 @@ impl Transfer {
     /// The sink, for the finish stage, once every byte was handed over.
     pub(crate) fn into_sink(self) -> Option<Sink> {
         self.sink
-    }
-}
-
-/// True when two validators name one version: equal strong ETags, or
-/// equal Last-Modified dates where neither has a strong ETag (what a
-/// server's `If-Range` check would conclude).
-fn same_version(held: Option<&Validator>, served: &Validator) -> bool {
-    held.and_then(Validator::if_range)
-        .is_some_and(|ours| served.if_range() == Some(ours))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_are_compared_as_if_range_would() {
-        let tag = |t: &str| Validator {
-            etag: Some(t.into()),
-            last_modified: Some("date".into()),
-        };
-        assert!(same_version(Some(&tag("\"a\"")), &tag("\"a\"")));
-        assert!(!same_version(Some(&tag("\"a\"")), &tag("\"b\"")));
-        // Weak tags fall back to the date, on both sides.
-        assert!(same_version(Some(&tag("W/\"a\"")), &tag("W/\"b\"")));
-        assert!(
-            !same_version(None, &tag("\"a\"")),
-            "nothing held validates nothing"
-        );
-        assert!(!same_version(
-            Some(&Validator::default()),
-            &Validator::default()
-        ));
     }
 }

@@ -38,6 +38,28 @@ impl Validator {
             _ => self.last_modified.as_deref(),
         }
     }
+
+    /// True when an answer carrying `served` is proven to be the version
+    /// these validators name, as a server's `If-Range` check would
+    /// conclude: the same strong ETag, or, where these have no strong
+    /// ETag, the same Last-Modified date. An answer without them (a 206
+    /// must repeat the validators its 200 had), a strong tag turned weak,
+    /// and validators with nothing to check prove nothing.
+    pub fn same_version(&self, served: &Validator) -> bool {
+        self.if_range()
+            .is_some_and(|ours| served.if_range() == Some(ours))
+    }
+
+    /// The validator compared, for messages: `ETag "x"`, `Last-Modified
+    /// DATE` or `no validator`.
+    pub(crate) fn describe(&self) -> String {
+        match (&self.etag, self.if_range()) {
+            (Some(tag), Some(used)) if tag == used => format!("ETag {tag}"),
+            (_, Some(date)) => format!("Last-Modified {date}"),
+            (Some(tag), None) => format!("only the weak ETag {tag}"),
+            (None, None) => "no validator".to_owned(),
+        }
+    }
 }
 
 /// What the engine asks a transport for.
@@ -104,4 +126,59 @@ pub struct Opened {
 pub trait Transport: Send + Sync {
     /// Opens `request.url` at `request.offset`.
     fn open<'a>(&'a self, request: OpenRequest<'a>) -> BoxFuture<'a, Result<Opened, Error>>;
+}
+
+#[cfg(test)]
+mod validator_tests {
+    use super::Validator;
+
+    fn v(etag: Option<&str>, date: Option<&str>) -> Validator {
+        Validator {
+            etag: etag.map(Into::into),
+            last_modified: date.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn versions_are_compared_as_if_range_would() {
+        let (a, b, w) = (Some("\"a\""), Some("\"b\""), Some("W/\"a\""));
+        let (d1, d2) = (
+            Some("Mon, 01 Jan 2024 00:00:00 GMT"),
+            Some("Tue, 02 Jan 2024 00:00:00 GMT"),
+        );
+        // (held, served, same version)
+        let cases = [
+            (v(a, d1), v(a, d1), true),
+            (v(a, d1), v(a, d2), true),
+            (v(a, None), v(a, None), true),
+            (v(a, d1), v(b, d1), false),
+            // A strong tag turned weak, or dropped, proves nothing.
+            (v(a, d1), v(w, d1), false),
+            (v(a, d1), v(None, d1), false),
+            (v(a, d1), v(None, None), false),
+            // Without a strong tag the date decides, on both sides.
+            (v(None, d1), v(None, d1), true),
+            (v(w, d1), v(Some("W/\"b\""), d1), true),
+            (v(None, d1), v(None, d2), false),
+            (v(None, d1), v(None, None), false),
+            (v(None, d1), v(a, d1), false),
+            // Nothing to compare proves nothing.
+            (v(None, None), v(None, None), false),
+            (v(w, None), v(w, None), false),
+        ];
+        for (held, served, same) in cases {
+            assert_eq!(held.same_version(&served), same, "{held:?} / {served:?}");
+        }
+    }
+
+    #[test]
+    fn the_compared_validator_is_named() {
+        assert_eq!(v(Some("\"a\""), Some("d")).describe(), "ETag \"a\"");
+        assert_eq!(v(Some("W/\"a\""), Some("d")).describe(), "Last-Modified d");
+        assert_eq!(
+            v(Some("W/\"a\""), None).describe(),
+            "only the weak ETag W/\"a\""
+        );
+        assert_eq!(v(None, None).describe(), "no validator");
+    }
 }

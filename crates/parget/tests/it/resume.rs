@@ -260,3 +260,48 @@ async fn a_size_that_changes_between_requests_is_never_spliced() {
         "every attempt was tried, none accepted"
     );
 }
+
+/// The ways a server that ignores `If-Range` labels a range of another
+/// version (see the testbed's `range_change`).
+const CHANGES: [&str; 4] = ["version", "date", "weak", "none"];
+
+#[tokio::test]
+async fn a_retry_answered_from_another_version_starts_over() {
+    let bed = Bed::start().await;
+    let downloader = fast()
+        .retry_policy(RetryPolicy::new(3, Duration::ZERO))
+        .build()
+        .unwrap();
+    for kind in CHANGES {
+        let name = format!("rc-{kind}.bin");
+        let url = format!("/{name}?size={LEN}&truncate_after=2000000&range_change={kind}");
+        let report = downloader.download(bed.request(&url, &name)).await;
+        assert_file(&report, &content(&format!("/{name}"), LEN));
+        assert_eq!(
+            report.attempts(),
+            3,
+            "{kind}: cut, a range of another version refused, then whole"
+        );
+        assert_eq!(
+            bed.server.stats().range_requests_for(&format!("/{name}")),
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_resume_answered_from_another_version_starts_over() {
+    let bed = Bed::start().await;
+    for kind in CHANGES {
+        let name = format!("rr-{kind}.bin");
+        let url = format!("/{name}?size={LEN}&stall_after=2500000&range_change={kind}");
+        leave_part(&bed, &url, &name).await;
+        let downloader = fast().resume_partial(true).build().unwrap();
+        let report = downloader.download(bed.request(&url, &name)).await;
+        assert_file(&report, &content(&format!("/{name}"), LEN));
+        assert!(
+            bed.server.stats().range_requests_for(&format!("/{name}")) >= 1,
+            "{kind}: the kept bytes were offered for a resume"
+        );
+    }
+}

@@ -60,6 +60,31 @@ async fn a_large_file_is_fetched_over_several_connections() {
 }
 
 #[tokio::test]
+async fn ranges_of_another_version_are_never_spliced() {
+    // The server ignores If-Range: every range comes from a changed
+    // resource, however it is labelled (see the testbed's `range_change`).
+    let bed = Bed::with(ServerConfig {
+        rate_per_connection: Some(40_000_000),
+        ..ServerConfig::default()
+    })
+    .await;
+    let len = 12 * MIB;
+    for kind in ["version", "date", "weak", "none"] {
+        let name = format!("sc-{kind}.bin");
+        let report = segmented()
+            .build()
+            .unwrap()
+            .download(bed.request(&format!("/{name}?size={len}&range_change={kind}"), &name))
+            .await;
+        assert_file(&report, &content(&format!("/{name}"), len));
+        assert!(
+            bed.server.stats().range_requests_for(&format!("/{name}")) >= 1,
+            "{kind}: a range was asked for"
+        );
+    }
+}
+
+#[tokio::test]
 async fn without_range_support_one_stream_and_nothing_wasted_beyond_the_probe() {
     let bed = Bed::start().await;
     let len = 12 * MIB;
