@@ -272,7 +272,7 @@ fn preallocate(part: &Arc<PartFile>, len: u64) -> std::io::Result<()> {
             let promised = still_needed(&filling, meta.dev(), part);
             let needed = len.saturating_sub(meta.blocks() * 512);
             if needed > free.saturating_sub(promised) {
-                return Err(rustix::io::Errno::NOSPC.into());
+                return Err(no_room(len, free.saturating_sub(promised)));
             }
             file.set_len(len)?;
             filling.push(Filling {
@@ -282,13 +282,44 @@ fn preallocate(part: &Arc<PartFile>, len: u64) -> std::io::Result<()> {
             });
             return Ok(());
         }
+        // A length the filesystem has no room for fails before anything
+        // is reserved: an announced size (a server's word) must not be
+        // able to fill the disk.
+        let meta = file.metadata()?;
+        let needed = len.saturating_sub(meta.blocks() * 512);
+        if let Some(free) = free_space(file).filter(|free| needed > *free) {
+            return Err(no_room(len, free));
+        }
         match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
             Ok(()) => return Ok(()),
-            Err(e) if e == rustix::io::Errno::NOSPC => return Err(e.into()),
+            Err(e) if e == rustix::io::Errno::NOSPC => {
+                // Another writer took the space meanwhile. What was
+                // reserved before the filesystem ran out (a failed
+                // fallocate keeps it, and the length it reached) is given
+                // back: the bytes an earlier run wrote stay.
+                file.set_len(meta.len())?;
+                return Err(no_room(len, free_space(file).unwrap_or(0)));
+            }
             Err(_) => {}
         }
     }
     file.set_len(len)
+}
+
+/// The error for a file of `len` bytes where `free` bytes are free.
+fn no_room(len: u64, free: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::StorageFull,
+        format!("no space left for its {len} bytes: the filesystem has {free} bytes free"),
+    )
+}
+
+/// The bytes an unprivileged writer may still use on the filesystem of
+/// `file`, when it says.
+fn free_space(file: &std::fs::File) -> Option<u64> {
+    let stat = rustix::fs::fstatvfs(file).ok()?;
+    // A filesystem with no size to report (some FUSE ones) says nothing.
+    (stat.f_blocks > 0).then(|| stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// The sparse files this process sized on a filesystem in memory and may

@@ -190,6 +190,99 @@ async fn a_full_disk_is_a_clear_error_and_nothing_lands() {
     assert_eq!(report.attempts(), 1);
 }
 
+/// A 32 MiB ext4 filesystem in a file, loop-mounted; unmounted on drop.
+struct SmallExt4 {
+    dir: tempfile::TempDir,
+    _image: tempfile::TempDir,
+}
+
+impl SmallExt4 {
+    fn mount() -> Option<SmallExt4> {
+        let image_dir = tempfile::tempdir().unwrap();
+        let image = image_dir.path().join("ext4.img");
+        std::fs::File::create(&image)
+            .and_then(|f| f.set_len(32 << 20))
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let made = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F"])
+            .arg(&image)
+            .status()
+            .is_ok_and(|s| s.success())
+            && std::process::Command::new("mount")
+                .args(["-o", "loop"])
+                .arg(&image)
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+        match made {
+            true => Some(SmallExt4 {
+                dir,
+                _image: image_dir,
+            }),
+            false if std::env::var_os("CI").is_some() => {
+                panic!(
+                    "CI runs as root with e2fsprogs and must be able to loop-mount an ext4 image"
+                )
+            }
+            false => None,
+        }
+    }
+
+    /// Bytes free for an unprivileged writer, as `df` says.
+    fn free(&self) -> u64 {
+        let out = std::process::Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(self.dir.path())
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines().nth(1).unwrap().trim().parse().unwrap()
+    }
+}
+
+impl Drop for SmallExt4 {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn an_announced_size_larger_than_the_disk_fails_at_once_and_takes_no_space() {
+    // A server announces 1 GiB (a lie or not) for a disk of 32 MiB: the
+    // download fails before reserving anything, instead of filling the
+    // disk and leaving it full.
+    let Some(disk) = SmallExt4::mount() else {
+        eprintln!("skipped: loop-mounting ext4 needs root and mkfs.ext4");
+        return;
+    };
+    let free = disk.free();
+    let bed = Bed::start().await;
+    let destination = disk.dir.path().join("huge.bin");
+    let request =
+        parget::Request::new(&bed.server.url("/huge.bin?size=1073741824"), &destination).unwrap();
+    let report = fast()
+        .split(4)
+        .min_split_size(1 << 20)
+        .keep_single_stream_above(None)
+        .build()
+        .unwrap()
+        .download(request)
+        .await;
+    let error = assert_failed(&report);
+    assert!(error.is_io() && !error.is_retryable(), "{error}");
+    let text = format!("{error:#}");
+    assert!(
+        text.contains("huge.bin.part") && text.contains("no space left for its 1073741824 bytes"),
+        "{text}"
+    );
+    assert!(!destination.exists());
+    let taken = free.saturating_sub(disk.free());
+    assert!(taken < 4 << 20, "{taken} bytes of the disk are still taken");
+}
+
 #[tokio::test]
 async fn an_unusable_destination_directory_is_a_clear_error() {
     let bed = Bed::start().await;
