@@ -8,11 +8,13 @@ set -euo pipefail
 
 # program -> Debian package
 # (nginx is /usr/sbin/nginx, often not on a user's PATH; tinyproxy is
-# /usr/bin/tinyproxy.)
+# /usr/bin/tinyproxy; mkfs.ext4 makes the small disk a full-disk test
+# loop-mounts.)
 declare -A packages=(
     [nginx]=nginx-light
     [tinyproxy]=tinyproxy
     [microsocks]=microsocks
+    [mkfs.ext4]=e2fsprogs
 )
 
 missing=()
