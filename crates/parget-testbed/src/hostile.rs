@@ -32,6 +32,7 @@ pub(crate) enum Hostile {
     BadChunk,
     ChunkOverflow,
     ChunkShort,
+    ChunkUnterminated,
     BadStatus,
     BadLocation,
     RangeTotalMismatch,
@@ -42,7 +43,7 @@ pub(crate) enum Hostile {
 
 impl Hostile {
     /// Every kind with its name in the query.
-    pub(crate) const ALL: [(Hostile, &'static str); 13] = [
+    pub(crate) const ALL: [(Hostile, &'static str); 14] = [
         (Hostile::HugeHeader, "huge_header"),
         (Hostile::ManyHeaders, "many_headers"),
         (Hostile::TwoLengths, "two_lengths"),
@@ -50,6 +51,7 @@ impl Hostile {
         (Hostile::BadChunk, "bad_chunk"),
         (Hostile::ChunkOverflow, "chunk_overflow"),
         (Hostile::ChunkShort, "chunk_short"),
+        (Hostile::ChunkUnterminated, "chunk_unterminated"),
         (Hostile::BadStatus, "bad_status"),
         (Hostile::BadLocation, "bad_location"),
         (Hostile::RangeTotalMismatch, "range_total_mismatch"),
@@ -192,6 +194,18 @@ pub(crate) fn wire(kind: Hostile, body: &Body, origin: &str, head_only: bool) ->
             let declared = n.max(1);
             parts.push(WirePart::Bytes(format!("{declared:x}\r\n").into()));
             parts.push(WirePart::Body(slice(body, 0, n / 2)));
+        }
+        Hostile::ChunkUnterminated => {
+            // Whole chunks, then close where the next size line is due.
+            head = head_start("HTTP/1.1 200 OK") + octets + "Transfer-Encoding: chunked\r\n\r\n";
+            let first = n / 2;
+            for (start, len) in [(0, first), (first, n - first)] {
+                if len > 0 {
+                    parts.push(WirePart::Bytes(format!("{len:x}\r\n").into()));
+                    parts.push(WirePart::Body(slice(body, start, len)));
+                    parts.push(WirePart::Bytes(Bytes::from_static(b"\r\n")));
+                }
+            }
         }
         Hostile::BadStatus => {
             head = head_start("SSH-2.0-OpenSSH_9.2 not-http") + octets;
@@ -350,6 +364,19 @@ mod tests {
         let mut want = b"64\r\n".to_vec();
         want.extend_from_slice(&full[..50]);
         assert_eq!(rest, want);
+
+        let (_, rest) = split(&bytes_of(&wire(
+            Hostile::ChunkUnterminated,
+            &body,
+            "",
+            false,
+        )));
+        let mut want = b"32\r\n".to_vec();
+        want.extend_from_slice(&full[..50]);
+        want.extend_from_slice(b"\r\n32\r\n");
+        want.extend_from_slice(&full[50..]);
+        want.extend_from_slice(b"\r\n");
+        assert_eq!(rest, want, "no terminating chunk");
 
         let raw = bytes_of(&wire(Hostile::BadStatus, &body, "", false));
         assert!(raw.starts_with(b"SSH-2.0-"));

@@ -74,6 +74,7 @@
 //! | `bad_chunk` | chunked: a good chunk of the first N/2 bytes, then the size line `xyz` (not hex), the rest, `0` |
 //! | `chunk_overflow` | as `bad_chunk` with the size line `10000000000000000` (2^64, beyond any 64-bit size) |
 //! | `chunk_short` | chunked: a chunk announcing N bytes (at least 1) that carries N/2, then close |
+//! | `chunk_unterminated` | chunked: the body in two whole chunks, then close where the terminating `0` chunk is due |
 //! | `bad_status` | the status line `SSH-2.0-OpenSSH_9.2 not-http`, then headers and the body |
 //! | `bad_location` | a 302 whose `Location` is `http://[::1` (no URL parser accepts it) |
 //! | `range_total_mismatch` | a 206 for the requested range (the whole resource without `Range`) whose `Content-Range` total is half its last byte rounded up, so it contradicts the size and itself: `bytes 0-9/5` |

@@ -71,6 +71,25 @@ async fn a_chunked_body_cut_short_is_retried_like_a_cut_connection() {
 }
 
 #[tokio::test]
+async fn a_chunked_body_cut_between_chunks_is_retried_and_lands_whole() {
+    // Whole chunks, then a close where the terminating chunk is due: a
+    // truncated body (retried), not a malformed one; the retry is served
+    // normally.
+    let bed = Bed::start().await;
+    let report = fast()
+        .retry_policy(RetryPolicy::new(2, std::time::Duration::ZERO))
+        .build()
+        .unwrap()
+        .download(bed.request(
+            "/cut.bin?size=5000&hostile=chunk_unterminated&fault_count=1",
+            "cut.bin",
+        ))
+        .await;
+    crate::util::assert_file(&report, &crate::util::content("/cut.bin", 5000));
+    assert_eq!(report.attempts(), 2);
+}
+
+#[tokio::test]
 async fn control_characters_from_a_server_never_reach_a_name() {
     let bed = Bed::start().await;
     // A redirect whose Location holds C1 controls and a right-to-left

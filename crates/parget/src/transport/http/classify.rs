@@ -20,7 +20,7 @@ use crate::error::{Error, ErrorKind};
 fn protocol_problem(chain: &str) -> Option<&'static str> {
     // hyper's messages (hyper::Error's descriptions and its chunked
     // decoder's), lower-cased.
-    const PROBLEMS: [(&str, &str); 9] = [
+    const PROBLEMS: [(&str, &str); 11] = [
         (
             "message head is too large",
             "the response head is too large (an oversized header or too many headers)",
@@ -44,6 +44,14 @@ fn protocol_problem(chain: &str) -> Option<&'static str> {
         ),
         ("chunk size", "bad chunked encoding (an invalid chunk size)"),
         ("invalid chunk", "bad chunked encoding (a malformed chunk)"),
+        (
+            "chunk extensions over limit",
+            "bad chunked encoding (oversized chunk extensions)",
+        ),
+        (
+            "chunk trailers",
+            "bad chunked encoding (oversized or endless trailers)",
+        ),
         (
             "received unexpected message",
             "an answer the connection did not ask for",
@@ -99,6 +107,7 @@ pub(crate) fn send_error(error: reqwest::Error) -> Error {
 pub(crate) fn body_error(error: reqwest::Error) -> Error {
     let chain = chain_text(&error);
     let kind = match protocol_problem(&chain) {
+        _ if cut_short(&error) => ErrorKind::Transfer,
         Some(problem) => ErrorKind::Protocol(problem.to_owned()),
         None if is_tls_refusal(&chain) => ErrorKind::Tls,
         None => ErrorKind::Transfer,
@@ -126,6 +135,7 @@ pub(super) fn hyper_send_error(error: hyper_util::client::legacy::Error) -> Erro
 pub(super) fn hyper_body_error(error: hyper::Error) -> Error {
     let chain = chain_text(&error);
     let kind = match protocol_problem(&chain) {
+        _ if cut_short(&error) => ErrorKind::Transfer,
         Some(problem) => ErrorKind::Protocol(problem.to_owned()),
         None => ErrorKind::Transfer,
     };
@@ -134,11 +144,25 @@ pub(super) fn hyper_body_error(error: hyper::Error) -> Error {
 
 /// True when an I/O error of kind `TimedOut` is in `error`'s chain.
 fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    io_error_in_chain(error, std::io::ErrorKind::TimedOut)
+}
+
+/// True when the body ended early: the connection closed where more was
+/// due. hyper says so with `UnexpectedEof` wherever the cut falls, also
+/// inside the chunked framing ("unexpected EOF during chunk size line"),
+/// which is a truncated body, worth another attempt, and not a malformed
+/// one, although its text names a chunk size.
+fn cut_short(error: &(dyn std::error::Error + 'static)) -> bool {
+    io_error_in_chain(error, std::io::ErrorKind::UnexpectedEof)
+}
+
+/// True when an I/O error of `kind` is in `error`'s chain.
+fn io_error_in_chain(error: &(dyn std::error::Error + 'static), kind: std::io::ErrorKind) -> bool {
     let mut source = Some(error);
     while let Some(cause) = source {
         if cause
             .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+            .is_some_and(|e| e.kind() == kind)
         {
             return true;
         }
@@ -174,6 +198,8 @@ mod tests {
             ),
             ("invalid chunk size: overflow", Some("chunk size")),
             ("invalid chunk body cr", Some("malformed chunk")),
+            ("chunk extensions over limit", Some("chunk extensions")),
+            ("chunk trailers count overflow", Some("trailers")),
             ("connection reset by peer", None),
             ("connection closed before message completed", None),
         ] {
@@ -189,6 +215,27 @@ mod tests {
         assert!(is_tls_refusal("invalid peer certificate: unknownissuer"));
         assert!(is_tls_refusal("received fatal alert: certificaterequired"));
         assert!(!is_tls_refusal("connection refused"));
+    }
+
+    #[test]
+    fn a_body_cut_inside_the_chunked_framing_is_cut_short_not_malformed() {
+        let eof = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "unexpected EOF during chunk size line",
+        );
+        let wrapped = Error::new(ErrorKind::Transfer, None).with_source(eof);
+        assert!(cut_short(&wrapped));
+        assert!(
+            protocol_problem(&chain_text(&wrapped)).is_some(),
+            "the text alone would say malformed"
+        );
+        let bad = std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "Invalid chunk size line: Invalid Size",
+        );
+        assert!(!cut_short(
+            &Error::new(ErrorKind::Transfer, None).with_source(bad)
+        ));
     }
 
     #[test]
