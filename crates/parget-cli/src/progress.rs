@@ -190,7 +190,8 @@ impl Reporter for Progress {
     fn retrying(&self, progress: &DownloadProgress, error: &Error, delay: Duration) {
         self.println(&format!(
             "parget: retry {} of {} in {:.1} s: {}",
-            progress.attempts(),
+            // The attempt about to start is already counted.
+            progress.attempts().saturating_sub(1),
             crate::output::shown_url(progress.url()),
             delay.as_secs_f64(),
             crate::output::shown_text(&format!("{error:#}"))
