@@ -159,3 +159,73 @@ async fn refused_connections_are_retried_then_reported() {
     assert_eq!(report.attempts(), 3);
     assert_eq!(error.url(), Some(url.as_str()));
 }
+
+/// A server that answers the first request of each connection with
+/// keep-alive, then closes the connection once the next request on it has
+/// arrived, without answering (a keep-alive timeout that runs out just as
+/// a request comes). Returns its address and the requests it read.
+fn closing_after_one_request() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let requests = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = requests.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let counted = counted.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut writer = stream;
+                for served in 0.. {
+                    // Read one request head.
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if served == 1 {
+                        return; // closes without an answer
+                    }
+                    let _ = writer.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello",
+                    );
+                }
+            });
+        }
+    });
+    (addr, requests)
+}
+
+#[tokio::test]
+async fn a_kept_alive_connection_closed_as_the_request_goes_out_costs_no_retry() {
+    let (addr, requests) = closing_after_one_request();
+    let dir = tempfile::tempdir().unwrap();
+    let downloader = fast()
+        .concurrency(1)
+        .retry_policy(RetryPolicy::new(0, Duration::ZERO))
+        .build()
+        .unwrap();
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        let url = format!("http://{addr}/{name}");
+        let report = downloader
+            .download(parget::Request::new(&url, dir.path().join(name)).unwrap())
+            .await;
+        assert_file(&report, b"hello");
+        assert_eq!(report.attempts(), 1, "{name}");
+    }
+    assert_eq!(
+        requests.load(std::sync::atomic::Ordering::SeqCst),
+        5,
+        "b and c each went out twice: once on the connection that closed"
+    );
+}

@@ -85,15 +85,24 @@ impl DirectClient {
         headers
             .entry(header::ACCEPT)
             .or_insert(HeaderValue::from_static("*/*"));
-        let mut request = Request::new(Full::new(body.cloned().unwrap_or_default()));
-        *request.method_mut() = method.clone();
-        *request.uri_mut() = uri;
-        *request.headers_mut() = headers;
-        let response = self
-            .client
-            .request(request)
-            .await
-            .map_err(classify::hyper_send_error)?;
+        let request = || {
+            let mut request = Request::new(Full::new(body.cloned().unwrap_or_default()));
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri.clone();
+            *request.headers_mut() = headers.clone();
+            request
+        };
+        let response = match self.client.request(request()).await {
+            // A kept-alive connection the server closed as the request
+            // went out (its keep-alive timeout ran out at that moment):
+            // a GET or HEAD is sent again at once on a new connection, as
+            // curl does, instead of costing one of the user's retries.
+            Err(e) if closed_before_answer(&e) && matches!(*method, Method::GET | Method::HEAD) => {
+                self.client.request(request()).await
+            }
+            sent => sent,
+        }
+        .map_err(classify::hyper_send_error)?;
         let (head, body) = response.into_parts();
         let body = BodyDataStream::new(body).map_err(classify::hyper_body_error);
         Ok(Reply {
@@ -102,4 +111,12 @@ impl DirectClient {
             body: Box::pin(body),
         })
     }
+}
+
+/// True when the connection closed after the request was written and
+/// before any answer came.
+fn closed_before_answer(error: &hyper_util::client::legacy::Error) -> bool {
+    std::error::Error::source(error)
+        .and_then(|source| source.downcast_ref::<hyper::Error>())
+        .is_some_and(hyper::Error::is_incomplete_message)
 }
