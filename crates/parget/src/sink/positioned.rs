@@ -310,7 +310,7 @@ fn preallocate(part: &Arc<PartFile>, len: u64) -> std::io::Result<()> {
 fn no_room(len: u64, free: u64) -> std::io::Error {
     std::io::Error::new(
         std::io::ErrorKind::StorageFull,
-        format!("no space left for its {len} bytes: the filesystem has {free} bytes free"),
+        format!("No space left on device for its {len} bytes ({free} bytes free)"),
     )
 }
 

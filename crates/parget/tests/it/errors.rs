@@ -275,7 +275,8 @@ async fn an_announced_size_larger_than_the_disk_fails_at_once_and_takes_no_space
     assert!(error.is_io() && !error.is_retryable(), "{error}");
     let text = format!("{error:#}");
     assert!(
-        text.contains("huge.bin.part") && text.contains("no space left for its 1073741824 bytes"),
+        text.contains("huge.bin.part")
+            && text.contains("No space left on device for its 1073741824 bytes"),
         "{text}"
     );
     assert!(!destination.exists());
