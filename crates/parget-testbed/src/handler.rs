@@ -843,6 +843,17 @@ impl Shared {
                 .push(("Content-Disposition", disposition.to_owned()));
         }
 
+        // `range_status=CODE`: every Range request is refused with CODE
+        // (a 416 says the resource has `size` bytes, as one would).
+        if let (true, Some(_), Some(code)) = (ranges, req.range, params.status("range_status")?) {
+            let mut plan = Plan::text(code, format!("range refused with {code}\n"));
+            if code == 416 {
+                plan.headers
+                    .push(("Content-Range", format!("bytes */{size}")));
+            }
+            return Ok(plan);
+        }
+
         let mut outcome = RangeOutcome::Full;
         if let (true, Some(range)) = (ranges, req.range) {
             let current = req.if_range.is_none_or(|v| if_range_matches(v, &etag));

@@ -137,9 +137,9 @@ enum FetchEnd {
 /// Downloads the missing ranges of the file over up to `split`
 /// connections. Returns how it ended and the ranges received (kept in the
 /// sink either way). A failure is [`Next::StartOver`] when the server
-/// answered a range with the whole resource (it changed, or ignores
-/// Range), and otherwise [`Next::GiveUp`]: every connection has already
-/// been retried.
+/// answered a range with the whole resource, another version or size (it
+/// changed, or ignores Range), or a 416, and otherwise [`Next::GiveUp`]:
+/// every connection has already been retried.
 pub(crate) async fn fetch(
     shared: Arc<Shared>,
     mut setup: Setup,
@@ -722,8 +722,15 @@ impl Worker {
                 if job.drop_mirror(self.mirror) {
                     return Err(Failure::new(error, Next::RetryNow));
                 }
-                // The only source left answers ranges with the whole file.
-                let next = if matches!(error.kind(), ErrorKind::Protocol(_)) {
+                // The only source left answers ranges with the whole
+                // file, another version or size, or a 416 for a range
+                // inside the size it gave: one stream from the start can
+                // still work. Other refusals (403, 404) end the download.
+                let ranges_broken = matches!(
+                    error.kind(),
+                    ErrorKind::Protocol(_) | ErrorKind::SizeMismatch { .. }
+                ) || error.status() == Some(416);
+                let next = if ranges_broken {
                     Next::StartOver
                 } else {
                     Next::GiveUp

@@ -85,6 +85,41 @@ async fn ranges_of_another_version_are_never_spliced() {
 }
 
 #[tokio::test]
+async fn a_server_that_refuses_ranges_with_416_is_fetched_as_one_stream() {
+    let bed = Bed::with(ServerConfig {
+        rate_per_connection: Some(40_000_000),
+        ..ServerConfig::default()
+    })
+    .await;
+    let len = 12 * MIB;
+    let report = segmented()
+        .build()
+        .unwrap()
+        .download(bed.request(
+            &format!("/r416.bin?size={len}&range_status=416"),
+            "r416.bin",
+        ))
+        .await;
+    assert_file(&report, &content("/r416.bin", len));
+    assert!(bed.server.stats().range_requests_for("/r416.bin") >= 1);
+    // A refusal that is not about ranges ends the download.
+    let report = segmented()
+        .retry_policy(parget::retry::RetryPolicy::new(1, Duration::ZERO))
+        .build()
+        .unwrap()
+        .download(bed.request(
+            &format!("/r403.bin?size={len}&range_status=403"),
+            "r403.bin",
+        ))
+        .await;
+    assert_eq!(
+        report.error().and_then(parget::Error::status),
+        Some(403),
+        "{report:?}"
+    );
+}
+
+#[tokio::test]
 async fn without_range_support_one_stream_and_nothing_wasted_beyond_the_probe() {
     let bed = Bed::start().await;
     let len = 12 * MIB;
