@@ -29,6 +29,7 @@ pub(crate) enum Hostile {
     ManyHeaders,
     TwoLengths,
     TeAndLength,
+    TeGzip,
     BadChunk,
     ChunkOverflow,
     ChunkShort,
@@ -43,11 +44,12 @@ pub(crate) enum Hostile {
 
 impl Hostile {
     /// Every kind with its name in the query.
-    pub(crate) const ALL: [(Hostile, &'static str); 14] = [
+    pub(crate) const ALL: [(Hostile, &'static str); 15] = [
         (Hostile::HugeHeader, "huge_header"),
         (Hostile::ManyHeaders, "many_headers"),
         (Hostile::TwoLengths, "two_lengths"),
         (Hostile::TeAndLength, "te_and_length"),
+        (Hostile::TeGzip, "te_gzip"),
         (Hostile::BadChunk, "bad_chunk"),
         (Hostile::ChunkOverflow, "chunk_overflow"),
         (Hostile::ChunkShort, "chunk_short"),
@@ -163,6 +165,18 @@ pub(crate) fn wire(kind: Hostile, body: &Body, origin: &str, head_only: bool) ->
                 head,
                 "Transfer-Encoding: chunked\r\nContent-Length: {n}\r\n\r\n"
             );
+            if n > 0 {
+                parts.push(WirePart::Bytes(format!("{n:x}\r\n").into()));
+                parts.push(WirePart::Body(body.clone()));
+                parts.push(WirePart::Bytes(Bytes::from_static(b"\r\n")));
+            }
+            parts.push(WirePart::Bytes(Bytes::from_static(b"0\r\n\r\n")));
+        }
+        Hostile::TeGzip => {
+            // Declared gzip-coded, then chunked; the bytes are the plain
+            // body, so only the header says it would need decoding.
+            head =
+                head_start("HTTP/1.1 200 OK") + octets + "Transfer-Encoding: gzip, chunked\r\n\r\n";
             if n > 0 {
                 parts.push(WirePart::Bytes(format!("{n:x}\r\n").into()));
                 parts.push(WirePart::Body(body.clone()));

@@ -72,6 +72,7 @@
 //! | `many_headers` | a 200 with 10,000 `X-Many-i: i` header lines, then the body |
 //! | `two_lengths` | a 200 with `Content-Length: N` and `Content-Length: N+1`, then N bytes |
 //! | `te_and_length` | a 200 with `Transfer-Encoding: chunked` and `Content-Length: N`, then the body chunked (one chunk) |
+//! | `te_gzip` | a 200 with `Transfer-Encoding: gzip, chunked`: the body chunked, in one chunk, and not gzip-coded at all |
 //! | `bad_chunk` | chunked: a good chunk of the first N/2 bytes, then the size line `xyz` (not hex), the rest, `0` |
 //! | `chunk_overflow` | as `bad_chunk` with the size line `10000000000000000` (2^64, beyond any 64-bit size) |
 //! | `chunk_short` | chunked: a chunk announcing N bytes (at least 1) that carries N/2, then close |

@@ -20,6 +20,10 @@ async fn malformed_answers_fail_at_once_with_what_was_wrong() {
         ("many_headers", "response head is too large"),
         ("two_lengths", "Content-Length"),
         ("te_and_length", "both Transfer-Encoding and Content-Length"),
+        (
+            "te_gzip",
+            "the transfer coding `gzip`, which parget does not decode",
+        ),
         ("bad_chunk", "bad chunked encoding"),
         ("chunk_overflow", "bad chunked encoding"),
         ("bad_status", "not an HTTP response"),

@@ -272,6 +272,25 @@ impl HttpTransport {
                 None,
             ));
         }
+        // Only chunked framing is undone here: a body in another transfer
+        // coding (gzip, compress, deflate) would be saved still encoded,
+        // as if it were the resource.
+        for value in headers.get_all(header::TRANSFER_ENCODING) {
+            let text = String::from_utf8_lossy(value.as_bytes());
+            let other = text
+                .split(',')
+                .map(str::trim)
+                .find(|coding| !coding.eq_ignore_ascii_case("chunked"));
+            if let Some(coding) = other {
+                return Err(Error::new(
+                    ErrorKind::Protocol(format!(
+                        "the body is sent in the transfer coding `{}`, which parget does not decode",
+                        crate::redact::escape_control(coding)
+                    )),
+                    None,
+                ));
+            }
+        }
         let accepts_ranges = header_str(headers, header::ACCEPT_RANGES).is_some_and(|v| {
             v.split(',')
                 .any(|unit| unit.trim().eq_ignore_ascii_case("bytes"))
