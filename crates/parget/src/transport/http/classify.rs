@@ -23,7 +23,7 @@ fn protocol_problem(chain: &str) -> Option<&'static str> {
     const PROBLEMS: [(&str, &str); 11] = [
         (
             "message head is too large",
-            "the response head is too large (an oversized header or too many headers)",
+            "the response head is too large (an oversized header, too many headers, or a Content-Length beyond 64 bits)",
         ),
         (
             "invalid content-length parsed",
@@ -37,7 +37,10 @@ fn protocol_problem(chain: &str) -> Option<&'static str> {
             "invalid http version parsed",
             "not an HTTP response (the status line does not start with HTTP/1.x)",
         ),
-        ("invalid http status-code parsed", "an invalid status code"),
+        (
+            "invalid http status-code parsed",
+            "an invalid status line (its code, or control characters in its reason phrase)",
+        ),
         (
             "invalid http header parsed",
             "an invalid header line (control characters or bad syntax)",
