@@ -10,7 +10,7 @@ use http::HeaderMap;
 use url::Url;
 
 use super::resume::Held;
-use super::retry_loop::Failure;
+use super::retry_loop::{Failure, Next};
 use super::sources::Sources;
 use super::Ctx;
 use crate::error::{Error, ErrorKind};
@@ -182,12 +182,15 @@ impl Transfer {
                     .as_ref()
                     .map_or_else(|| "no validator".to_owned(), Validator::describe);
                 self.restart(ctx).await?;
-                return Err(Error::new(ErrorKind::Transfer, None)
-                    .with_source(std::io::Error::other(format!(
+                // The next attempt starts from byte 0 (nothing is held):
+                // at once, without spending one of the user's retries.
+                let error = Error::new(ErrorKind::Transfer, None).with_source(
+                    std::io::Error::other(format!(
                         "the continuation carries {}, the held bytes {held}: another version; starting over",
                         opened.validator.describe()
-                    )))
-                    .into());
+                    )),
+                );
+                return Err(Failure::new(error, Next::RetryNow));
             }
             opened.offset == asked
         } else {
