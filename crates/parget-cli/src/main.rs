@@ -120,6 +120,39 @@ fn keep_freed_memory() {
     }
 }
 
+/// Asks the kernel not to back this process's memory with transparent
+/// huge pages. Where they are on for everything (`always`, as on this
+/// project's machines), the allocator's regions are 2 MiB aligned, so a
+/// region a thread touches a little of is faulted in, zeroed and counted
+/// whole. Measured (mimalloc, 2 cores, nginx on loopback, 5 runs each):
+/// peak RSS of the 60-file mixed list 107-120 MiB -> 45-50 MiB, of a
+/// verified 1 GiB 39 -> 16 MiB, of 2000 small files 16.6 -> 9.8 MiB; wall
+/// time the same or less (the unverified mixed list 313 +- 48 ms -> 290 +-
+/// 12 ms, less system time). Only the binary does this: the library and
+/// the Python module leave a host process's settings alone.
+///
+/// It runs as an early constructor, before the Rust runtime and the
+/// allocator make their first regions: called from `main`, the pages
+/// touched by then (the allocator's first arenas) stay huge, which kept a
+/// third of the saving.
+#[cfg(target_os = "linux")]
+extern "C" fn no_transparent_huge_pages() {
+    #[allow(unsafe_code)]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag
+    // of this process; a kernel without it returns an error, ignored.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+/// Runs [`no_transparent_huge_pages`] among the first constructors (the
+/// lower the number, the earlier).
+#[cfg(target_os = "linux")]
+#[used]
+#[allow(unsafe_code)]
+#[link_section = ".init_array.00101"]
+static NO_TRANSPARENT_HUGE_PAGES: extern "C" fn() = no_transparent_huge_pages;
+
 async fn run(args: Args) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create the output directory {}", args.dir.display()))?;

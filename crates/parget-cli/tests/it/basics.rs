@@ -420,3 +420,37 @@ fn unsupported_scheme() {
     run.failure().stderr_has(&["ftp"]);
     run.check(sb.files().is_empty(), "nothing written");
 }
+
+#[test]
+fn the_process_asks_for_no_transparent_huge_pages() {
+    // Read from the running process: its status says whether THP may
+    // back its memory (see `no_transparent_huge_pages` in main.rs).
+    let server = Server::start();
+    let sb = Sandbox::new();
+    let url = server.url("/thp/slow.bin?size=400000&rate=200000");
+    let started = Instant::now();
+    let spawned = Spawned::spawn(sb.command(&["-q", "-d", "out", &url]));
+    let status = format!("/proc/{}/status", spawned.child.id());
+    // Once it downloads, main has long run.
+    let part = sb.join("out/slow.bin.part");
+    wait_until(Duration::from_secs(10), || part.exists());
+    let mut line = None;
+    wait_until(Duration::from_secs(10), || {
+        line = std::fs::read_to_string(&status).ok().and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("THP_enabled:"))
+                .map(str::to_owned)
+        });
+        line.is_some()
+    });
+    let run = spawned.wait(started);
+    run.success();
+    match line {
+        Some(line) => {
+            run.check(line.ends_with('0'), &format!("THP still allowed: {line}"));
+        }
+        // Kernels before 5.0 do not say; CI's does.
+        None if std::env::var_os("CI").is_some() => panic!("no THP_enabled line in {status}"),
+        None => eprintln!("note: this kernel's /proc status has no THP_enabled line"),
+    }
+}
