@@ -188,11 +188,26 @@ const MAX_CONTROL_BYTES: u64 = 256 << 20;
 /// Reads the control file `path` of `dir`, without following a symbolic
 /// link.
 pub(crate) fn read_control(dir: &Dir, path: &Path) -> Result<ReadControl, Error> {
-    let file = match open_nofollow(dir, path, OFlags::RDONLY) {
+    // Non-blocking, so a FIFO planted there cannot hold the open until a
+    // writer comes; what is not a regular file is refused before a read.
+    let file = match open_nofollow(dir, path, OFlags::RDONLY | OFlags::NONBLOCK) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ReadControl::Absent),
         Err(e) => return Err(Error::io(path, e)),
     };
+    let regular = file
+        .metadata()
+        .map_err(|e| Error::io(path, e))?
+        .file_type()
+        .is_file();
+    if !regular {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(
+                "is not a regular file; parget reads no control file from it (remove it to go on)",
+            ),
+        ));
+    }
     let mut bytes = Vec::new();
     file.take(MAX_CONTROL_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -460,6 +475,31 @@ mod tests {
         assert!(ControlLog::create(&open(dir.path()), &path, &tmp, &header(), &[]).is_err());
         assert!(!tmp.exists(), "the temporary file was removed");
         assert!(path.join("inside").exists(), "what was there is untouched");
+    }
+
+    #[test]
+    fn a_fifo_or_a_directory_as_the_control_file_is_refused_without_waiting() {
+        // Opening a FIFO for reading would wait for a writer forever.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        for path in [fifo, sub] {
+            let error = read_control(&open(dir.path()), &path).unwrap_err();
+            let text = format!("{error:#}");
+            assert!(
+                text.contains("not a regular file") || text.contains("directory"),
+                "{text}"
+            );
+        }
     }
 
     #[test]
