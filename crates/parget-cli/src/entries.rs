@@ -253,10 +253,11 @@ pub fn request_for_entry(
         }
         None => Request::new_in_dir(url, &dir),
     };
-    let mut request = request.map_err(|e| format!("{e:#}"))?.confined_to(base);
-    for mirror in &entry.urls[1..] {
-        request = request.with_mirror(mirror).map_err(|e| format!("{e:#}"))?;
-    }
+    let mut request = request
+        .map_err(|e| format!("{e:#}"))?
+        .confined_to(base)
+        .with_mirrors(&entry.urls[1..])
+        .map_err(|e| format!("{e:#}"))?;
     if let Some(size) = entry.size {
         request = request.with_size(size);
     }

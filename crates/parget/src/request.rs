@@ -151,6 +151,24 @@ impl Request {
         Ok(self)
     }
 
+    /// Adds every URL of `urls` as a mirror, as [`Request::with_mirror`]
+    /// does one; duplicates are dropped in one pass, however many there
+    /// are (a Metalink `<file>` may list thousands).
+    pub fn with_mirrors<S: AsRef<str>>(
+        mut self,
+        urls: impl IntoIterator<Item = S>,
+    ) -> Result<Request, Error> {
+        let mut seen: std::collections::HashSet<Url> = self.mirrors.iter().cloned().collect();
+        seen.insert(self.url.clone());
+        for url in urls {
+            let parsed = parse_url(url.as_ref())?;
+            if seen.insert(parsed.clone()) {
+                self.mirrors.push(parsed);
+            }
+        }
+        Ok(self)
+    }
+
     /// Confines the destination to the directory `root`. When the
     /// download claims its part file, the directories between `root` and
     /// the file are made and opened one at a time without following
@@ -453,6 +471,28 @@ pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, Heade
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirrors_are_added_in_order_once_each() {
+        let request = Request::new("http://a/f", "/tmp/f")
+            .unwrap()
+            .with_mirror("http://b/f")
+            .unwrap()
+            .with_mirrors([
+                "http://c/f",
+                "http://a/f",
+                "http://b/f",
+                "http://c/f",
+                "http://d/f",
+            ])
+            .unwrap();
+        let mirrors: Vec<&str> = request.mirrors().iter().map(Url::as_str).collect();
+        assert_eq!(mirrors, ["http://b/f", "http://c/f", "http://d/f"]);
+        assert!(Request::new("http://a/f", "/tmp/f")
+            .unwrap()
+            .with_mirrors(["http://b/f", "not a url"])
+            .is_err());
+    }
 
     #[test]
     fn headers_are_checked_and_kept_in_order() {

@@ -305,6 +305,8 @@ fn file_errors_are_per_file_and_located() {
         ("<file name=\"f\">\n<url></url>\n</file>".into(), 4, "empty <url>"),
         ("<file name=\"f\">\n<url/>\n</file>".into(), 4, "empty <url>"),
         ("<file name=\"f\">\n<url>http://a b/</url>\n</file>".into(), 4, "whitespace inside URL"),
+        ("<file name=\"f\">\n<url>file:///etc/shadow</url><url>http://h/</url>\n</file>".into(), 4, "the file: URL `file:///etc/shadow` is refused"),
+        ("<file name=\"f\">\n<url>FILE:etc/passwd</url>\n</file>".into(), 4, "is refused: a Metalink document names no local files"),
         ("<file name=\"f\">\n<url priority=\"high\">http://h/</url>\n</file>".into(), 4, "priority `high` is not a number"),
         ("<file name=\"f\">\n<url priority=\"99999999999\">http://h/</url>\n</file>".into(), 4, "is not a number"),
         ("<file name=\"f\"><url>http://h/</url>\n<size>12kB</size>\n</file>".into(), 4, "<size> `12kB` is not a number"),
