@@ -155,6 +155,44 @@ fn a_link_planted_at_the_part_file_is_refused_and_its_target_untouched() {
 }
 
 #[test]
+fn a_link_planted_at_the_destination_is_never_taken_for_the_download() {
+    // Its target lives outside the output directory; only a digest could
+    // show it holds the download. `-c` once reported it "skipped".
+    let server = Server::start();
+    let url = server.url("/dlink/f.bin?size=1000");
+    for extra in [&[][..], &["-c"], &["-c", "--allow-overwrite"]] {
+        let sb = Sandbox::new();
+        let target = victim(&sb);
+        std::fs::create_dir_all(sb.join("out")).unwrap();
+        std::os::unix::fs::symlink(&target, sb.join("out/f.bin")).unwrap();
+        let mut args = vec!["--json", "-d", "out"];
+        args.extend(extra);
+        args.push(&url);
+        let run = sb.run(&args);
+        run.check(
+            std::fs::read(&target).unwrap() == b"do not touch",
+            "the link's target is untouched",
+        );
+        if extra.contains(&"--allow-overwrite") {
+            run.success();
+            assert_file(&run, &sb.join("out/f.bin"), &content("/dlink/f.bin", 1000));
+            run.check(
+                !sb.join("out/f.bin").is_symlink(),
+                "the link itself was replaced",
+            );
+        } else {
+            run.failure()
+                .stderr_has(&["out/f.bin", "is a symbolic link"]);
+            run.check(run.json_one()["status"] == "failed", "not skipped");
+            run.check(
+                sb.join("out/f.bin").is_symlink(),
+                "the link is left as it was",
+            );
+        }
+    }
+}
+
+#[test]
 fn a_directory_link_planted_inside_the_output_directory_is_refused() {
     let server = Server::start();
     let sb = Sandbox::new();

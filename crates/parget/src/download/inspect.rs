@@ -94,11 +94,29 @@ async fn existing(
 ) -> Result<Option<Existing>, Error> {
     // One stat, done in place: handing it to a blocking thread would cost
     // more than the call (two thread wake-ups per file), and most
-    // destinations do not exist yet.
-    let meta = match part.dir().stat(&destination) {
+    // destinations do not exist yet. Not following a link, so a link is
+    // known as one (see `resume::decide`); its target is stat'ed after.
+    let not_found = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+    let meta = match part.dir().lstat(&destination) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if not_found(&e) => return Ok(None),
         Err(e) => return Err(Error::io(&destination, e)),
+    };
+    let link = FileType::from_raw_mode(meta.st_mode) == FileType::Symlink;
+    let meta = match link {
+        false => meta,
+        true => match part.dir().stat(&destination) {
+            Ok(meta) => meta,
+            // A dangling link: nothing to compare, but a link all the same.
+            Err(e) if not_found(&e) => {
+                return Ok(Some(Existing {
+                    len: 0,
+                    digests: Vec::new(),
+                    link,
+                }))
+            }
+            Err(e) => return Err(Error::io(&destination, e)),
+        },
     };
     if FileType::from_raw_mode(meta.st_mode) != FileType::RegularFile {
         return Err(Error::io(
@@ -110,6 +128,7 @@ async fn existing(
         return Ok(Some(Existing {
             len: u64::try_from(meta.st_size).unwrap_or(0),
             digests: Vec::new(),
+            link,
         }));
     }
     sink::blocking(move || {
@@ -130,6 +149,7 @@ async fn existing(
         Ok(Some(Existing {
             len: hashers.len(),
             digests: hashers.finish(),
+            link,
         }))
     })
     .await

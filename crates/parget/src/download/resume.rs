@@ -41,6 +41,8 @@ pub(crate) struct Existing {
     pub len: u64,
     /// Its digests in the expected algorithms (none when nothing was expected).
     pub digests: Vec<Digest>,
+    /// It is a symbolic link (`len` and `digests` are its target's).
+    pub link: bool,
 }
 
 /// An earlier run's `NAME.part` and its control file.
@@ -111,32 +113,49 @@ impl Held {
 
 /// Decides what to do with a download to a file, given what is on disk.
 pub(crate) fn decide(on_disk: &OnDisk, wanted: &Wanted<'_>) -> Decision {
-    if let Some(existing) = &on_disk.existing {
-        let expectations = wanted.expected_size.is_some() || !wanted.digests.is_empty();
-        if !expectations {
-            if wanted.resume && !wanted.allow_overwrite && on_disk.part.is_none() {
-                // Nothing to continue: the output was put there complete.
-                // (Allowed to overwrite, the caller asked for it anew.)
-                return Decision::Skip {
-                    len: existing.len,
-                    digests: Vec::new(),
-                };
-            }
+    match &on_disk.existing {
+        // A link's target is no file parget put there: only a digest can
+        // show it holds the download (a size cannot). Without one it is
+        // never skipped as done; it is never written through, and
+        // replacing the link itself is overwriting.
+        Some(existing) if existing.link && wanted.digests.is_empty() => {
             if !wanted.allow_overwrite {
-                return Decision::Refuse(Error::new(
-                    ErrorKind::DestinationExists(wanted.destination.to_owned()),
-                    None,
+                return Decision::Refuse(Error::io(
+                    wanted.destination,
+                    std::io::Error::other(
+                        "is a symbolic link, and without a digest nothing shows its target is the download; parget leaves it alone (with --allow-overwrite the link itself is replaced)",
+                    ),
                 ));
             }
-        } else if wanted.expected_size.is_none_or(|n| n == existing.len)
-            && wanted.digests.iter().all(|d| existing.digests.contains(d))
-        {
-            return Decision::Skip {
-                len: existing.len,
-                digests: existing.digests.clone(),
-            };
         }
-        // Known wrong, or replacing is allowed: download and replace it.
+        Some(existing) => {
+            let expectations = wanted.expected_size.is_some() || !wanted.digests.is_empty();
+            if !expectations {
+                if wanted.resume && !wanted.allow_overwrite && on_disk.part.is_none() {
+                    // Nothing to continue: the output was put there complete.
+                    // (Allowed to overwrite, the caller asked for it anew.)
+                    return Decision::Skip {
+                        len: existing.len,
+                        digests: Vec::new(),
+                    };
+                }
+                if !wanted.allow_overwrite {
+                    return Decision::Refuse(Error::new(
+                        ErrorKind::DestinationExists(wanted.destination.to_owned()),
+                        None,
+                    ));
+                }
+            } else if wanted.expected_size.is_none_or(|n| n == existing.len)
+                && wanted.digests.iter().all(|d| existing.digests.contains(d))
+            {
+                return Decision::Skip {
+                    len: existing.len,
+                    digests: existing.digests.clone(),
+                };
+            }
+            // Known wrong, or replacing is allowed: download and replace it.
+        }
+        None => {}
     }
     match &on_disk.part {
         None => Decision::Start(Held::default()),
@@ -284,11 +303,62 @@ mod tests {
     }
 
     #[test]
+    fn a_link_at_the_destination_is_done_only_when_a_digest_says_so() {
+        let good = digest_of(Algorithm::Sha256, b"abc");
+        let link = |digests: Vec<Digest>| OnDisk {
+            existing: Some(Existing {
+                len: 3,
+                digests,
+                link: true,
+            }),
+            part: None,
+        };
+        // No digest: refused, whether resuming, or sized, or neither.
+        for w in [
+            wanted(None, &[], false),
+            wanted(Some(3), &[], false),
+            Wanted {
+                resume: true,
+                ..wanted(None, &[], false)
+            },
+        ] {
+            let Decision::Refuse(error) = decide(&link(vec![]), &w) else {
+                panic!("a link is refused");
+            };
+            let text = format!("{error:#}");
+            assert!(text.contains("is a symbolic link"), "{text}");
+        }
+        // Overwriting replaces the link.
+        assert_eq!(
+            held(decide(&link(vec![]), &wanted(None, &[], true))),
+            Held::default()
+        );
+        // Its target verified by digest: done.
+        let skip = decide(
+            &link(vec![good.clone()]),
+            &wanted(Some(3), std::slice::from_ref(&good), false),
+        );
+        assert!(matches!(skip, Decision::Skip { len: 3, .. }), "{skip:?}");
+        // A target that does not match: fetched, and the link replaced.
+        assert_eq!(
+            held(decide(
+                &link(vec![]),
+                &wanted(None, std::slice::from_ref(&good), false)
+            )),
+            Held::default()
+        );
+    }
+
+    #[test]
     fn existing_destinations() {
         let good = digest_of(Algorithm::Sha256, b"abc");
         let bad = digest_of(Algorithm::Sha256, b"abd");
         let existing = |digests: Vec<Digest>| OnDisk {
-            existing: Some(Existing { len: 3, digests }),
+            existing: Some(Existing {
+                len: 3,
+                digests,
+                link: false,
+            }),
             part: None,
         };
         // Nothing to check against: refused, unless overwriting is allowed.
@@ -329,6 +399,7 @@ mod tests {
             existing: Some(Existing {
                 len: 7,
                 digests: vec![],
+                link: false,
             }),
             part: None,
         };
@@ -496,6 +567,7 @@ mod tests {
             existing: Some(Existing {
                 len: 3,
                 digests: vec![],
+                link: false,
             }),
             part: Some(Part {
                 len: 1,

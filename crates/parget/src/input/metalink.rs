@@ -655,7 +655,10 @@ impl Parser<'_> {
                     self.fail(line, "empty <url>");
                 } else if value.contains(char::is_whitespace) {
                     self.fail(line, format!("whitespace inside URL {}", excerpt(value)));
-                } else if value.get(..5).is_some_and(|s| s.eq_ignore_ascii_case("file:")) {
+                } else if value
+                    .get(..5)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("file:"))
+                {
                     // A document may come from anywhere (a server, a
                     // mirror list): it names remote mirrors, never local
                     // files to be copied into the output directory.
