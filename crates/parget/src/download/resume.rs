@@ -118,16 +118,15 @@ pub(crate) fn decide(on_disk: &OnDisk, wanted: &Wanted<'_>) -> Decision {
         // show it holds the download (a size cannot). Without one it is
         // never skipped as done; it is never written through, and
         // replacing the link itself is overwriting.
-        Some(existing) if existing.link && wanted.digests.is_empty() => {
-            if !wanted.allow_overwrite {
-                return Decision::Refuse(Error::io(
-                    wanted.destination,
-                    std::io::Error::other(
-                        "is a symbolic link, and without a digest nothing shows its target is the download; parget leaves it alone (with --allow-overwrite the link itself is replaced)",
-                    ),
-                ));
-            }
+        Some(existing) if existing.link && wanted.digests.is_empty() && !wanted.allow_overwrite => {
+            return Decision::Refuse(Error::io(
+                wanted.destination,
+                std::io::Error::other(
+                    "is a symbolic link, and without a digest nothing shows its target is the download; parget leaves it alone (with --allow-overwrite the link itself is replaced)",
+                ),
+            ));
         }
+        Some(existing) if existing.link && wanted.digests.is_empty() => {}
         Some(existing) => {
             let expectations = wanted.expected_size.is_some() || !wanted.digests.is_empty();
             if !expectations {
