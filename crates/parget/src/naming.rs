@@ -69,7 +69,10 @@ pub fn safe_file_name(name: &str) -> Option<String> {
 ///
 /// `/` and `\` both separate components; a leading separator is dropped
 /// (never absolute), empty, blank and `.` components are dropped (`a//./b`
-/// is `a/b`), and each other component is made safe as in [`safe_file_name`].
+/// is `a/b`), and each other component is made safe as in [`safe_file_name`]
+/// but never shortened: a name someone chose is used as given or refused
+/// (one longer than [`MAX_NAME_BYTES`] fails at the claim, naming its
+/// length), since two long names cut to one would be one file.
 /// A `..` component anywhere refuses the whole path rather than being
 /// dropped, since dropping it would silently change which file is meant.
 /// `None` too when nothing is left.
@@ -79,7 +82,7 @@ pub fn safe_relative_path(path: &str) -> Option<PathBuf> {
         match component.trim() {
             "" | "." => continue,
             ".." => return None,
-            _ => result.push(safe_component(component)?),
+            _ => result.push(clean_component(component)?),
         }
     }
     if result.as_os_str().is_empty() {
@@ -89,8 +92,21 @@ pub fn safe_relative_path(path: &str) -> Option<PathBuf> {
     }
 }
 
-/// Makes one path component safe; the input holds no separator.
+/// Makes one path component safe and short enough; the input holds no
+/// separator.
 fn safe_component(component: &str) -> Option<String> {
+    let shortened = shorten(&clean_component(component)?, MAX_NAME_BYTES);
+    // Shortening cannot produce these from a longer name, but check the
+    // final value so the guarantee does not rest on that argument.
+    match shortened.as_str() {
+        "" | "." | ".." => None,
+        _ => Some(shortened),
+    }
+}
+
+/// Makes one path component safe, whatever its length; the input holds
+/// no separator.
+fn clean_component(component: &str) -> Option<String> {
     // Trim first, so that a name of only tabs is refused rather than
     // turned into `_`.
     let replaced: String = component
@@ -98,12 +114,9 @@ fn safe_component(component: &str) -> Option<String> {
         .chars()
         .map(|c| if is_unsafe_char(c) { '_' } else { c })
         .collect();
-    let shortened = shorten(&replaced, MAX_NAME_BYTES);
-    // Shortening cannot produce these from a longer name, but check the
-    // final value so the guarantee does not rest on that argument.
-    match shortened.as_str() {
+    match replaced.as_str() {
         "" | "." | ".." => None,
-        _ => Some(shortened),
+        _ => Some(replaced),
     }
 }
 
@@ -397,6 +410,13 @@ mod tests {
             Some(PathBuf::from("abs/file"))
         );
         assert_eq!(safe_relative_path("a//./b/"), Some(PathBuf::from("a/b")));
+        // A chosen name is never shortened (the claim refuses a long one).
+        let long = format!("{}.txt", "b".repeat(296));
+        assert_eq!(
+            safe_relative_path(&format!("d/{long}")),
+            Some(PathBuf::from("d").join(&long))
+        );
+        assert_eq!(safe_file_name(&long).unwrap().len(), MAX_NAME_BYTES);
         assert_eq!(
             safe_relative_path("a\\b"),
             Some(PathBuf::from("a").join("b"))

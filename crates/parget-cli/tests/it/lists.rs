@@ -353,3 +353,26 @@ fn an_unsafe_metalink_name_fails_that_file_only() {
         "nothing written outside the output directory",
     );
 }
+
+#[test]
+fn a_chosen_name_longer_than_a_file_system_takes_is_refused_not_shortened() {
+    // Shortened, two long names would be one file: the second run once
+    // replaced the first one's output.
+    let server = Server::start();
+    let sb = Sandbox::new();
+    let long = |tail: &str| format!("{}{tail}", "b".repeat(296));
+    let url = server.url("/long/a.bin?size=10");
+    let run = sb.run(&["-d", "out", "-o", &long("1.txt"), &url]);
+    run.failure()
+        .stderr_has(&["the file name is 301 bytes long; file systems take at most 255"]);
+    sb.write(
+        "list.txt",
+        format!("{url}\n  out={}\n{url}\n  out=short.bin\n", long("2.txt")),
+    );
+    let run = sb.run(&["-d", "out", "-i", "list.txt"]);
+    run.failure().stderr_has(&["301 bytes long"]);
+    run.check(
+        sb.files() == ["list.txt", "out/short.bin"],
+        &format!("only the short name was written: {:?}", sb.files()),
+    );
+}
