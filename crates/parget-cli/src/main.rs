@@ -254,7 +254,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     Ok(if let Some(stop) = stopped_by {
         ExitCode::from(stop.exit_status())
-    } else if output.failed > 0 || summary_failed {
+    } else if output.failed > 0 || summary_failed || output.json_failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -29,6 +29,11 @@ pub struct Output {
     pub failed: u64,
     /// The failed entries, kept for `--summary-json`.
     failures: Option<Failures>,
+    /// `--json` could not be written (not a reader that left): the run
+    /// then fails, since the reports asked for are incomplete.
+    pub json_failed: bool,
+    /// Standard output is closed or failed: nothing more is written there.
+    json_stopped: bool,
 }
 
 #[derive(Serialize)]
@@ -54,6 +59,8 @@ impl Output {
             skipped: 0,
             failed: 0,
             failures,
+            json_failed: false,
+            json_stopped: false,
         }
     }
 
@@ -88,7 +95,7 @@ impl Output {
                 .iter()
                 .map(|d| (d.algorithm().name().to_owned(), d.to_hex().into()))
                 .collect();
-            self.write_json(&JsonReport {
+            let json = JsonReport {
                 url: Some(shown_url(report.url())),
                 path: report
                     .path()
@@ -99,7 +106,8 @@ impl Output {
                 elapsed: report.elapsed().as_secs_f64(),
                 attempts: report.attempts(),
                 error: report.error().map(describe),
-            });
+            };
+            self.write_json(&json, progress);
         }
     }
 
@@ -116,7 +124,7 @@ impl Output {
             });
         }
         if self.json {
-            self.write_json(&JsonReport {
+            let json = JsonReport {
                 url: invalid.url.as_deref().map(shown_url),
                 path: None,
                 status: "failed",
@@ -125,16 +133,30 @@ impl Output {
                 elapsed: 0.0,
                 attempts: 0,
                 error: Some(message),
-            });
+            };
+            self.write_json(&json, progress);
         }
     }
 
-    fn write_json(&self, report: &JsonReport) {
+    fn write_json(&mut self, report: &JsonReport, progress: &Progress) {
+        if self.json_stopped {
+            return;
+        }
         let mut stdout = std::io::stdout().lock();
-        // A closed stdout (piped into `head`) must not stop the downloads.
-        if serde_json::to_writer(&mut stdout, report).is_ok() {
-            let _ = stdout.write_all(b"\n");
-            let _ = stdout.flush();
+        let written = serde_json::to_writer(&mut stdout, report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| stdout.write_all(b"\n"))
+            .and_then(|()| stdout.flush());
+        let Err(e) = written else { return };
+        // Either way the downloads go on. A reader that left (piped into
+        // `head`) wanted no more; any other failure (a full disk) loses
+        // reports the caller asked for, and fails the run.
+        self.json_stopped = true;
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            self.json_failed = true;
+            progress.println_always(&format!(
+                "parget: cannot write the --json reports to standard output: {e}"
+            ));
         }
     }
 

@@ -241,3 +241,49 @@ fn ctrl_c_keeps_the_part_file() {
     let now = std::fs::metadata(&part).expect("part still kept").len();
     run.check(now >= kept, "the .part shrank");
 }
+
+#[test]
+fn json_that_cannot_be_written_fails_the_run_and_a_reader_that_left_does_not() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    let url = server.url("/o/full.bin?size=1000");
+    // A full device: the reports asked for are lost, so the run fails,
+    // saying why; the download itself still lands.
+    let out = sb
+        .command(&["--json", "-d", "out", &url])
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the --json reports to standard output"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(sb.join("out/full.bin")).unwrap(),
+        content("/o/full.bin", 1000)
+    );
+    // A reader that closed its end (`| head -c 1`) is not an error.
+    let mut child = sb
+        .command(&[
+            "--json",
+            "-d",
+            "out2",
+            &url,
+            &server.url("/o/two.bin?size=10"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(sb.join("out2/two.bin").exists());
+}
