@@ -279,7 +279,7 @@ impl Error {
                 path.display()
             ),
             ErrorKind::ResumeRefused(why) => write!(f, "cannot resume: {}", shown(why)),
-            ErrorKind::Cancelled => write!(f, "cancelled (the partial file is kept for a resume)"),
+            ErrorKind::Cancelled => write!(f, "cancelled (any partial file is kept for a resume)"),
             ErrorKind::Rejected(why) => write!(f, "rejected: {}", shown(why)),
             ErrorKind::PieceMismatch {
                 piece,
