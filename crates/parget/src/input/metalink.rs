@@ -21,7 +21,10 @@
 //!   reduced by [`safe_relative_path`] (control characters replaced).
 //! - `<size>`: the length in bytes.
 //! - `<hash type>`: `sha-256`, `sha-512`, `sha-1`, `md5` (and parget's
-//!   `blake3`); other types (`sha-384`…) are ignored, as RFC 5854 allows.
+//!   `blake3`); other types (`sha-384`…) are ignored, as RFC 5854 allows,
+//!   when the file has a hash or pieces of a known type. A file whose
+//!   every hash is of an unknown type is an error: its document asks for
+//!   a check parget cannot make, and the file would pass as verified.
 //! - `<url priority location>`: the mirrors, lower `priority` first, those
 //!   without a priority after those with one, document order otherwise;
 //!   [`Entry::prefer_locations`] moves chosen countries first.
@@ -390,6 +393,8 @@ struct FileState {
     entry: Entry,
     pieces: Vec<Pieces>,
     current_pieces: Option<Pieces>,
+    /// The hash types given that parget does not know (the first few).
+    unknown_types: Vec<String>,
     /// The first problem found; the file becomes this error.
     error: Option<InputError>,
 }
@@ -469,7 +474,13 @@ impl Parser<'_> {
                 b"hash" => {
                     let attributes = self.attributes(start, line)?;
                     match attribute(&attributes, "type") {
-                        Some(kind) => Node::Hash(Algorithm::from_name(kind.trim())),
+                        Some(kind) => {
+                            let algorithm = Algorithm::from_name(kind.trim());
+                            if algorithm.is_none() {
+                                self.note_unknown_type(kind);
+                            }
+                            Node::Hash(algorithm)
+                        }
                         None => {
                             self.fail(line, "<hash> has no type");
                             Node::Hash(None)
@@ -548,6 +559,7 @@ impl Parser<'_> {
             entry: Entry::new(Vec::new(), line),
             pieces: Vec::new(),
             current_pieces: None,
+            unknown_types: Vec::new(),
             error: None,
         });
         match name.map(safe_name) {
@@ -557,6 +569,17 @@ impl Parser<'_> {
                 if let Some(file) = self.file.as_mut() {
                     file.name = Some(safe);
                 }
+            }
+        }
+    }
+
+    /// Remembers a hash type parget does not know, for the error of a
+    /// file that has no other.
+    fn note_unknown_type(&mut self, kind: &str) {
+        if let Some(file) = self.file.as_mut() {
+            let kind = excerpt(kind.trim());
+            if file.unknown_types.len() < 4 && !file.unknown_types.contains(&kind) {
+                file.unknown_types.push(kind);
             }
         }
     }
@@ -583,6 +606,7 @@ impl Parser<'_> {
             return Node::Pieces(false);
         };
         let Some(algorithm) = Algorithm::from_name(kind.trim()) else {
+            self.note_unknown_type(kind);
             return Node::Pieces(false);
         };
         if let Some(file) = self.file.as_mut() {
@@ -753,6 +777,20 @@ impl Parser<'_> {
                     pieces.hashes.len(),
                     pieces.length,
                     PieceHashes::expected_count(size, pieces.length).unwrap_or(0)
+                ),
+            )
+        } else if file.entry.digests.is_empty()
+            && file.pieces.is_empty()
+            && !file.unknown_types.is_empty()
+        {
+            // The document asks for a check parget cannot make: saving the
+            // file unchecked would pass it off as verified (as an aria2
+            // `checksum=` of an unknown type fails its entry).
+            fail(
+                file.line,
+                format!(
+                    "every hash is of a type parget does not know ({}), so it cannot be verified; parget checks md5, sha-1, sha-256, sha-512 and blake3",
+                    file.unknown_types.join(", ")
                 ),
             )
         } else if file.size.is_none() && file.pieces.iter().any(|pieces| pieces.hashes.is_empty()) {

@@ -323,6 +323,8 @@ fn file_errors_are_per_file_and_located() {
         (format!("<file name=\"f\"><url>http://h/</url>\n<pieces length=\"2\" type=\"sha-1\"><hash>{SHA1}</hash></pieces>\n<pieces length=\"4\" type=\"sha-1\"><hash>{SHA1}</hash></pieces></file>"), 5, "two <pieces> of type sha1"),
         ("<file name=\"f\">\n<pieces length=\"2\" type=\"md5\"></pieces><url>http://h/</url></file>".into(), 3, "<pieces> without <hash> and no <size>"),
         ("<file name=\"f\"><url>http://h/</url></file>\n<file name=\"./f\"><url>http://h/2</url></file>".into(), 4, "a second <file> of the same name"),
+        ("<file name=\"f\">\n<hash type=\"sha3-256\">00</hash><hash type=\"SHA-384\">00</hash><url>http://h/</url></file>".into(), 3, "every hash is of a type parget does not know (`sha3-256`, `SHA-384`), so it cannot be verified"),
+        ("<file name=\"f\">\n<pieces length=\"2\" type=\"tiger\"><hash>00</hash></pieces><url>http://h/</url></file>".into(), 3, "does not know (`tiger`)"),
     ];
     for (files, line, message) in cases {
         let text = doc(&format!(
