@@ -41,6 +41,22 @@ async fn open(request: OpenRequest<'_>) -> Result<Opened, Error> {
             .await
             .map_err(|e| Error::new(ErrorKind::Transfer, None).with_source(e))??;
 
+    let Some(len) = len else {
+        // A size the file system does not know: the whole file, to its end.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Error>>(2);
+        tokio::task::spawn_blocking(move || read_chunks(file, None, tx));
+        return Ok(Opened {
+            status: 200,
+            final_url: request.url.clone(),
+            headers: http::HeaderMap::new(),
+            offset: 0,
+            body_len: None,
+            total: None,
+            validator,
+            ranges: false,
+            body: receive(rx),
+        });
+    };
     // A bounded range is served only from its own offset; anything else is
     // the whole file from 0 (the caller starts over).
     let stop = match end {
@@ -48,11 +64,8 @@ async fn open(request: OpenRequest<'_>) -> Result<Opened, Error> {
         _ => len,
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Error>>(2);
-    tokio::task::spawn_blocking(move || read_chunks(file, stop - offset, tx));
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
-    .boxed();
+    tokio::task::spawn_blocking(move || read_chunks(file, Some(stop - offset), tx));
+    let body = receive(rx);
     Ok(Opened {
         status: if offset == wanted && (offset > 0 || end.is_some()) {
             206
@@ -70,12 +83,25 @@ async fn open(request: OpenRequest<'_>) -> Result<Opened, Error> {
     })
 }
 
+/// The body: the chunks the reading thread sends.
+fn receive(
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, Error>>,
+) -> futures_util::stream::BoxStream<'static, Result<Bytes, Error>> {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .boxed()
+}
+
+/// Opens the file at the offset it can be read from, with its length
+/// (`None` when the file system reports none: the files of `/proc` say 0
+/// bytes and have content) and its validator.
 fn open_at(
     path: PathBuf,
     wanted: u64,
     end: Option<u64>,
     earlier: Option<Validator>,
-) -> Result<(File, u64, Validator, u64), Error> {
+) -> Result<(File, Option<u64>, Validator, u64), Error> {
     let io = |e| Error::io(&path, e);
     let mut file = File::open(&path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;
@@ -106,21 +132,26 @@ fn open_at(
         0
     };
     file.seek(SeekFrom::Start(offset)).map_err(io)?;
-    Ok((file, len, validator, offset))
+    // A regular file of 0 bytes is read to its end all the same: an empty
+    // file ends at once, a `/proc` file gives what it holds.
+    Ok((file, (len > 0).then_some(len), validator, offset))
 }
 
+/// Sends the file's bytes in chunks: `remaining` of them, or to the end
+/// of the file when `None`.
 fn read_chunks(
     mut file: File,
-    mut remaining: u64,
+    mut remaining: Option<u64>,
     tx: tokio::sync::mpsc::Sender<Result<Bytes, Error>>,
 ) {
-    while remaining > 0 {
-        let want = remaining.min(CHUNK as u64) as usize;
+    while remaining != Some(0) {
+        let want = remaining.map_or(CHUNK, |left| left.min(CHUNK as u64) as usize);
         let mut buf = BytesMut::zeroed(want);
         let item = match file.read(&mut buf) {
+            Ok(0) if remaining.is_none() => return,
             Ok(0) => Err(Error::new(
                 ErrorKind::Truncated {
-                    expected: remaining,
+                    expected: remaining.unwrap_or(0),
                     received: 0,
                 },
                 None,
@@ -128,7 +159,7 @@ fn read_chunks(
             .with_source(std::io::Error::other("the file shrank while it was read"))),
             Ok(n) => {
                 buf.truncate(n);
-                remaining -= n as u64;
+                remaining = remaining.map(|left| left - n as u64);
                 Ok(buf.freeze())
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

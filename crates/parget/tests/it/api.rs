@@ -229,6 +229,31 @@ async fn file_urls_are_read_and_verified() {
 }
 
 #[tokio::test]
+async fn file_urls_without_a_known_size_are_read_to_their_end() {
+    let bed = Bed::start().await;
+    let downloader = fast().build().unwrap();
+    // The files of /proc report 0 bytes and have content; this one stays
+    // the same between two reads.
+    let proc_file = std::path::Path::new("/proc/self/cmdline");
+    let before = std::fs::read(proc_file).unwrap();
+    assert_eq!(std::fs::metadata(proc_file).unwrap().len(), 0);
+    assert!(!before.is_empty());
+    let url = url::Url::from_file_path(proc_file).unwrap();
+    let report = downloader
+        .download(Request::new(url.as_str(), bed.path("cmdline")).unwrap())
+        .await;
+    assert_file(&report, &before);
+    // A really empty file is an empty download.
+    let empty = bed.path("empty-source");
+    std::fs::write(&empty, b"").unwrap();
+    let url = url::Url::from_file_path(&empty).unwrap();
+    let report = downloader
+        .download(Request::new(url.as_str(), bed.path("empty-copy")).unwrap())
+        .await;
+    assert_file(&report, b"");
+}
+
+#[tokio::test]
 async fn unsupported_schemes_fail_per_request() {
     let bed = Bed::start().await;
     let downloader = fast().build().unwrap();
