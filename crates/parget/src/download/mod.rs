@@ -435,10 +435,15 @@ async fn stages<'b>(
 
 /// One attempt: open, choose a strategy, fetch.
 async fn attempt(ctx: &Ctx<'_>, transfer: &mut Transfer) -> Result<Fetched, Failure> {
-    let failure = match open_and_fetch(ctx, transfer).await {
+    let mut failure = match open_and_fetch(ctx, transfer).await {
         Ok(fetched) => return Ok(fetched),
         Err(failure) => failure,
     };
+    if transfer.sources.on_a_mirror() && source_failed(&failure.error) {
+        // Reports name the download by its first URL: say which mirror
+        // this was about.
+        failure.error = failure.error.with_url(transfer.sources.current().as_str());
+    }
     if let Some(error) = transfer.sink_error().await {
         // The disk, not the network, failed: retrying cannot help.
         return Err(Failure::give_up(error));

@@ -30,6 +30,12 @@ impl Sources {
             .unwrap_or(&self.urls[0])
     }
 
+    /// Whether the preferred source alive is a mirror, not the URL the
+    /// download is known by.
+    pub(crate) fn on_a_mirror(&self) -> bool {
+        self.current() != &self.urls[0]
+    }
+
     /// Every source still alive, preferred first.
     pub(crate) fn alive(&self) -> Vec<Url> {
         self.urls
