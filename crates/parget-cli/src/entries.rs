@@ -165,7 +165,9 @@ impl Feeder {
             let result = match entry {
                 Ok(mut entry) => {
                     entry.prefer_locations(&self.locations);
+                    let place = ListPlace(format!("{source}:{}", entry.line));
                     request_for_entry(&entry, &self.dir, self.credentials.as_ref())
+                        .map(|request| request.with_tag(parget::Tag::new(place)))
                 }
                 .map_err(|message| Invalid {
                     url: entry.urls.first().cloned(),
@@ -203,6 +205,11 @@ impl Feeder {
         }
     }
 }
+
+/// Where a request's entry is in its list (`list.txt:3`), kept on the
+/// request as its tag so that a failure found by the engine (a destination
+/// taken twice, a scheme it does not speak) names the line to fix.
+pub struct ListPlace(pub String);
 
 /// True for a `dir=` that names the directory it is relative to: `.`,
 /// `./`, `./.` (and blank).

@@ -13,7 +13,7 @@ use parget::redact::{escape_control, redact_url_text};
 use parget::{ErrorKind, Outcome, Report};
 use serde::Serialize;
 
-use crate::entries::Invalid;
+use crate::entries::{Invalid, ListPlace};
 use crate::progress::Progress;
 use crate::summary::{Failure, Failures, Totals};
 
@@ -78,10 +78,21 @@ impl Output {
             Outcome::Failed(error) => {
                 self.failed += 1;
                 let message = describe(error);
-                progress.println_always(&format!("parget: failed: {message}"));
+                let url = shown_url(report.url());
+                // An error about a mirror names the mirror; the line names
+                // the download too, by the URL it was listed with.
+                let line = match error.url() {
+                    Some(about) if shown_url(about) != url => format!("{url}: {message}"),
+                    _ => message.clone(),
+                };
+                let line = match report.tag().and_then(|t| t.downcast_ref::<ListPlace>()) {
+                    Some(place) => format!("{}: {line}", shown_text(&place.0)),
+                    None => line,
+                };
+                progress.println_always(&format!("parget: failed: {line}"));
                 if let Some(failures) = &mut self.failures {
                     failures.add(&Failure {
-                        url: Some(shown_url(report.url())),
+                        url: Some(url),
                         path: report.path().map(|p| p.display().to_string()),
                         error: &message,
                     });

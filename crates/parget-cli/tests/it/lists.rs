@@ -297,6 +297,54 @@ fn metalink_mirrors_by_priority_with_the_failing_one_dropped() {
 }
 
 #[test]
+fn failures_found_by_the_engine_name_the_list_line() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    let a = server.url("/l/a?size=10");
+    let b = server.url("/l/b?size=10");
+    sb.write(
+        "list",
+        format!("{a}\n  out=same\n# a comment\n{b}\n  out=same\nftp://example.invalid/x\n"),
+    );
+    let run = sb.run(&["-i", "list", "-d", "out"]);
+    run.failure();
+    run.stderr_has(&[
+        &format!("failed: list:4: {b}: "),
+        "is already the destination of another download in this run",
+        "failed: list:6: ftp://example.invalid/x: unsupported URL scheme `ftp`",
+    ]);
+    assert_file(&run, &sb.join("out/same"), &content("/l/a", 10));
+}
+
+#[test]
+fn messages_about_a_mirror_name_the_mirror() {
+    let first = Server::start();
+    let mirror = Server::start();
+    let sb = Sandbox::new();
+    let primary = first.url("/m/gone.bin?status=404");
+    let busy = mirror.url("/m/busy.bin?status=503");
+    sb.write("list", format!("{primary}\t{busy}\n  out=x.bin\n"));
+    let run = sb.run(&[
+        "--retries",
+        "1",
+        "--retry-wait",
+        "0",
+        "-i",
+        "list",
+        "-d",
+        "out",
+    ]);
+    run.failure();
+    // The retry after the mirror's 503 says it was the mirror's, and the
+    // failure names the download by its listed URL and the mirror that
+    // failed it.
+    run.stderr_has(&[
+        &format!("retry 2 of {primary} in 0.0 s: {busy}: server answered HTTP 503"),
+        &format!("failed: list:1: {primary}: {busy}: server answered HTTP 503"),
+    ]);
+}
+
+#[test]
 fn metalink_piece_hashes_catch_a_corrupt_mirror() {
     let corrupt = Server::start();
     let good = Server::start();
