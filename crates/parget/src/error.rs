@@ -46,8 +46,11 @@ pub enum ErrorKind {
     /// The TLS handshake failed on the server's certificate: retrying
     /// cannot help.
     Tls,
-    /// No byte arrived for the whole idle timeout.
+    /// No byte of the body arrived for the whole idle timeout.
     IdleTimeout(Duration),
+    /// The answer's status line and headers were not all in within the
+    /// idle timeout (none came, or they trickled in).
+    AnswerTimeout(Duration),
     /// The transfer stayed below the lowest speed limit for a whole window.
     TooSlow {
         /// The configured limit, bytes per second.
@@ -182,7 +185,10 @@ impl Error {
     pub fn is_timeout(&self) -> bool {
         matches!(
             self.inner.kind,
-            ErrorKind::ConnectTimeout | ErrorKind::IdleTimeout(_) | ErrorKind::TooSlow { .. }
+            ErrorKind::ConnectTimeout
+                | ErrorKind::IdleTimeout(_)
+                | ErrorKind::AnswerTimeout(_)
+                | ErrorKind::TooSlow { .. }
         )
     }
 
@@ -220,6 +226,7 @@ impl Error {
             ErrorKind::Connect
             | ErrorKind::ConnectTimeout
             | ErrorKind::IdleTimeout(_)
+            | ErrorKind::AnswerTimeout(_)
             | ErrorKind::TooSlow { .. }
             | ErrorKind::Transfer
             | ErrorKind::Truncated { .. }
@@ -237,6 +244,11 @@ impl Error {
             ErrorKind::IdleTimeout(idle) => {
                 write!(f, "no data received for {:.1} s (idle timeout)", idle.as_secs_f64())
             }
+            ErrorKind::AnswerTimeout(idle) => write!(
+                f,
+                "no complete answer (status line and headers) within {:.1} s (idle timeout)",
+                idle.as_secs_f64()
+            ),
             ErrorKind::TooSlow { limit, rate } => write!(
                 f,
                 "transfer too slow: {rate} B/s, below the lowest speed limit of {limit} B/s"
@@ -425,6 +437,12 @@ mod tests {
         assert!(!e404.is_retryable());
         let idle = Error::new(ErrorKind::IdleTimeout(Duration::from_secs(1)), None);
         assert!(idle.is_timeout() && idle.is_retryable());
+        let answer = Error::new(ErrorKind::AnswerTimeout(Duration::from_secs(2)), None);
+        assert!(answer.is_timeout() && answer.is_retryable());
+        assert_eq!(
+            answer.to_string(),
+            "no complete answer (status line and headers) within 2.0 s (idle timeout)"
+        );
         let io = Error::io(Path::new("/x"), std::io::Error::other("disk full"));
         assert!(io.is_io() && !io.is_retryable());
         assert_eq!(io.to_string(), "/x: file operation failed");

@@ -40,7 +40,7 @@ pub(crate) async fn first_request(
         }
     };
     let opened: Result<Opened, Failure> = match opened {
-        Err(_) => Err(Error::new(ErrorKind::IdleTimeout(idle), None).into()),
+        Err(_) => Err(Error::new(ErrorKind::AnswerTimeout(idle), None).into()),
         // The resource is shorter than the bytes already held (the server
         // lied about its length, or the file changed): the held bytes
         // cannot be continued, so the next attempt starts over.

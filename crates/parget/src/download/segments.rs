@@ -450,7 +450,7 @@ impl Job {
         let opened = match tokio::time::timeout(idle, open).await {
             Err(_) => {
                 return Err(FetchEnd::Error(Error::new(
-                    ErrorKind::IdleTimeout(idle),
+                    ErrorKind::AnswerTimeout(idle),
                     None,
                 )))
             }

@@ -114,7 +114,7 @@ async fn a_stalled_server_hits_the_idle_timeout() {
     // Headers that never come end the attempt at the idle timeout.
     let error = assert_failed(&report);
     assert!(
-        matches!(error.kind(), ErrorKind::IdleTimeout(d) if *d == Duration::from_millis(300)),
+        matches!(error.kind(), ErrorKind::AnswerTimeout(d) if *d == Duration::from_millis(300)),
         "{error}"
     );
 }
