@@ -390,7 +390,11 @@ pub(crate) fn build(url: &str, path: PathBuf, expect: Expect) -> PyResult<parget
 /// A hashlib name as an algorithm.
 fn algorithm(name: &str) -> Result<Algorithm, String> {
     Algorithm::from_name(name).ok_or_else(|| {
-        format!("unknown digest algorithm '{name}': parget computes md5, sha1, sha256, sha512 and blake3")
+        let known: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+        format!(
+            "unknown digest algorithm '{name}': parget computes {}",
+            known.join(", ")
+        )
     })
 }
 

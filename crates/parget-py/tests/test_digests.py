@@ -69,3 +69,16 @@ def test_unknown_digest_names_are_refused(tmp_path: Path) -> None:
         parget.Downloader(digests=("crc32",))
     with pytest.raises(TypeError, match="hashlib names"):
         parget.download("http://127.0.0.1/x", tmp_path / "x", digests=[256])  # type: ignore[list-item]
+
+
+def test_every_hashlib_sha2_name_is_checked(testbed: Testbed, tmp_path: Path) -> None:
+    url = testbed.url("/digests/sha2", size=70_000)
+    body = testbed.body(url)
+    names = ("sha224", "sha256", "sha384", "sha512")
+    expected = {name: hashlib.new(name, body).hexdigest() for name in names}
+    result = parget.download(url, tmp_path / "f", expected_digests=expected, digests=names)
+    assert result.digests == expected
+    wrong = {"sha384": hashlib.sha384(b"another body").hexdigest()}
+    with pytest.raises(parget.DigestValidationError):
+        parget.download(url, tmp_path / "g", expected_digests=wrong, retries=0)
+    assert not (tmp_path / "g").exists()

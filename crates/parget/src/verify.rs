@@ -17,8 +17,12 @@ pub enum Algorithm {
     Md5,
     /// SHA-1.
     Sha1,
+    /// SHA-224 (Metalink's `sha-224`, aria2's `sha-224`).
+    Sha224,
     /// SHA-256.
     Sha256,
+    /// SHA-384 (Metalink's `sha-384`, aria2's `sha-384`).
+    Sha384,
     /// SHA-512.
     Sha512,
     /// BLAKE3 with a 32-byte output.
@@ -26,21 +30,29 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// The names of every algorithm, as messages list them.
+    pub const SUPPORTED: &'static str = "md5, sha-1, sha-224, sha-256, sha-384, sha-512, blake3";
+
     /// Every algorithm, strongest-first order is not implied.
-    pub const ALL: [Algorithm; 5] = [
+    pub const ALL: [Algorithm; 7] = [
         Algorithm::Md5,
         Algorithm::Sha1,
+        Algorithm::Sha224,
         Algorithm::Sha256,
+        Algorithm::Sha384,
         Algorithm::Sha512,
         Algorithm::Blake3,
     ];
 
-    /// The canonical lower-case name: `md5`, `sha1`, `sha256`, `sha512`, `blake3`.
+    /// The canonical lower-case name: `md5`, `sha1`, `sha224`, `sha256`,
+    /// `sha384`, `sha512`, `blake3` (hashlib's names).
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Md5 => "md5",
             Algorithm::Sha1 => "sha1",
+            Algorithm::Sha224 => "sha224",
             Algorithm::Sha256 => "sha256",
+            Algorithm::Sha384 => "sha384",
             Algorithm::Sha512 => "sha512",
             Algorithm::Blake3 => "blake3",
         }
@@ -51,7 +63,9 @@ impl Algorithm {
         match self {
             Algorithm::Md5 => 16,
             Algorithm::Sha1 => 20,
+            Algorithm::Sha224 => 28,
             Algorithm::Sha256 => 32,
+            Algorithm::Sha384 => 48,
             Algorithm::Sha512 => 64,
             Algorithm::Blake3 => 32,
         }
@@ -59,13 +73,16 @@ impl Algorithm {
 
     /// Parses an algorithm name, case-insensitively, in the spellings the
     /// supported list formats use: `sha256`, `sha-256`, `SHA256` (apt),
-    /// `md5`, `MD5Sum` (apt), `sha1`, `sha-1`, `sha512`, `sha-512`, `blake3`.
+    /// `md5`, `MD5Sum` (apt), `sha1`, `sha-1`, `sha224`, `sha-224`, `sha384`,
+    /// `sha-384`, `sha512`, `sha-512`, `blake3`.
     pub fn from_name(name: &str) -> Option<Algorithm> {
         let lower = name.to_ascii_lowercase();
         match lower.as_str() {
             "md5" | "md5sum" => Some(Algorithm::Md5),
             "sha1" | "sha-1" => Some(Algorithm::Sha1),
+            "sha224" | "sha-224" => Some(Algorithm::Sha224),
             "sha256" | "sha-256" => Some(Algorithm::Sha256),
+            "sha384" | "sha-384" => Some(Algorithm::Sha384),
             "sha512" | "sha-512" => Some(Algorithm::Sha512),
             "blake3" => Some(Algorithm::Blake3),
             _ => None,
@@ -176,7 +193,9 @@ impl std::error::Error for ParseDigestError {}
 enum Hasher {
     Md5(md5::Md5),
     Sha1(sha1::Sha1),
+    Sha224(sha2::Sha224),
     Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
     Sha512(sha2::Sha512),
     Blake3(Box<blake3::Hasher>),
 }
@@ -186,7 +205,9 @@ impl Hasher {
         match algorithm {
             Algorithm::Md5 => Hasher::Md5(md5::Md5::new()),
             Algorithm::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
+            Algorithm::Sha224 => Hasher::Sha224(sha2::Sha224::new()),
             Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha384 => Hasher::Sha384(sha2::Sha384::new()),
             Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
             Algorithm::Blake3 => Hasher::Blake3(Box::default()),
         }
@@ -196,7 +217,9 @@ impl Hasher {
         match self {
             Hasher::Md5(h) => h.update(bytes),
             Hasher::Sha1(h) => h.update(bytes),
+            Hasher::Sha224(h) => h.update(bytes),
             Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha384(h) => h.update(bytes),
             Hasher::Sha512(h) => h.update(bytes),
             Hasher::Blake3(h) => {
                 h.update(bytes);
@@ -208,7 +231,9 @@ impl Hasher {
         let (algorithm, value) = match self {
             Hasher::Md5(h) => (Algorithm::Md5, h.finalize().to_vec()),
             Hasher::Sha1(h) => (Algorithm::Sha1, h.finalize().to_vec()),
+            Hasher::Sha224(h) => (Algorithm::Sha224, h.finalize().to_vec()),
             Hasher::Sha256(h) => (Algorithm::Sha256, h.finalize().to_vec()),
+            Hasher::Sha384(h) => (Algorithm::Sha384, h.finalize().to_vec()),
             Hasher::Sha512(h) => (Algorithm::Sha512, h.finalize().to_vec()),
             Hasher::Blake3(h) => (Algorithm::Blake3, h.finalize().as_bytes().to_vec()),
         };
@@ -280,6 +305,14 @@ mod tests {
                 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
             ),
             (
+                Algorithm::Sha224,
+                "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7",
+            ),
+            (
+                Algorithm::Sha384,
+                "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7",
+            ),
+            (
                 Algorithm::Sha512,
                 "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
             ),
@@ -325,6 +358,16 @@ mod tests {
         }
         assert!("sha256=abcd".parse::<Digest>().is_err(), "short value");
         assert!("crc32=abcd".parse::<Digest>().is_err(), "unknown algorithm");
+        for algorithm in Algorithm::ALL {
+            let name = algorithm.name();
+            assert_eq!(Algorithm::from_name(name), Some(algorithm));
+            let dashed = name.replacen("sha", "sha-", 1);
+            assert_eq!(Algorithm::from_name(&dashed), Some(algorithm), "{dashed}");
+            assert!(
+                Algorithm::SUPPORTED.contains(&dashed),
+                "{dashed} is missing from the supported list"
+            );
+        }
         assert!("sha256".parse::<Digest>().is_err(), "no value");
         assert!(
             format!("md5={hex_value}").parse::<Digest>().is_err(),

@@ -306,8 +306,8 @@ def download(
 ) -> DownloadResult:
     """Downloads ``url`` to ``path`` and returns its result; raises its
     :class:`DownloadError` when it fails. ``expected_digests`` maps hashlib
-    names (``sha256``, ``sha512``, ``sha1``, ``md5``, ``blake3``) to hex
-    digests; ``digests`` names algorithms to compute without an expected
+    names (``sha256``, ``sha512``, ``sha384``, ``sha224``, ``sha1``,
+    ``md5``, ``blake3``) to hex digests; ``digests`` names algorithms to compute without an expected
     value; ``headers`` are sent with each request. ``options`` are those of
     :class:`Downloader` (``split=``, ``retries=``, ``timeout=``...)."""
     return Downloader(**options).download(

@@ -121,9 +121,9 @@ fn set_once<T>(field: &mut Option<T>, key: &str, value: T) -> Result<(), String>
 }
 
 /// Parses aria2's `checksum=` value, `ALGO=HEX` (`sha-256=…`; `sha256` is
-/// accepted too). aria2 also knows sha-224, sha-384 and adler32, which we
-/// cannot verify: they are refused by name rather than ignored, since a
-/// checksum the user asked for must not be silently skipped.
+/// accepted too). aria2 also knows adler32, which parget cannot verify:
+/// it is refused by name rather than ignored, since a checksum the user
+/// asked for must not be silently skipped.
 pub(super) fn parse_checksum(value: &str) -> Result<Digest, String> {
     let (name, hex_value) = value
         .split_once('=')
@@ -131,8 +131,9 @@ pub(super) fn parse_checksum(value: &str) -> Result<Digest, String> {
     let name = name.trim();
     let algorithm = Algorithm::from_name(name).ok_or_else(|| {
         format!(
-            "unsupported checksum algorithm {} (supported: md5, sha-1, sha-256, sha-512, blake3)",
-            excerpt(name)
+            "unsupported checksum algorithm {} (supported: {})",
+            excerpt(name),
+            Algorithm::SUPPORTED
         )
     })?;
     digest_from_hex(algorithm, name, hex_value)

@@ -20,8 +20,9 @@
 //!   document must not write outside the output directory. The name is
 //!   reduced by [`safe_relative_path`] (control characters replaced).
 //! - `<size>`: the length in bytes.
-//! - `<hash type>`: `sha-256`, `sha-512`, `sha-1`, `md5` (and parget's
-//!   `blake3`); other types (`sha-384`…) are ignored, as RFC 5854 allows,
+//! - `<hash type>`: `sha-256`, `sha-512`, `sha-384`, `sha-224`, `sha-1`,
+//!   `md5` (and parget's `blake3`); other types (`sha3-256`…) are ignored,
+//!   as RFC 5854 allows,
 //!   when the file has a hash or pieces of a known type. A file whose
 //!   every hash is of an unknown type is an error: its document asks for
 //!   a check parget cannot make, and the file would pass as verified.
@@ -81,9 +82,11 @@ const MAX_DEPTH: usize = 32;
 const MAX_TEXT_BYTES: usize = 64 << 10;
 
 /// Which `<pieces>` to keep when a file has several.
-const PIECES_PREFERENCE: [Algorithm; 5] = [
+const PIECES_PREFERENCE: [Algorithm; 7] = [
     Algorithm::Sha256,
     Algorithm::Sha512,
+    Algorithm::Sha384,
+    Algorithm::Sha224,
     Algorithm::Blake3,
     Algorithm::Sha1,
     Algorithm::Md5,
@@ -789,8 +792,9 @@ impl Parser<'_> {
             fail(
                 file.line,
                 format!(
-                    "every hash is of a type parget does not know ({}), so it cannot be verified; parget checks md5, sha-1, sha-256, sha-512 and blake3",
-                    file.unknown_types.join(", ")
+                    "every hash is of a type parget does not know ({}), so it cannot be verified; parget checks {}",
+                    file.unknown_types.join(", "),
+                    Algorithm::SUPPORTED
                 ),
             )
         } else if file.size.is_none() && file.pieces.iter().any(|pieces| pieces.hashes.is_empty()) {

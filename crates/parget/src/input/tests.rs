@@ -176,6 +176,16 @@ fn aria2_checksum_spellings() {
         ),
         (format!("sha-1={SHA1}"), Algorithm::Sha1, SHA1.to_owned()),
         (format!("sha-512={}", sha512()), Algorithm::Sha512, sha512()),
+        (
+            format!("sha-384={}", "ab".repeat(48)),
+            Algorithm::Sha384,
+            "ab".repeat(48),
+        ),
+        (
+            format!("sha-224={}", "cd".repeat(28)),
+            Algorithm::Sha224,
+            "cd".repeat(28),
+        ),
         (format!("md5={MD5}"), Algorithm::Md5, MD5.to_owned()),
         (
             format!("blake3={SHA256}"),
@@ -275,12 +285,12 @@ fn bad_options_are_errors_at_their_line() {
         ),
         ("  checksum=abc\n".into(), "is not of the form ALGO=HEX"),
         (
-            format!("  checksum=sha-224={SHA256}\n"),
-            "unsupported checksum algorithm `sha-224`",
+            format!("  checksum=sha3-256={SHA256}\n"),
+            "unsupported checksum algorithm `sha3-256`",
         ),
         (
             format!("  checksum=sha-384={sha512}\n"),
-            "unsupported checksum algorithm `sha-384`",
+            "bad `sha-384` checksum",
         ),
         (
             "  checksum=adler32=01020304\n".into(),
@@ -447,7 +457,14 @@ fn bad_apt_lines() {
         ("'http://x/a' a -1", "apt size `-1`"),
         ("'http://x/a' a 99999999999999999999", "apt size"),
         ("'http://x/a' a 3 SHA256", "not of the form NAME:HEX"),
-        ("'http://x/a' a 3 SHA224:abcd", "unknown apt hash `SHA224`"),
+        (
+            "'http://x/a' a 3 SHA3-256:abcd",
+            "unknown apt hash `SHA3-256`",
+        ),
+        (
+            "'http://x/a' a 3 SHA224:abcd",
+            "expected 56 hexadecimal digits",
+        ),
         ("'http://x/a' a 3 SHA256:xyz", "bad `SHA256` checksum `xyz`"),
         (
             "'http://x/a' a 3 SHA256:abcd",

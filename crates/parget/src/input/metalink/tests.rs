@@ -103,16 +103,18 @@ fn several_files_with_hashes_and_pieces() {
     <hash type="sha-256">{SHA256}</hash>
     <hash type="SHA-1">{SHA1}</hash>
     <hash type="md5">{MD5}</hash>
-    <hash type="sha-384">{SHA256}{SHA1}</hash>
+    <hash type="sha-384">{}</hash>
+    <hash type="sha3-256">{SHA256}</hash>
     <pieces length="2" type="sha-256"><hash>{}</hash><hash>{}</hash>
       <hash>{}</hash></pieces>
-    <pieces length="4" type="sha-384"><hash>whatever</hash></pieces>
+    <pieces length="4" type="sha3-256"><hash>whatever</hash></pieces>
     <url>https://a.example/a.iso</url>
   </file>
   <file name="sub/dir/b.bin">
     <url priority="3">https://b.example/b</url>
   </file>
 "#,
+        "ab".repeat(48),
         piece(0),
         piece(1),
         piece(2)
@@ -125,7 +127,8 @@ fn several_files_with_hashes_and_pieces() {
         [
             digest(Algorithm::Sha256, SHA256),
             digest(Algorithm::Sha1, SHA1),
-            digest(Algorithm::Md5, MD5)
+            digest(Algorithm::Md5, MD5),
+            digest(Algorithm::Sha384, &"ab".repeat(48))
         ]
     );
     let pieces = a.pieces.as_ref().unwrap();
@@ -140,7 +143,7 @@ fn several_files_with_hashes_and_pieces() {
     assert_eq!(b.size, None);
     assert!(b.digests.is_empty());
     assert_eq!(b.mirrors, [mirror("https://b.example/b", Some(3), None)]);
-    assert_eq!(b.line, 14);
+    assert_eq!(b.line, 15);
 }
 
 #[test]
@@ -323,7 +326,7 @@ fn file_errors_are_per_file_and_located() {
         (format!("<file name=\"f\"><url>http://h/</url>\n<pieces length=\"2\" type=\"sha-1\"><hash>{SHA1}</hash></pieces>\n<pieces length=\"4\" type=\"sha-1\"><hash>{SHA1}</hash></pieces></file>"), 5, "two <pieces> of type sha1"),
         ("<file name=\"f\">\n<pieces length=\"2\" type=\"md5\"></pieces><url>http://h/</url></file>".into(), 3, "<pieces> without <hash> and no <size>"),
         ("<file name=\"f\"><url>http://h/</url></file>\n<file name=\"./f\"><url>http://h/2</url></file>".into(), 4, "a second <file> of the same name"),
-        ("<file name=\"f\">\n<hash type=\"sha3-256\">00</hash><hash type=\"SHA-384\">00</hash><url>http://h/</url></file>".into(), 3, "every hash is of a type parget does not know (`sha3-256`, `SHA-384`), so it cannot be verified"),
+        ("<file name=\"f\">\n<hash type=\"sha3-256\">00</hash><hash type=\"SHA3-512\">00</hash><url>http://h/</url></file>".into(), 3, "every hash is of a type parget does not know (`sha3-256`, `SHA3-512`), so it cannot be verified"),
         ("<file name=\"f\">\n<pieces length=\"2\" type=\"tiger\"><hash>00</hash></pieces><url>http://h/</url></file>".into(), 3, "does not know (`tiger`)"),
     ];
     for (files, line, message) in cases {
