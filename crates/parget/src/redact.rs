@@ -39,8 +39,10 @@ pub fn redact_url(url: &url::Url) -> String {
 /// `scheme://`, up to the first `/`, `\`, `?` or `#`), as a URL parser reads
 /// it, and the password is what follows its first `:`. Text that does not
 /// parse as a URL is treated more suspiciously, since a password holding
-/// `/` or a space is what breaks parsing: there the authority runs up to
-/// `?`, `#` or the end, so `http://u:pa/ss@host` loses `pa/ss`. Text
+/// `/`, `?`, `#` or a space is what breaks parsing: there the authority
+/// runs to the end, its last `@` ending the userinfo, so
+/// `http://u:pa/ss@host` loses `pa/ss` and `http://u:p#w@host` loses
+/// `p#w`. Text
 /// without `://` whose start looks like `user:password@host` (curl's form
 /// for a proxy without a scheme) is redacted too. Redacting too much in a
 /// broken URL is harmless; showing a password is not.
@@ -53,7 +55,7 @@ pub fn redact_url(url: &url::Url) -> String {
 pub fn redact_url_text(text: &str) -> Cow<'_, str> {
     let (authority_start, stops): (usize, &[char]) = match text.find("://") {
         Some(at) if url::Url::parse(text.trim()).is_ok() => (at + 3, &['/', '\\', '?', '#']),
-        Some(at) => (at + 3, &['?', '#']),
+        Some(at) => (at + 3, &[]),
         // `u:pw@proxy` even parses, as a URL of scheme `u`.
         None => (0, &['/', '\\', '?', '#', ' ', '\t', '\n']),
     };
@@ -224,6 +226,10 @@ mod tests {
             ("http://u:pw@h:badport/", "http://u:***@h:badport/"),
             ("http://u:pa/ss@host/f", "http://u:***@host/f"),
             ("http://u:pa ss@host/f", "http://u:***@host/f"),
+            ("http://u:se#cret@h:1/x", "http://u:***@h:1/x"),
+            ("http://u:px#secret@h:3128", "http://u:***@h:3128"),
+            ("http://u:env?secret@h:3128", "http://u:***@h:3128"),
+            ("http://u:a?b#c/d@h/x", "http://u:***@h/x"),
             ("http://u:pw@[::1/", "http://u:***@[::1/"),
             ("u:pw@proxy:3128", "u:***@proxy:3128"),
             ("u:pw@proxy/x@y", "u:***@proxy/x@y"),

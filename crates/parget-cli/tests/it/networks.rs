@@ -227,6 +227,61 @@ fn passwords_are_never_printed() {
 }
 
 #[test]
+fn passwords_that_break_the_url_are_not_printed_either() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    // `#` and `?` end the authority, so these do not parse as URLs; the
+    // password must still not show.
+    let broken = format!("http://user:se#cretPW@{}/x", server.addr());
+    let run = sb.run(&["--json", "-d", "out", &broken]);
+    run.failure();
+    run.check(!run.stderr.contains("cretPW"), "stderr shows a password");
+    run.check(!run.stdout.contains("cretPW"), "--json shows a password");
+    run.stderr_has(&["http://user:***@"]);
+    let proxy = "http://user:px?secretPX@127.0.0.1:9";
+    let run = sb.run(&["--proxy", proxy, "-d", "out", &server.url("/f")]);
+    run.assert_code(2);
+    run.check(!run.stderr.contains("secretPX"), "stderr shows a password");
+}
+
+#[test]
+fn the_control_file_never_holds_the_password() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    let path = "/pw/resume.bin";
+    let query = "size=200000&stall_after=50000&fault_count=1";
+    let url = |password: &str| format!("http://user:{password}@{}{path}?{query}", server.addr());
+    let run = sb.run(&[
+        "--timeout",
+        "1",
+        "--retries",
+        "0",
+        "-d",
+        "out",
+        &url("Hunter2"),
+    ]);
+    run.failure();
+    let control = std::fs::read_to_string(sb.join("out/resume.bin.part.parget")).unwrap();
+    run.check(
+        !control.contains("Hunter2") && control.contains("user:***@"),
+        &format!("the control file shows the password: {control}"),
+    );
+    let kept = std::fs::metadata(sb.join("out/resume.bin.part"))
+        .unwrap()
+        .len();
+    // A password changed between runs does not stop the resume.
+    server.reset_stats();
+    let run = sb.run(&["-c", "-d", "out", &url("Changed3")]);
+    run.success();
+    assert_file(&run, &sb.join("out/resume.bin"), &content(path, 200_000));
+    let fetched = server.stats().body_bytes_for(path);
+    run.check(
+        kept > 0 && fetched == 200_000 - kept,
+        &format!("{kept} bytes were kept, and {fetched} fetched on -c"),
+    );
+}
+
+#[test]
 fn control_characters_from_lists_and_servers_are_escaped() {
     let server = Server::start();
     let sb = Sandbox::new();

@@ -307,8 +307,9 @@ async fn stages<'b>(
         };
         let resume = shared.config.resume_partial;
         let on_disk = inspect::on_disk(path, claimed.part(), expected, resume).await?;
+        let recorded_url = crate::redact::redact_url(request.url());
         let wanted = Wanted {
-            url: request.url().as_str(),
+            url: &recorded_url,
             expected_size: request.expected_size(),
             digests: request.digests(),
             allow_overwrite: shared.config.allow_overwrite,

@@ -56,6 +56,7 @@ pub(crate) struct Part {
 /// What the request wants, as far as the decision goes.
 #[derive(Debug)]
 pub(crate) struct Wanted<'a> {
+    /// The URL, its password redacted, as the control file records it.
     pub url: &'a str,
     pub expected_size: Option<u64>,
     pub digests: &'a [Digest],
@@ -179,12 +180,13 @@ fn decide_part(part: &Part, wanted: &Wanted<'_>) -> Decision {
             None,
         ));
     }
-    if control.url != wanted.url {
+    // Control files of earlier versions recorded the password itself.
+    let recorded_url = crate::redact::redact_url_text(&control.url);
+    if recorded_url != wanted.url {
         return Decision::Refuse(Error::new(
             ErrorKind::ResumeRefused(format!(
-                "{} belongs to {}, not to this URL; remove it or choose another output",
+                "{} belongs to {recorded_url}, not to this URL; remove it or choose another output",
                 wanted.part.display(),
-                control.url,
             )),
             None,
         ));
@@ -460,6 +462,32 @@ mod tests {
         let text = refused(decide(&part(5, Some(old)), &wanted(None, &[], false)));
         assert!(
             text.contains("another version of parget") && text.contains("format 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_recorded_url_is_compared_without_its_password() {
+        // The control file records the URL with its password redacted;
+        // files of earlier builds hold the password itself.
+        let mut wanted = wanted(None, &[], false);
+        wanted.url = "http://u:***@h/f";
+        for recorded in ["http://u:***@h/f", "http://u:old-secret@h/f"] {
+            let mut control = control(Some(10), etag(), &[0..5]);
+            control.header.url = recorded.into();
+            assert_eq!(
+                held(decide(&part(5, Some(control)), &wanted))
+                    .ranges
+                    .covered(),
+                5,
+                "{recorded}"
+            );
+        }
+        let mut other_user = control(Some(10), etag(), &[0..5]);
+        other_user.header.url = "http://v:secret@h/f".into();
+        let text = refused(decide(&part(5, Some(other_user)), &wanted));
+        assert!(
+            text.contains("belongs to http://v:***@h/f") && !text.contains("secret"),
             "{text}"
         );
     }

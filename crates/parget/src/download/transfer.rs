@@ -266,7 +266,10 @@ impl Transfer {
                         control_tmp: sink::control_tmp_path(path),
                         header: Control {
                             version: CONTROL_VERSION,
-                            url: ctx.request.url().as_str().to_owned(),
+                            // Never the password: the control file is as
+                            // readable as the part file, and a password
+                            // changed between runs must not stop a resume.
+                            url: crate::redact::redact_url(ctx.request.url()),
                             total: self.total,
                             validator: self.validator.clone().unwrap_or_default(),
                         },
