@@ -14,7 +14,7 @@
 
 use std::time::SystemTime;
 
-use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION};
+use http::header::{HeaderMap, HeaderValue, AUTHORIZATION, COOKIE, HOST, PROXY_AUTHORIZATION};
 use http::Method;
 use url::Url;
 
@@ -57,9 +57,12 @@ pub(crate) struct Hop<'a> {
     pub now: SystemTime,
 }
 
-/// The headers that carry credentials or cookies: they go only to the
-/// origin they were given for.
-const ORIGIN_BOUND: [http::header::HeaderName; 3] = [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION];
+/// The headers that carry credentials or cookies, and a given `Host`
+/// (the virtual host of the asked origin: at another origin the client
+/// names that one's, as curl does): they go only to the origin they were
+/// given for.
+const ORIGIN_BOUND: [http::header::HeaderName; 4] =
+    [AUTHORIZATION, COOKIE, PROXY_AUTHORIZATION, HOST];
 
 /// Words in a header's name that say it carries a secret: `X-Api-Key`,
 /// `X-Auth-Token`, `Private-Token`, `X-Amz-Security-Token`,
@@ -373,7 +376,7 @@ mod tests {
     }
 
     #[test]
-    fn headers_named_as_secrets_stay_on_their_origin() {
+    fn headers_named_as_secrets_and_host_stay_on_their_origin() {
         let secret = [
             ("X-Api-Key", "k1"),
             ("X-Auth-Token", "t1"),
@@ -394,6 +397,7 @@ mod tests {
             ("X-XSRF-Header", "c3"),
             ("X-OTP", "o1"),
             ("X-Cred", "c4"),
+            ("Host", "only-for-h.example"),
         ];
         let plain = [("Accept", "application/octet-stream"), ("X-Trace", "1")];
         let own = map(&[&secret[..], &plain[..]].concat());
