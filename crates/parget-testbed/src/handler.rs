@@ -934,6 +934,15 @@ impl Shared {
                 }
             }
         }
+        // `range_truncate_after=N`: every 206 for a range that does not
+        // start at 0 is cut after N body bytes, as a server that limits
+        // what extra connections may take.
+        if plan.status == 206 && offset > 0 {
+            if let Some(n) = params.num::<u64>("range_truncate_after")? {
+                plan.send_limit = Some(n.min(len));
+                plan.ending = Ending::Close;
+            }
+        }
         Ok(plan)
     }
 

@@ -38,6 +38,7 @@
 //! | `range_offset=D` | answer a Range request with a 206 shifted by D bytes: header **and** body describe the shifted range (kept inside the resource by shifting the other way if needed) |
 //! | `range_ignore=1` | answer a Range request with a full 200 although `Accept-Ranges` is advertised |
 //! | `range_status=CODE` | answer every Range request CODE with a short text body (a 416 with `Content-Range: bytes */size`); requests without Range are served |
+//! | `range_truncate_after=N` | every 206 for a range that does not start at byte 0 sends the full `Content-Length` but only N body bytes, then closes; every request, not only the first `fault_count` |
 //! | `range_change=KIND` | the resource changed and `If-Range` is ignored: every Range request is answered 206 with the bytes of another version, labelled by KIND: `version` (that version's ETag), `date` (no ETag on any answer, a later Last-Modified on the 206s), `weak` (the first answers' ETag made weak), `none` (no ETag or Last-Modified) |
 //! | `corrupt=O[,O...]` | flip (XOR 0xFF) the byte at each resource offset O wherever it is served, in a full body or a range (HTTP/1 and HTTP/2), so digests fail while `ETag` and length stay; every GET unless `fault_count` is given |
 //! | `hostile=KIND` | a hostile response, see [below](#hostile-responses); every request unless `fault_count` is given |

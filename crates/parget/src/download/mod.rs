@@ -28,6 +28,7 @@ mod strategy;
 mod stream;
 mod transfer;
 
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -80,6 +81,11 @@ pub(crate) struct Effective {
     /// The byte-rate limits of this download's bodies, all connections
     /// together (see `limit::Rates`).
     pub throttle: Option<Throttle>,
+    /// Retries spent since the last progress, by the download's attempts
+    /// and its segment connections together: `--retries` bounds the
+    /// download, not each connection of it (eight connections each
+    /// retrying five times was forty retries of one file).
+    pub retries_spent: AtomicU32,
 }
 
 impl Effective {
@@ -101,6 +107,7 @@ impl Effective {
             cancel: stop.cancel,
             abandoned: stop.abandoned,
             throttle: shared.rates.for_download(),
+            retries_spent: AtomicU32::new(0),
         }
     }
 
@@ -380,6 +387,7 @@ async fn stages<'b>(
             progress: &progress,
             policy: &effective.retry,
             cancel: &effective.cancel,
+            spent: &effective.retries_spent,
         };
         // The loop's state carries the context, so each attempt's future
         // borrows only from it.

@@ -3,6 +3,7 @@
 //! failed ([`Next`]); the loop asks the retry policy when that is the
 //! question, reports the retry, and waits (cancellably).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -60,6 +61,8 @@ pub(crate) struct Retrying<'a> {
     pub policy: &'a RetryPolicy,
     /// Ends a wait between attempts.
     pub cancel: &'a CancellationToken,
+    /// The retries spent so far, shared by every loop of one download.
+    pub spent: &'a AtomicU32,
 }
 
 /// Runs `attempt` on `state` until it succeeds or a failure is final; a
@@ -76,8 +79,8 @@ pub(crate) async fn retry_loop<S, T>(
         progress,
         policy,
         cancel,
+        spent,
     } = retrying;
-    let mut retries = 0;
     loop {
         let failure = match attempt(state).await {
             Ok(done) => return Ok(done),
@@ -89,14 +92,14 @@ pub(crate) async fn retry_loop<S, T>(
             Next::Retry => {
                 let error = &failure.error;
                 let decision = policy.decide(
-                    retries,
+                    spent.load(Ordering::Acquire),
                     error.is_retryable(),
                     error.retry_after(),
                     fastrand::f64(),
                 );
                 match decision {
                     RetryDecision::RetryAfter(delay) => {
-                        retries += 1;
+                        spent.fetch_add(1, Ordering::AcqRel);
                         delay
                     }
                     RetryDecision::GiveUp => return Err(failure),
@@ -147,6 +150,15 @@ mod tests {
 
     /// Runs attempts that fail with the given outcomes in turn, then succeed.
     async fn run(outcomes: Vec<Failure>, policy: RetryPolicy) -> (Result<u32, Failure>, u32) {
+        run_spent(outcomes, policy, &AtomicU32::new(0)).await
+    }
+
+    /// [`run`] with a budget `spent` shared with other loops.
+    async fn run_spent(
+        outcomes: Vec<Failure>,
+        policy: RetryPolicy,
+        spent: &AtomicU32,
+    ) -> (Result<u32, Failure>, u32) {
         let shared = shared();
         let progress = progress();
         let mut state = (outcomes.into_iter(), 0u32);
@@ -157,6 +169,7 @@ mod tests {
                 progress: &progress,
                 policy: &policy,
                 cancel: &cancel,
+                spent,
             },
             &mut state,
             |(outcomes, calls)| {
@@ -196,6 +209,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn loops_of_one_download_share_its_retries() {
+        let spent = AtomicU32::new(0);
+        let failures = || (0..10).map(|_| status(503).into()).collect();
+        let (first, retries) = run_spent(failures(), quick(3), &spent).await;
+        assert!(first.is_err());
+        assert_eq!((retries, spent.load(Ordering::Acquire)), (3, 3));
+        // Another connection of the same download has none left.
+        let (second, retries) = run_spent(failures(), quick(3), &spent).await;
+        assert_eq!(second.unwrap_err().error.status(), Some(503));
+        assert_eq!(retries, 0, "the budget was spent");
+    }
+
+    #[tokio::test]
     async fn final_errors_are_not_retried() {
         let (result, retries) = run(vec![status(404).into()], quick(5)).await;
         assert_eq!(result.unwrap_err().error.status(), Some(404));
@@ -227,6 +253,7 @@ mod tests {
                 progress: &progress,
                 policy: &policy,
                 cancel: &cancel,
+                spent: &AtomicU32::new(0),
             },
             &mut (),
             |_| Box::pin(async { Err(status(503).into()) }),

@@ -117,6 +117,14 @@ struct Job {
     to_close: AtomicUsize,
     /// Connections running now.
     running: AtomicUsize,
+    /// Connections that failed while others were running, and ended
+    /// without a retry: each lowers how many may run (a server that
+    /// refuses more connections than it likes, or cuts their answers
+    /// short, is left to the ones that work).
+    failed_beside_others: AtomicUsize,
+    /// The error that ended the last of those, for the report when no
+    /// connection is left to finish the file.
+    last_error: Mutex<Option<Error>>,
     pieces: Option<Arc<PieceHashes>>,
 }
 
@@ -189,6 +197,8 @@ pub(crate) async fn fetch(
         stop: AtomicBool::new(false),
         to_close: AtomicUsize::new(0),
         running: AtomicUsize::new(0),
+        failed_beside_others: AtomicUsize::new(0),
+        last_error: Mutex::new(None),
         pieces: setup.pieces,
     });
 
@@ -224,6 +234,17 @@ pub(crate) async fn fetch(
                         }
                         job.stop.store(true, Ordering::Release);
                         job.changed.notify_waiters();
+                    } else if tasks.is_empty()
+                        && !job.stop.load(Ordering::Acquire)
+                        && !job.plan().is_complete()
+                        && job.failed_beside_others.load(Ordering::Acquire) > 0
+                    {
+                        // The connections that failed each thought
+                        // another would carry on, and all have ended:
+                        // one more takes the rest, on the download's own
+                        // host slot, with what is left of the retries.
+                        busy[index] = true;
+                        tasks.spawn(worker(job.clone(), index, None, None));
                     }
                 }
                 Some(Err(panic)) => {
@@ -266,6 +287,10 @@ pub(crate) async fn fetch(
                             setup.latency,
                         );
                         job.plan().prepare_for_more(piece);
+                        let allowed = split
+                            .saturating_sub(job.failed_beside_others.load(Ordering::Acquire))
+                            .max(1);
+                        let open = open.min(allowed.saturating_sub(tasks.len()));
                         for _ in 0..open {
                             let Some(index) = busy.iter().position(|b| !b) else {
                                 break;
@@ -291,14 +316,19 @@ pub(crate) async fn fetch(
     }
     let plan = job.plan();
     let received = plan.received().clone();
+    let last_error = job
+        .last_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
     let result = match failure {
         Some(failure) => Err(failure),
         None if plan.is_complete() => Ok(()),
-        None => Err(Failure::give_up(
+        None => Err(Failure::give_up(last_error.unwrap_or_else(|| {
             Error::new(ErrorKind::Transfer, None).with_source(std::io::Error::other(
                 "every connection ended with ranges still missing",
-            )),
-        )),
+            ))
+        }))),
     };
     let dropped = job
         .mirrors
@@ -386,6 +416,24 @@ impl Job {
                 state.wake.notify_one();
             }
         }
+    }
+
+    /// Whether a connection that failed with `error` may end without a
+    /// retry, leaving its range to the connections still running: a
+    /// server that refuses (403, 503) or cuts short the connections beyond
+    /// those it allows must not fail a download the others can finish, nor
+    /// cost a retry per extra connection. The last connection retries:
+    /// `error` is handed back when this one is it.
+    fn others_carry_on(&self, error: Error) -> Option<Error> {
+        // Only what the server or the network did: a full disk or a
+        // refusing hook ends the download at once.
+        let about_the_server = error.status().is_some() || error.is_retryable();
+        if !about_the_server || self.running.load(Ordering::Acquire) <= 1 {
+            return Some(error);
+        }
+        self.failed_beside_others.fetch_add(1, Ordering::AcqRel);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(error);
+        None
     }
 
     fn release(&self, work: &Work) {
@@ -666,9 +714,15 @@ async fn connection(
             progress: &job.progress,
             policy: &job.effective.retry,
             cancel: &job.effective.cancel,
+            spent: &job.effective.retries_spent,
         };
         match retry_loop(retrying, &mut worker, |w| Box::pin(w.step())).await? {
-            Step::Fetched => continue,
+            Step::Fetched => {
+                // A whole range is progress: the retries are for
+                // failures in a row.
+                job.effective.retries_spent.store(0, Ordering::Release);
+                continue;
+            }
             Step::Done => return Ok(()),
         }
     }
@@ -723,19 +777,22 @@ impl Worker {
                     return Err(Failure::new(error, Next::RetryNow));
                 }
                 // The only source left answers ranges with the whole
-                // file, another version or size, or a 416 for a range
-                // inside the size it gave: one stream from the start can
-                // still work. Other refusals (403, 404) end the download.
+                // file, another version or size, a 416 for a range inside
+                // the size it gave, or refuses a range (403, 404) to its
+                // last connection after serving the first answer: one
+                // stream from the start can still work (and a file that
+                // is gone fails there, at once).
                 let ranges_broken = matches!(
                     error.kind(),
                     ErrorKind::Protocol(_) | ErrorKind::SizeMismatch { .. }
-                ) || error.status() == Some(416);
-                let next = if ranges_broken {
-                    Next::StartOver
-                } else {
-                    Next::GiveUp
+                ) || error.status().is_some_and(|s| (400..500).contains(&s));
+                if ranges_broken {
+                    return Err(Failure::new(error, Next::StartOver));
+                }
+                return match job.others_carry_on(error) {
+                    None => Ok(Step::Done),
+                    Some(error) => Err(Failure::new(error, Next::GiveUp)),
                 };
-                return Err(Failure::new(error, next));
             }
             Err(FetchEnd::BadPiece(error)) => {
                 job.release(&work);
@@ -756,10 +813,13 @@ impl Worker {
             return Err(Failure::give_up(error));
         }
         // With mirrors, a failing one is dropped and the others carry on;
-        // a lone URL is retried with backoff.
+        // a lone URL is retried with backoff by its last connection.
         if job.mirrors.len() > 1 && job.drop_mirror(self.mirror) {
             return Err(Failure::new(error, Next::RetryNow));
         }
-        Err(Failure::from(error))
+        match job.others_carry_on(error) {
+            None => Ok(Step::Done),
+            Some(error) => Err(Failure::from(error)),
+        }
     }
 }

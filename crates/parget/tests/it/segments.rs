@@ -102,7 +102,8 @@ async fn a_server_that_refuses_ranges_with_416_is_fetched_as_one_stream() {
         .await;
     assert_file(&report, &content("/r416.bin", len));
     assert!(bed.server.stats().range_requests_for("/r416.bin") >= 1);
-    // A refusal that is not about ranges ends the download.
+    // Ranges refused with a 403 after a full first answer: the file is
+    // what one stream gets, as with `-s 1`.
     let report = segmented()
         .retry_policy(parget::retry::RetryPolicy::new(1, Duration::ZERO))
         .build()
@@ -112,11 +113,61 @@ async fn a_server_that_refuses_ranges_with_416_is_fetched_as_one_stream() {
             "r403.bin",
         ))
         .await;
+    assert_file(&report, &content("/r403.bin", len));
+    assert!(bed.server.stats().range_requests_for("/r403.bin") >= 1);
+    // A file that is gone fails at once, however it was split.
+    let report = segmented()
+        .build()
+        .unwrap()
+        .download(bed.request(
+            &format!("/gone.bin?size={len}&range_status=404&fail=404&fail_count=all"),
+            "gone.bin",
+        ))
+        .await;
     assert_eq!(
         report.error().and_then(parget::Error::status),
-        Some(403),
+        Some(404),
         "{report:?}"
     );
+    assert_eq!(report.attempts(), 1);
+}
+
+#[tokio::test]
+async fn ranges_cut_short_cost_no_more_than_the_download_s_retries() {
+    // Every range that does not start at 0 is cut after 1000 bytes: the
+    // extra connections end at their first failure, and the retries of
+    // the last one are the download's, not one budget per connection.
+    let bed = Bed::with(ServerConfig {
+        rate_per_connection: Some(20_000_000),
+        ..ServerConfig::default()
+    })
+    .await;
+    let len = 12 * MIB;
+    for retries in [0, 2, 4] {
+        let name = format!("cut{retries}.bin");
+        let report = segmented()
+            .retry_policy(parget::retry::RetryPolicy::new(retries, Duration::ZERO))
+            .build()
+            .unwrap()
+            .download(bed.request(
+                &format!("/{name}?size={len}&range_truncate_after=1000"),
+                &name,
+            ))
+            .await;
+        assert!(
+            report.attempts() <= retries + 1,
+            "{} attempts with {retries} retries: {report:?}",
+            report.attempts()
+        );
+        match report.error() {
+            None => assert_file(&report, &content(&format!("/{name}"), len)),
+            Some(_) => assert!(!bed.path(&name).exists(), "nothing at the destination"),
+        }
+        assert!(
+            bed.server.stats().range_requests_for(&format!("/{name}")) >= 1,
+            "{retries}: ranges were asked for"
+        );
+    }
 }
 
 #[tokio::test]
@@ -307,10 +358,13 @@ async fn faults_inside_segments_are_retried_from_their_last_byte() {
         )
         .await;
     assert_file(&report, &expected);
+    // A broken connection beside others ends and leaves its range to them
+    // (no retry is spent); a lone one is retried. Either way the broken
+    // ranges were asked for again.
+    let requests = bed.server.stats().requests_for("/flt.bin");
     assert!(
-        report.attempts() >= 2,
-        "segments were retried: {}",
-        report.attempts()
+        requests >= 4,
+        "the broken ranges were fetched again: {requests} requests"
     );
     let served = bed.server.stats().body_bytes_for("/flt.bin");
     assert!(
