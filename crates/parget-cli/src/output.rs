@@ -227,12 +227,35 @@ pub fn describe(error: &parget::Error) -> String {
         ErrorKind::Cancelled => "; resume it with --continue",
         ErrorKind::Io(_) if is_locked(error) => " (use --wait-for-lock to wait for it)",
         ErrorKind::InsecureRedirect(_) => " (--allow-insecure-redirect follows it)",
-        ErrorKind::Tls => {
-            " (--ca-certificate FILE trusts another CA; --certificate FILE presents a client certificate)"
-        }
+        ErrorKind::Tls => tls_hint(&format!("{error:#}").to_ascii_lowercase()),
         _ => "",
     };
     shown_text(&format!("{error:#}{hint}"))
+}
+
+/// The flag that helps with a TLS refusal, by what rustls said (its
+/// `Debug` names in the error's causes); none where no flag helps (a
+/// certificate for another name, or expired).
+fn tls_hint(causes: &str) -> &'static str {
+    let says = |names: &[&str]| names.iter().any(|name| causes.contains(name));
+    if says(&["unknownissuer", "badsignature"]) {
+        " (--ca-certificate FILE trusts another CA)"
+    } else if says(&[
+        "certificaterequired",
+        "badcertificate",
+        "unknownca",
+        "certificateunknown",
+    ]) {
+        " (the server wants a client certificate it trusts: --certificate FILE presents one)"
+    } else if says(&[
+        "protocolversion",
+        "handshakefailure",
+        "insufficientsecurity",
+    ]) {
+        " (the server and parget share no TLS version or cipher suite: parget speaks TLS 1.2 and 1.3)"
+    } else {
+        ""
+    }
 }
 
 /// True for the engine's "another download holds this destination's
@@ -246,6 +269,28 @@ fn is_locked(error: &parget::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_hints_follow_what_rustls_said() {
+        for (causes, hint) in [
+            (
+                "invalid peer certificate: unknownissuer",
+                "--ca-certificate",
+            ),
+            ("received fatal alert: certificaterequired", "--certificate"),
+            ("received fatal alert: badcertificate", "--certificate"),
+            ("received fatal alert: protocolversion", "no TLS version"),
+            ("received fatal alert: handshakefailure", "cipher suite"),
+        ] {
+            assert!(tls_hint(causes).contains(hint), "{causes}");
+        }
+        for causes in [
+            "invalid peer certificate: notvalidforname",
+            "invalid peer certificate: expired",
+        ] {
+            assert_eq!(tls_hint(causes), "", "{causes}");
+        }
+    }
 
     #[test]
     fn shown_text_hides_passwords_and_controls() {

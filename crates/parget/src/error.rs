@@ -150,6 +150,14 @@ impl Error {
         self
     }
 
+    /// Puts `what` before the chain of causes (`kind: what: cause`): where
+    /// the failure happened, when the kind alone would mislead.
+    pub(crate) fn context(mut self, what: String) -> Error {
+        let source = self.inner.source.take();
+        self.inner.source = Some(Box::new(Context { what, source }));
+        self
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
         Error::new(ErrorKind::Io(path.to_owned()), None).with_source(source)
     }
@@ -235,12 +243,35 @@ impl Error {
         }
     }
 
+    /// Whether the text of a cause in the chain holds `needle`
+    /// (lower-case).
+    pub(crate) fn cause_says(&self, needle: &str) -> bool {
+        let mut source = StdError::source(self);
+        while let Some(cause) = source {
+            if cause.to_string().to_ascii_lowercase().contains(needle) {
+                return true;
+            }
+            source = cause.source();
+        }
+        false
+    }
+
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.kind {
+            // Only a proxy answers 407.
+            ErrorKind::Status { code: 407, .. } => {
+                write!(f, "the proxy answered HTTP 407: it wants credentials")
+            }
             ErrorKind::Status { code, .. } => write!(f, "server answered HTTP {code}"),
             ErrorKind::Connect => write!(f, "connection failed"),
             ErrorKind::ConnectTimeout => write!(f, "connect timed out"),
-            ErrorKind::Tls => write!(f, "TLS certificate not accepted"),
+            // rustls says which: the server's certificate, or an alert
+            // (a client certificate wanted or refused, no version or
+            // cipher in common).
+            ErrorKind::Tls if self.cause_says("invalid peer certificate") => {
+                write!(f, "TLS certificate not accepted")
+            }
+            ErrorKind::Tls => write!(f, "TLS handshake refused"),
             ErrorKind::IdleTimeout(idle) => {
                 write!(f, "no data received for {:.1} s (idle timeout)", idle.as_secs_f64())
             }
@@ -312,6 +343,27 @@ impl Error {
             ErrorKind::DigestMismatch { expected, .. } => Some(expected.algorithm()),
             _ => None,
         }
+    }
+}
+
+/// A place in a chain of causes: see [`Error::context`].
+#[derive(Debug)]
+struct Context {
+    what: String,
+    source: Option<BoxError>,
+}
+
+impl fmt::Display for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&shown(&self.what))
+    }
+}
+
+impl StdError for Context {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn StdError + 'static))
     }
 }
 
@@ -437,6 +489,19 @@ mod tests {
         assert!(!e404.is_retryable());
         let idle = Error::new(ErrorKind::IdleTimeout(Duration::from_secs(1)), None);
         assert!(idle.is_timeout() && idle.is_retryable());
+        let tls = |cause: &str| {
+            Error::new(ErrorKind::Tls, None)
+                .with_source(std::io::Error::other(cause.to_owned()))
+                .to_string()
+        };
+        assert_eq!(
+            tls("invalid peer certificate: UnknownIssuer"),
+            "TLS certificate not accepted"
+        );
+        assert_eq!(
+            tls("received fatal alert: ProtocolVersion"),
+            "TLS handshake refused"
+        );
         let answer = Error::new(ErrorKind::AnswerTimeout(Duration::from_secs(2)), None);
         assert!(answer.is_timeout() && answer.is_retryable());
         assert_eq!(

@@ -297,6 +297,28 @@ async fn redirects_are_followed_up_to_the_limit() {
         error.to_string().contains("more than 10 redirects"),
         "{error}"
     );
+    // A failure after redirects says where it happened.
+    let report = downloader
+        .download(bed.request("/hop.bin?redirect_to=%2Fgone.bin%3Fstatus%3D404", "hop.bin"))
+        .await;
+    let error = crate::util::assert_failed(&report);
+    let text = format!("{error:#}");
+    assert_eq!(error.status(), Some(404), "{text}");
+    assert!(
+        text.contains(&format!(
+            "server answered HTTP 404: at {} (after a redirect)",
+            bed.server.url("/gone.bin?status=404")
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        error.url(),
+        Some(
+            bed.server
+                .url("/hop.bin?redirect_to=%2Fgone.bin%3Fstatus%3D404")
+                .as_str()
+        )
+    );
 }
 
 #[tokio::test]

@@ -113,6 +113,61 @@ async fn proxy_credentials_are_sent_and_a_refusal_is_final() {
 }
 
 #[tokio::test]
+async fn failures_of_the_proxy_name_the_proxy() {
+    let bed = Bed::start().await;
+    let secure = TestServer::start(ServerConfig {
+        tls: true,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    // tinyproxy answers 403 to a CONNECT to any port but this one.
+    let proxy = Tinyproxy::builder()
+        .connect_ports(&[1])
+        .start()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = fast()
+        .proxy(proxy.url())
+        .add_root_certificate_pem(secure.ca_cert_pem().unwrap())
+        .retry_policy(RetryPolicy::new(3, std::time::Duration::ZERO))
+        .build()
+        .unwrap()
+        .download(Request::new(&secure.url("/tun.bin?size=100"), bed.path("tun.bin")).unwrap())
+        .await;
+    let error = assert_failed(&report);
+    let text = format!("{error:#}");
+    assert!(
+        text.contains(&format!(
+            "the proxy {} (from --proxy) refused to open a tunnel (CONNECT) to {}",
+            proxy.url(),
+            secure.addr()
+        )),
+        "{text}"
+    );
+    assert_eq!(report.attempts(), 1, "a refusal is final: {text}");
+    // A proxy that is down: the connection that failed is the proxy's.
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let report = fast()
+        .proxy(format!("http://{down}"))
+        .retry_policy(RetryPolicy::new(0, std::time::Duration::ZERO))
+        .build()
+        .unwrap()
+        .download(bed.request("/down.bin?size=100", "down.bin"))
+        .await;
+    let error = assert_failed(&report);
+    let text = format!("{error:#}");
+    assert!(
+        matches!(error.kind(), parget::ErrorKind::Connect)
+            && text.contains(&format!("to the proxy http://{down}")),
+        "{text}"
+    );
+    assert!(bed.server.requests_for("/down.bin").is_empty());
+}
+
+#[tokio::test]
 async fn socks5_resolves_locally_and_socks5h_lets_the_proxy_resolve() {
     let socks = Microsocks::builder()
         .start()

@@ -131,10 +131,18 @@ impl HttpTransport {
         let mut method = request.method.clone();
         let mut body = request.body.cloned();
         let mut redirects = 0;
+        // A failure after a redirect happened elsewhere than the URL the
+        // error is about: the message says where.
+        let at_hop = |error: Error, url: &Url, redirects: usize| match redirects {
+            0 => error,
+            1 => error.context(format!("at {url} (after a redirect)")),
+            n => error.context(format!("at {url} (after {n} redirects)")),
+        };
         loop {
             let response = self
                 .send_hop(&request, &url, &method, body.as_ref())
-                .await?;
+                .await
+                .map_err(|e| at_hop(e, &url, redirects))?;
             let next = hop::redirect(
                 &url,
                 response.status.as_u16(),
@@ -143,7 +151,9 @@ impl HttpTransport {
                 self.chain.allow_insecure_redirect,
             )?;
             let Some(next) = next else {
-                return self.interpret(&request, url, response);
+                return self
+                    .interpret(&request, url.clone(), response)
+                    .map_err(|e| at_hop(e, &url, redirects));
             };
             if redirects >= self.chain.max_redirects {
                 return Err(Error::new(
@@ -172,9 +182,11 @@ impl HttpTransport {
         body: Option<&bytes::Bytes>,
     ) -> Result<Reply, Error> {
         let chain = &self.chain;
-        if !chain.proxy.is_direct() {
-            chain.proxy.decide(url).map_err(clients::proxy_error)?;
-        }
+        let proxy = if chain.proxy.is_direct() {
+            None
+        } else {
+            chain.proxy.decide(url).map_err(clients::proxy_error)?
+        };
         let mut headers = hop::Hop {
             asked: request.url,
             url,
@@ -228,7 +240,13 @@ impl HttpTransport {
         if let Some(body) = body {
             builder = builder.body(body.clone());
         }
-        let mut response = builder.send().await.map_err(classify::send_error)?;
+        let mut response = builder.send().await.map_err(|e| {
+            let error = classify::send_error(e);
+            match &proxy {
+                Some(proxy) => through_proxy(error, proxy, url),
+                None => error,
+            }
+        })?;
         Ok(Reply {
             status: response.status(),
             headers: std::mem::take(response.headers_mut()),
@@ -441,6 +459,30 @@ async fn drain(mut response: Reply) {
 }
 
 /// The Range and If-Range headers of `request`, if it asks for a range.
+/// `error` of a request that went through `proxy`, said of the proxy
+/// where the failure was its: reaching it, its refusal to open a tunnel
+/// (reqwest tells no status for it; a refusal is final), or its own TLS
+/// certificate when the target is plain `http` (no other TLS was spoken).
+fn through_proxy(error: Error, proxy: &crate::proxy::Proxy, url: &Url) -> Error {
+    let named = format!("the proxy {} (from {})", proxy.url(), proxy.source);
+    match error.kind() {
+        ErrorKind::Connect | ErrorKind::ConnectTimeout if error.cause_says("tunnel") => {
+            let host = url.host_str().unwrap_or("");
+            let port = url.port_or_known_default().unwrap_or(0);
+            Error::new(
+                ErrorKind::Proxy(format!(
+                    "{named} refused to open a tunnel (CONNECT) to {host}:{port}"
+                )),
+                None,
+            )
+        }
+        ErrorKind::Connect | ErrorKind::ConnectTimeout => error.context(format!("to {named}")),
+        ErrorKind::Tls if url.scheme() == "http" => error.context(format!("with {named}")),
+        ErrorKind::Tls => error.context(format!("with the server or {named}")),
+        _ => error,
+    }
+}
+
 fn range_headers(
     request: &OpenRequest<'_>,
 ) -> Result<Vec<(header::HeaderName, header::HeaderValue)>, Error> {
