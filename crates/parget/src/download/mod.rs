@@ -307,12 +307,12 @@ async fn stages<'b>(
                 .claim(path, root, repeated, &effective.cancel)
                 .await?,
         );
-        let expected = if request.has_expectations() {
-            &algorithms[..]
-        } else {
-            &[]
-        };
         let resume = shared.config.resume_partial;
+        // An existing file is hashed when it may be the result: checked
+        // against expectations, or, continuing, taken as done (its
+        // report then carries the digests asked for, as a download's).
+        let may_skip = request.has_expectations() || (resume && !shared.config.allow_overwrite);
+        let expected = if may_skip { &algorithms[..] } else { &[] };
         let on_disk = inspect::on_disk(path, claimed.part(), expected, resume).await?;
         let recorded_url = crate::redact::redact_url(request.url());
         let wanted = Wanted {

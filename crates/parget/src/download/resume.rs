@@ -136,7 +136,7 @@ pub(crate) fn decide(on_disk: &OnDisk, wanted: &Wanted<'_>) -> Decision {
                     // (Allowed to overwrite, the caller asked for it anew.)
                     return Decision::Skip {
                         len: existing.len,
-                        digests: Vec::new(),
+                        digests: existing.digests.clone(),
                     };
                 }
                 if !wanted.allow_overwrite {

@@ -52,6 +52,9 @@ pub(crate) async fn fetch(
         .zip(transfer.total())
         .and_then(|(hashes, len)| PieceCheck::at(hashes.clone(), len, start));
     let checked = check.is_some();
+    // A stream continues a held prefix of `start` bytes: what an earlier
+    // attempt received past it is fetched again, and counts once.
+    ctx.progress.set_received(start);
     let mut gather = Gather::new(start, buffer, check);
     // A body that may not fit one buffer goes to a sink: its large chunks
     // need not be copied.

@@ -319,4 +319,18 @@ async fn computed_digests_come_back_without_being_expected() {
     assert!(matches!(again.outcome(), parget::Outcome::Skipped));
     let small = content("/cd/small", 1000);
     assert_eq!(again.digests(), [md5(&small), sha256(&small)]);
+    // Continuing, a file in place with nothing expected is done as it
+    // is: its report carries the digests asked for too.
+    let continuing = fast().resume_partial(true).build().unwrap();
+    let done = continuing
+        .download(
+            bed.request("/cd/plain?size=5000", "plain")
+                .with_computed_digest(parget::Algorithm::Sha256),
+        )
+        .await;
+    assert!(
+        matches!(done.outcome(), parget::Outcome::Skipped),
+        "{done:?}"
+    );
+    assert_eq!(done.digests(), [sha256(&body)]);
 }

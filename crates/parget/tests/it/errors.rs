@@ -138,6 +138,38 @@ async fn a_body_that_never_reaches_its_content_length_fails() {
     assert_failed(&report);
 }
 
+#[derive(Default)]
+struct Started {
+    seen: std::sync::Mutex<Vec<std::sync::Arc<parget::DownloadProgress>>>,
+}
+
+impl parget::Reporter for Started {
+    fn started(&self, progress: &std::sync::Arc<parget::DownloadProgress>) {
+        self.seen.lock().unwrap().push(progress.clone());
+    }
+}
+
+#[tokio::test]
+async fn bytes_fetched_again_count_once_in_the_progress() {
+    // No Range: the retry after the cut fetches the first half again.
+    let bed = Bed::start().await;
+    let started = std::sync::Arc::new(Started::default());
+    let downloader = fast().reporter(started.clone()).build().unwrap();
+    let len = 1_000_000;
+    let report = downloader
+        .download(bed.request(
+            &format!("/again?size={len}&rate=4000000&ranges=0&truncate_after=500000"),
+            "again",
+        ))
+        .await;
+    assert_eq!(report.attempts(), 2, "{report:?}");
+    assert_eq!(report.bytes(), len);
+    let seen = started.seen.lock().unwrap();
+    let progress = &seen[0];
+    assert_eq!(progress.received(), len, "received past the total");
+    assert_eq!(progress.total(), Some(len));
+}
+
 /// A 1 MiB tmpfs, unmounted on drop.
 struct SmallDisk {
     dir: tempfile::TempDir,
