@@ -38,13 +38,14 @@ pub(crate) enum Hostile {
     BadLocation,
     RangeTotalMismatch,
     RangeInverted,
+    RangeNotAscii,
     ControlChars,
     C1Chars,
 }
 
 impl Hostile {
     /// Every kind with its name in the query.
-    pub(crate) const ALL: [(Hostile, &'static str); 15] = [
+    pub(crate) const ALL: [(Hostile, &'static str); 16] = [
         (Hostile::HugeHeader, "huge_header"),
         (Hostile::ManyHeaders, "many_headers"),
         (Hostile::TwoLengths, "two_lengths"),
@@ -58,6 +59,7 @@ impl Hostile {
         (Hostile::BadLocation, "bad_location"),
         (Hostile::RangeTotalMismatch, "range_total_mismatch"),
         (Hostile::RangeInverted, "range_inverted"),
+        (Hostile::RangeNotAscii, "range_not_ascii"),
         (Hostile::ControlChars, "control_chars"),
         (Hostile::C1Chars, "c1_chars"),
     ];
@@ -74,7 +76,10 @@ impl Hostile {
     pub(crate) fn is_header_value(self) -> bool {
         matches!(
             self,
-            Hostile::BadLocation | Hostile::RangeTotalMismatch | Hostile::RangeInverted
+            Hostile::BadLocation
+                | Hostile::RangeTotalMismatch
+                | Hostile::RangeInverted
+                | Hostile::RangeNotAscii
         )
     }
 }
@@ -95,6 +100,8 @@ pub(crate) fn content_range(kind: Hostile, first: u64, last: u64, size: u64) -> 
             Some(format!("bytes {}-{first}/{size}", first + 1))
         }
         Hostile::RangeInverted => Some(format!("bytes {last}-{first}/{size}")),
+        // An en dash for the hyphen: UTF-8, which HTTP allows as obs-text.
+        Hostile::RangeNotAscii => Some(format!("bytes {first}\u{2013}{last}/{size}")),
         _ => None,
     }
 }
@@ -245,7 +252,10 @@ pub(crate) fn wire(kind: Hostile, body: &Body, origin: &str, head_only: bool) ->
             );
             parts.push(WirePart::Bytes(page.into()));
         }
-        Hostile::BadLocation | Hostile::RangeTotalMismatch | Hostile::RangeInverted => {
+        Hostile::BadLocation
+        | Hostile::RangeTotalMismatch
+        | Hostile::RangeInverted
+        | Hostile::RangeNotAscii => {
             // Header-value kinds go through the normal writers and never
             // get here; answer something visibly wrong rather than panic.
             head = head_start("HTTP/1.1 500 Internal Server Error");

@@ -82,10 +82,11 @@
 //! | `bad_location` | a 302 whose `Location` is `http://[::1` (no URL parser accepts it) |
 //! | `range_total_mismatch` | a 206 for the requested range (the whole resource without `Range`) whose `Content-Range` total is half its last byte rounded up, so it contradicts the size and itself: `bytes 0-9/5` |
 //! | `range_inverted` | the same with first and last swapped: `bytes 9-0/100` (a one-byte range `a-a` becomes `a+1-a`) |
+//! | `range_not_ascii` | the same with an en dash (U+2013, UTF-8) for the hyphen: `bytes 0–9/100` |
 //! | `control_chars` | a 302 whose `Location` (this server's origin, then a path), an `X-Testbed-Text` header, a `Content-Disposition` filename and the body hold ESC sequences (clear screen, window title, colours), BEL, BS and DEL. Strict HTTP parsers refuse the whole response |
 //! | `c1_chars` | the same with C1 controls (CSI U+009B, OSC U+009D, ST U+009C) and a right-to-left override (U+202E), UTF-8 encoded: bytes HTTP parsers accept as `obs-text`, so the text reaches clients |
 //!
-//! `bad_location`, `range_total_mismatch` and `range_inverted` are ordinary
+//! `bad_location`, `range_total_mismatch`, `range_inverted` and `range_not_ascii` are ordinary
 //! responses with a bad header value and work over HTTP/2 too; over HTTP/2
 //! the other kinds answer 501.
 //!

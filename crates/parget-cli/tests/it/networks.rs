@@ -417,6 +417,23 @@ fn tls_roots_from_the_environment_and_client_certificates() {
             &content("/m.bin", 2000),
         );
     }
+    // A key of another certificate: a usage error, before any request.
+    let other = authority.client_cert("bob", Validity::current()).unwrap();
+    sb.write("other.key", &other.key_pem);
+    let run = sb.run(&[
+        "-d",
+        "m3",
+        "--ca-certificate",
+        "mutual-ca.pem",
+        "--certificate",
+        "client.crt",
+        "--private-key",
+        "other.key",
+        &url,
+    ]);
+    run.assert_code(2)
+        .stderr_has(&["the client certificate cannot be used"]);
+    run.check(!sb.exists("m3/m.bin"), "nothing downloaded");
 }
 
 fn tinyproxy() -> Tinyproxy {

@@ -30,6 +30,10 @@ async fn malformed_answers_fail_at_once_with_what_was_wrong() {
         ("bad_location", "unusable Location `http://[::1`"),
         ("range_total_mismatch", "its last byte is beyond its total"),
         ("range_inverted", "its first byte comes after its last"),
+        (
+            "range_not_ascii",
+            "invalid Content-Range `bytes 0\u{2013}99999/100000`: it is not ASCII",
+        ),
         ("control_chars", "invalid header line"),
     ] {
         let path = format!("/{kind}.bin?size=100000&hostile={kind}");

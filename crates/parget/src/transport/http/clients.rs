@@ -300,19 +300,36 @@ impl Clients {
             settings.connect_timeout,
             settings.idle_per_host,
         )?;
+        let has_identity = identity.is_some();
         let prepared = Prepared {
             settings,
             extra_roots,
             identity,
             roots: OnceLock::new(),
         };
-        Ok(Clients {
+        let clients = Clients {
             factory: Some(Box::new(move |kind| prepared.client(kind))),
             direct: Some(direct),
             plain: OnceLock::new(),
             tls: OnceLock::new(),
             tls_http1: OnceLock::new(),
-        })
+        };
+        if has_identity {
+            // A certificate and a key that parse but do not belong
+            // together are found only when a TLS client is built: built
+            // now, that is a setting refused before any download.
+            clients.get(ClientKind::Tls).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidRequest(
+                        "the client certificate cannot be used (is the private key the certificate's?)"
+                            .into(),
+                    ),
+                    None,
+                )
+                .with_source(e)
+            })?;
+        }
+        Ok(clients)
     }
 
     /// The client for plain `http` URLs reached without a proxy, unless

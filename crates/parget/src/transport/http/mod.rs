@@ -317,10 +317,22 @@ impl HttpTransport {
         let (offset, body_len, total) = if status == StatusCode::PARTIAL_CONTENT {
             let value = header_str(headers, header::CONTENT_RANGE).unwrap_or("");
             let range = parse_content_range(value).ok_or_else(|| {
+                // Not ASCII (so `value` is empty): shown as it came, the
+                // bytes that are not text escaped.
+                let shown = match headers.get(header::CONTENT_RANGE) {
+                    Some(raw) if value.is_empty() => {
+                        String::from_utf8_lossy(raw.as_bytes()).into_owned()
+                    }
+                    _ => value.to_owned(),
+                };
+                let problem = if shown.is_ascii() {
+                    content_range_problem(value)
+                } else {
+                    "it is not ASCII"
+                };
                 Error::new(
                     ErrorKind::Protocol(format!(
-                        "206 with an invalid Content-Range `{value}`: {}",
-                        content_range_problem(value)
+                        "206 with an invalid Content-Range `{shown}`: {problem}"
                     )),
                     None,
                 )
