@@ -18,6 +18,7 @@ use pyo3_async_runtimes::TaskLocals;
 use crate::batch::{Batch, Item};
 use crate::progress::{CallProgress, ProgressEvent};
 use crate::result::Finished;
+use crate::shutdown;
 
 /// parget's runtime, as pyo3-async-runtimes sees it.
 pub(crate) struct PargetRuntime;
@@ -59,11 +60,19 @@ impl Runtime for PargetRuntime {
         Box::pin(async move { task.await.map_err(TaskFailure) })
     }
 
+    /// pyo3-async-runtimes runs here what calls into Python from our
+    /// threads (completing an asyncio future): once the interpreter exits
+    /// it is dropped unrun, and the future never completes (its loop is
+    /// gone; see [`crate::shutdown`]).
     fn spawn_blocking<F>(f: F) -> Self::JoinHandle
     where
         F: FnOnce() + Send + 'static,
     {
-        let task = spawn_handle().spawn_blocking(f);
+        let task = spawn_handle().spawn_blocking(move || {
+            if let Some(_inside) = shutdown::enter() {
+                f();
+            }
+        });
         Box::pin(async move { task.await.map_err(TaskFailure) })
     }
 }

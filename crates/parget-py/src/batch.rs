@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::progress::CallProgress;
 use crate::request::GroupMark;
+use crate::shutdown;
 use crate::source::Source;
 
 /// What a batch hands back.
@@ -29,6 +30,10 @@ pub(crate) enum Item {
     /// The source raised (or gave something that is not a request): the
     /// batch is over and its running downloads are cancelled.
     SourceError(PyErr),
+    /// An item of a list the engine never pulled, because the downloader
+    /// was cancelled first: each of its requests ends cancelled. The tag
+    /// is that of a `parget.Group` (a [`GroupMark`]).
+    Unstarted(parget::Group, Option<parget::Tag>),
 }
 
 /// A running call. Dropping it cancels its downloads.
@@ -38,7 +43,12 @@ pub(crate) struct Batch {
     /// The source's error, once it raised; `None` once read (or once the
     /// source ended without one).
     source_failed: Option<oneshot::Receiver<PyErr>>,
+    /// Shared with the engine's intake, which stops pulling from it on a
+    /// cancel: what it left of a list is reported here as unstarted.
+    source: Arc<tokio::sync::Mutex<Source>>,
     progress: Option<Arc<CallProgress>>,
+    /// Lets the exit hook cancel this batch while it lives.
+    _tracked: shutdown::Tracked,
 }
 
 impl Batch {
@@ -51,10 +61,12 @@ impl Batch {
         progress: Option<Arc<CallProgress>>,
     ) -> Batch {
         let (failed, source_failed) = oneshot::channel();
+        let source = Arc::new(tokio::sync::Mutex::new(source));
         let groups = futures_util::stream::unfold(
-            (source, Some(failed)),
-            |(mut source, mut failed)| async move {
-                match source.next().await {
+            (source.clone(), Some(failed)),
+            |(source, mut failed)| async move {
+                let next = source.lock().await.next().await;
+                match next {
                     None => None,
                     Some(Ok(group)) => Some((group, (source, failed))),
                     Some(Err(e)) => {
@@ -72,20 +84,26 @@ impl Batch {
             engine.download_groups(groups)
         };
         Batch {
+            _tracked: shutdown::track(reports.cancel_handle()),
             cancel: reports.cancel_handle(),
             reports,
             source_failed: Some(source_failed),
+            source,
             progress,
         }
     }
 
     /// The next item; `None` once the source is exhausted and every
     /// download has been reported (or the batch was cancelled and every
-    /// running download has ended). Cancel-safe.
+    /// running download has ended, and then every item of a list the
+    /// engine did not pull came back as [`Item::Unstarted`]). Cancel-safe.
     pub(crate) async fn next(&mut self) -> Option<Item> {
         loop {
             let Some(failed) = self.source_failed.as_mut() else {
-                return self.reports.next().await.map(item);
+                return match self.reports.next().await {
+                    Some(report) => Some(item(report)),
+                    None => self.unstarted().await,
+                };
             };
             tokio::select! {
                 biased;
@@ -97,9 +115,22 @@ impl Batch {
                     }
                     // The source ended without an error: only reports remain.
                 }
-                report = self.reports.next() => return report.map(item),
+                report = self.reports.next() => match report {
+                    Some(report) => return Some(item(report)),
+                    None => return self.unstarted().await,
+                },
             }
         }
+    }
+
+    /// Once the reports ended after a cancel, the next item of the list
+    /// that the engine never pulled: every request gets a result.
+    async fn unstarted(&mut self) -> Option<Item> {
+        if !self.cancel.is_cancelled() {
+            return None;
+        }
+        let known = self.source.lock().await.next_unstarted()?;
+        Some(Item::Unstarted(known.group, known.mark))
     }
 
     /// The next item if one is ready.

@@ -16,8 +16,9 @@ use crate::progress::{CallProgress, Hub};
 use crate::request::{Defaults, Expect, Submit};
 use crate::result::DownloadResult;
 use crate::runtime::{self, TICK};
-use crate::settings::{positive, read_certificates, seconds, Settings};
-use crate::source::Source;
+use crate::settings::{positive, read_certificates, seconds, timeout_seconds, Settings};
+use crate::shutdown;
+use crate::source::{Known, Source};
 
 /// The engine of one process.
 struct Live {
@@ -67,8 +68,12 @@ impl PyDownloader {
         }
     }
 
-    /// Starts a batch over `source`.
+    /// Starts a batch over `source`; refused once the interpreter exits
+    /// (nothing could hand its results back).
     fn start(&self, source: Source, submit: &Submit) -> PyResult<(Handle, Batch)> {
+        if shutdown::exiting() {
+            return Err(shutdown::exiting_error());
+        }
         let (handle, engine) = self.engine()?;
         let batch = Batch::start(&handle, &engine, source, submit.call.clone());
         Ok((handle, batch))
@@ -152,9 +157,9 @@ impl PyDownloader {
                 .map(|n| positive("min_split_size", n))
                 .transpose()?,
             connect_timeout: connect_timeout
-                .map(|s| seconds("connect_timeout", s))
+                .map(|s| timeout_seconds("connect_timeout", s))
                 .transpose()?,
-            timeout: timeout.map(|s| seconds("timeout", s)).transpose()?,
+            timeout: timeout.map(|s| timeout_seconds("timeout", s)).transpose()?,
             resume,
             allow_overwrite,
             fsync,
@@ -198,14 +203,18 @@ impl PyDownloader {
         py: Python<'_>,
         url: &str,
         path: PathBuf,
-        expected_digests: Option<std::collections::HashMap<String, String>>,
+        expected_digests: Option<Bound<'_, PyAny>>,
         expected_size: Option<u64>,
         headers: Option<Bound<'_, PyAny>>,
         digests: Option<Bound<'_, PyAny>>,
         on_progress: Option<Bound<'_, PyAny>>,
     ) -> PyResult<Py<DownloadResult>> {
+        let on_progress = on_progress.map(callable).transpose()?;
         let expect = Expect {
-            digests: expected_digests,
+            digests: expected_digests
+                .as_ref()
+                .map(crate::request::expected_digests)
+                .transpose()?,
             size: expected_size,
             headers: headers
                 .as_ref()
@@ -221,7 +230,7 @@ impl PyDownloader {
         let request = crate::request::build(url, path, expect)?;
         let submit = self.submit(on_progress.is_some());
         let group = submit.single(request)?;
-        let source = Source::Known(vec![group].into_iter());
+        let source = Source::Known(vec![Known { group, mark: None }].into_iter());
         let mut results = Vec::with_capacity(1);
         self.run_blocking(py, source, &submit, on_progress, |result| {
             results.push(result);
@@ -255,6 +264,7 @@ impl PyDownloader {
         requests: &Bound<'py, PyAny>,
         on_progress: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let on_progress = on_progress.map(callable).transpose()?;
         let submit = self.submit(on_progress.is_some());
         let source = Source::new(requests, None, submit.clone())?;
         let list = PyList::empty(py);
@@ -281,8 +291,10 @@ impl PyDownloader {
     }
 
     /// Cancels every running download of this downloader, of every call:
-    /// each ends with a `DownloadError`, its `.part` file kept for resume.
-    /// Later calls work as usual (on a fresh connection pool).
+    /// each ends with a `DownloadError`, its `.part` file kept for resume,
+    /// and so does each request of a list that had not started yet (an
+    /// iterator is not read further). Later calls work as usual (on a
+    /// fresh connection pool).
     fn cancel(&self) {
         self.cancel_engine();
     }
@@ -326,12 +338,15 @@ impl PyDownloader {
         mut each: impl FnMut(Py<PyAny>) -> PyResult<()>,
     ) -> PyResult<()> {
         let (handle, mut batch) = self.start(source, submit)?;
+        // This thread runs Python between two waits (signal handlers,
+        // `each`, `on_progress`): the exit hook waits for it to stop.
+        let mut inside = Some(shutdown::enter().ok_or_else(shutdown::exiting_error)?);
         let progress = batch.progress();
         let mut last_event = Instant::now();
         let outcome = (|| -> PyResult<()> {
             let mut open = true;
             while open {
-                match runtime::park(py, &handle, batch.next()) {
+                match runtime::park(py, &handle, &mut inside, batch.next()) {
                     None => {}
                     Some(None) => open = false,
                     Some(Some(first)) => {
@@ -357,7 +372,7 @@ impl PyDownloader {
         if outcome.is_err() {
             batch.cancel();
             loop {
-                if runtime::park(py, &handle, batch.drain()).is_some() {
+                if runtime::park(py, &handle, &mut inside, batch.drain()).is_some() {
                     break;
                 }
                 // Another interrupt: stop waiting; the downloads finish
@@ -367,4 +382,16 @@ impl PyDownloader {
         }
         outcome
     }
+}
+
+/// `on_progress`, refused before anything is downloaded unless it can be
+/// called (it would fail only after the files were in place).
+fn callable(on_progress: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyAny>> {
+    if on_progress.is_callable() {
+        return Ok(on_progress);
+    }
+    Err(PyTypeError::new_err(format!(
+        "on_progress must be callable (it is called with a parget.ProgressEvent), not {}",
+        on_progress.get_type().name()?
+    )))
 }

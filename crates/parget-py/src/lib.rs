@@ -7,7 +7,8 @@
 //! Python sources by the engine's intake ([`batch`], [`source`]), blocking
 //! calls that release the GIL and still answer Ctrl-C ([`downloader`]),
 //! awaitables on the same runtime ([`aio`]), and progress read by Python
-//! at its own pace ([`progress`]).
+//! at its own pace ([`progress`]), and an exit that never crashes while
+//! downloads run ([`shutdown`]).
 
 mod aio;
 mod batch;
@@ -19,6 +20,7 @@ mod request;
 mod result;
 mod runtime;
 mod settings;
+mod shutdown;
 mod source;
 
 use pyo3::prelude::*;
@@ -36,5 +38,6 @@ fn _parget(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<aio::AsyncBatch>()?;
     m.add_function(wrap_pyfunction!(runtime::runtime_pid, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    shutdown::register(m)?;
     Ok(())
 }

@@ -140,11 +140,14 @@ pub(crate) struct FileProgress {
 
 #[pymethods]
 impl FileProgress {
+    /// The URL with its password redacted (`.url` keeps it as given).
     fn __repr__(&self) -> String {
         let total = self.total.map_or("None".to_owned(), |t| t.to_string());
         format!(
             "FileProgress(id={}, url={:?}, received={}, total={total})",
-            self.id, self.url, self.received
+            self.id,
+            parget::redact::redact_url_text(&self.url),
+            self.received
         )
     }
 }

@@ -7,7 +7,6 @@
 //! follows downloads by it, not by destination), and a Python group a
 //! [`GroupMark`], so its report comes back as a `GroupResult`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 
@@ -15,7 +14,7 @@ use parget::verify::{Algorithm, Digest};
 use parget::{GroupPolicy, Tag};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyMapping, PyString, PyTuple};
 
 use crate::progress::CallProgress;
 
@@ -46,13 +45,14 @@ impl PyRequest {
     fn new(
         url: &str,
         path: PathBuf,
-        expected_digests: Option<HashMap<String, String>>,
+        expected_digests: Option<&Bound<'_, PyAny>>,
         expected_size: Option<u64>,
         headers: Option<&Bound<'_, PyAny>>,
         digests: Option<&Bound<'_, PyAny>>,
         tag: Option<Py<PyAny>>,
         confined_to: Option<PathBuf>,
     ) -> PyResult<PyRequest> {
+        let expected_digests = expected_digests.map(self::expected_digests).transpose()?;
         let headers = headers.map(crate::headers::from_python).transpose()?;
         let digests = digests.map(algorithms).transpose()?;
         let inner = build(
@@ -68,7 +68,7 @@ impl PyRequest {
         // No symbolic link between the root and the file (a path built
         // from names a server or a page chose).
         let inner = match confined_to {
-            Some(root) => inner.confined_to(root),
+            Some(root) => inner.confined_to(no_nul("confined_to", root)?),
             None => inner,
         };
         Ok(PyRequest { inner, tag })
@@ -123,10 +123,11 @@ impl PyRequest {
         self.tag.as_ref().map(|t| t.clone_ref(py))
     }
 
+    /// The URL with its password redacted (`.url` keeps it as given).
     fn __repr__(&self) -> String {
         format!(
             "Request({:?}, {:?})",
-            self.inner.url().as_str(),
+            parget::redact::redact_url(self.inner.url()),
             self.path()
         )
     }
@@ -304,6 +305,14 @@ impl Submit {
 
     /// An item of a source: a `Request`, a `(url, path)` pair or a `Group`.
     pub(crate) fn item(&self, item: &Bound<'_, PyAny>) -> PyResult<parget::Group> {
+        self.marked_item(item).map(|(group, _)| group)
+    }
+
+    /// [`Submit::item`], with the tag of a `Group` (its [`GroupMark`]).
+    pub(crate) fn marked_item(
+        &self,
+        item: &Bound<'_, PyAny>,
+    ) -> PyResult<(parget::Group, Option<Tag>)> {
         let py = item.py();
         if let Ok(group) = item.cast::<PyGroup>() {
             let group = group.get();
@@ -312,15 +321,16 @@ impl Submit {
                 .iter()
                 .map(|m| self.routed(m.request.clone(), m.tag.as_ref().map(|t| t.clone_ref(py))))
                 .collect::<PyResult<Vec<_>>>()?;
-            let mark = GroupMark {
+            let mark = Tag::new(GroupMark {
                 tag: group.tag.as_ref().map(|t| t.clone_ref(py)),
-            };
-            return Ok(parget::Group::new(requests)
+            });
+            let group = parget::Group::new(requests)
                 .with_policy(group.policy)
-                .with_tag(Tag::new(mark)));
+                .with_tag(mark.clone());
+            return Ok((group, Some(mark)));
         }
         let Member { request, tag } = member(py, item)?;
-        Ok(parget::Group::new([self.routed(request, tag)?]))
+        Ok((parget::Group::new([self.routed(request, tag)?]), None))
     }
 }
 
@@ -361,7 +371,7 @@ fn member(py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<Member> {
 /// What a request expects and sends besides its URL and path.
 #[derive(Default)]
 pub(crate) struct Expect {
-    pub digests: Option<HashMap<String, String>>,
+    pub digests: Option<Vec<(String, String)>>,
     pub size: Option<u64>,
     pub headers: Vec<(String, String)>,
     pub compute: Vec<Algorithm>,
@@ -370,6 +380,7 @@ pub(crate) struct Expect {
 /// A request from its parts, with errors that name the bad part.
 pub(crate) fn build(url: &str, path: PathBuf, expect: Expect) -> PyResult<parget::Request> {
     let invalid = |e: parget::Error| PyValueError::new_err(e.to_string());
+    let path = no_nul("path", path)?;
     let mut request = parget::Request::new(url, path).map_err(invalid)?;
     for (name, hex) in expect.digests.unwrap_or_default() {
         let digest = parse_digest(&name, &hex).map_err(PyValueError::new_err)?;
@@ -385,6 +396,48 @@ pub(crate) fn build(url: &str, path: PathBuf, expect: Expect) -> PyResult<parget
         request = request.with_computed_digest(algorithm);
     }
     Ok(request)
+}
+
+/// A path no file can have: refused with `ValueError` as `open()` does,
+/// when the request is made, not when its download fails.
+fn no_nul(name: &str, path: PathBuf) -> PyResult<PathBuf> {
+    if path.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(PyValueError::new_err(format!(
+            "embedded null byte in {name} {:?}",
+            path.display().to_string()
+        )));
+    }
+    Ok(path)
+}
+
+/// `expected_digests=`: any mapping of hashlib names to hex digests (a
+/// dict, a `MappingProxyType`, a `collections.abc.Mapping`), as the stub
+/// says.
+pub(crate) fn expected_digests(given: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    let wrong = || {
+        PyTypeError::new_err(format!(
+            "expected_digests must be a mapping of hashlib names to hex digests, such as {{\"sha256\": \"...\"}}, not {}",
+            given.get_type().name().map_or_else(|_| "this".to_owned(), |n| n.to_string())
+        ))
+    };
+    if let Ok(dict) = given.cast::<PyDict>() {
+        return dict
+            .iter()
+            .map(|(k, v)| entry(&k, &v).ok_or_else(wrong))
+            .collect();
+    }
+    let mapping = given.cast::<PyMapping>().map_err(|_| wrong())?;
+    let mut entries = Vec::new();
+    for pair in mapping.items()?.iter() {
+        let (name, hex) = pair.extract::<(Bound<'_, PyAny>, Bound<'_, PyAny>)>()?;
+        entries.push(entry(&name, &hex).ok_or_else(wrong)?);
+    }
+    Ok(entries)
+}
+
+/// One entry of `expected_digests`, when both are strings.
+fn entry(name: &Bound<'_, PyAny>, hex: &Bound<'_, PyAny>) -> Option<(String, String)> {
+    Some((name.extract().ok()?, hex.extract().ok()?))
 }
 
 /// A hashlib name as an algorithm.

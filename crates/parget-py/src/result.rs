@@ -58,6 +58,31 @@ impl DownloadResult {
         })
     }
 
+    /// The result of a request that never started, the downloader being
+    /// cancelled first: its `error` is the engine's cancelled error.
+    pub(crate) fn unstarted(py: Python<'_>, request: &parget::Request) -> PyResult<DownloadResult> {
+        let url = request.url().as_str();
+        let cancelled = parget::Error::new(parget::ErrorKind::Cancelled, Some(url));
+        Ok(DownloadResult {
+            // The engine numbers downloads from 1; this one never was.
+            id: 0,
+            skipped: false,
+            url: url.to_owned(),
+            final_url: None,
+            path: request.path().map(ToOwned::to_owned).unwrap_or_default(),
+            size: 0,
+            digests: Vec::new(),
+            headers: HeaderMap::new(),
+            py_headers: PyOnceLock::new(),
+            elapsed: 0.0,
+            attempts: 0,
+            tag: route(request.tag())
+                .and_then(|r| r.tag.as_ref())
+                .map(|t| t.clone_ref(py)),
+            error: Some(crate::errors::exception(py, &cancelled, url)?.unbind()),
+        })
+    }
+
     /// The exception of a failed download.
     pub(crate) fn error(&self) -> Option<&Py<PyAny>> {
         self.error.as_ref()
@@ -66,7 +91,8 @@ impl DownloadResult {
 
 #[pymethods]
 impl DownloadResult {
-    /// The engine's id of the download (as on its progress entries).
+    /// The engine's id of the download (as on its progress entries); 0
+    /// for a request cancelled before it started.
     #[getter]
     fn id(&self) -> u64 {
         self.id
@@ -151,18 +177,21 @@ impl DownloadResult {
         self.error.as_ref().map(|e| e.clone_ref(py))
     }
 
+    /// The URL with its password redacted, as in the error messages: a
+    /// repr ends up in logs (`.url` keeps it as given).
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let url = parget::redact::redact_url_text(&self.url);
         Ok(match &self.error {
             None => format!(
                 "DownloadResult(url={:?}, path={:?}, size={}, skipped={})",
-                self.url,
+                url,
                 self.path,
                 self.size,
                 if self.skipped { "True" } else { "False" }
             ),
             Some(e) => format!(
                 "DownloadResult(url={:?}, path={:?}, error={})",
-                self.url,
+                url,
                 self.path,
                 e.bind(py).repr()?
             ),
@@ -232,6 +261,24 @@ pub(crate) fn to_python(py: Python<'_>, item: Item) -> PyResult<Py<PyAny>> {
             Ok(Py::new(py, GroupResult { results, tag })?.into_any())
         }
         Item::SourceError(e) => Err(e),
+        Item::Unstarted(group, mark) => {
+            let mut results = group
+                .requests()
+                .iter()
+                .map(|r| Py::new(py, DownloadResult::unstarted(py, r)?))
+                .collect::<PyResult<Vec<_>>>()?;
+            let Some(mark) = mark else {
+                if let (1, Some(result)) = (results.len(), results.pop()) {
+                    return Ok(result.into_any());
+                }
+                return Ok(Py::new(py, GroupResult { results, tag: None })?.into_any());
+            };
+            let tag = mark
+                .downcast_ref::<GroupMark>()
+                .and_then(|m| m.tag.as_ref())
+                .map(|t| t.clone_ref(py));
+            Ok(Py::new(py, GroupResult { results, tag })?.into_any())
+        }
     }
 }
 

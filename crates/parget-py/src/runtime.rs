@@ -15,6 +15,8 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use tokio::runtime::{Handle, Runtime};
 
+use crate::shutdown;
+
 /// How long a blocking call waits with the GIL released before it takes
 /// the GIL back to run Python's signal handlers (so Ctrl-C raises
 /// `KeyboardInterrupt` at once) and the progress callback.
@@ -56,14 +58,31 @@ pub(crate) fn runtime_pid() -> Option<u32> {
 /// Drives `future` for at most [`TICK`] with the GIL released: `Some` with
 /// its output when it finished, `None` when the time ran out. `future` must
 /// be cancel-safe (a timed-out one is dropped).
-pub(crate) fn park<F>(py: Python<'_>, handle: &Handle, future: F) -> Option<F::Output>
+///
+/// `inside` is the calling thread's leave to run Python between two waits
+/// ([`shutdown::enter`]): let go while the GIL is released, taken again
+/// before the GIL is. Once the interpreter exits, a thread other than the
+/// exiting one gets no leave and never takes the GIL back: CPython would
+/// end it in the middle of our frames (see [`crate::shutdown`]).
+pub(crate) fn park<F>(
+    py: Python<'_>,
+    handle: &Handle,
+    inside: &mut Option<shutdown::Inside>,
+    future: F,
+) -> Option<F::Output>
 where
     F: Future + Send,
     F::Output: Send,
 {
     py.detach(|| {
-        handle
+        drop(inside.take());
+        let output = handle
             .block_on(async { tokio::time::timeout(TICK, future).await })
-            .ok()
+            .ok();
+        *inside = shutdown::enter();
+        if inside.is_none() && !shutdown::on_exit_thread() {
+            shutdown::wait_for_the_end();
+        }
+        output
     })
 }

@@ -55,6 +55,18 @@ pub(crate) fn seconds(name: &str, secs: f64) -> PyResult<Duration> {
     })
 }
 
+/// Seconds of a timeout: more than 0 (a timeout of 0 fails every
+/// download, as the CLI's `--timeout 0` is refused), and not so small that
+/// it rounds to no time at all.
+pub(crate) fn timeout_seconds(name: &str, secs: f64) -> PyResult<Duration> {
+    match Duration::try_from_secs_f64(secs) {
+        Ok(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(PyValueError::new_err(format!(
+            "{name} must be a number of seconds more than 0, not {secs}"
+        ))),
+    }
+}
+
 /// The PEM files of `ca_certificate`, read and checked now so a bad file
 /// is named when the downloader is made, not at the first download.
 pub(crate) fn read_certificates(paths: Vec<PathBuf>) -> PyResult<Vec<Vec<u8>>> {

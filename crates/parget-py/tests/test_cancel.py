@@ -188,3 +188,50 @@ async def test_cancelling_one_iterating_task_leaves_another_s_downloads(
     assert len(results) == 3 and all(r.ok for r in results), [r.error for r in results]
     for url, path in kept_requests:
         assert Path(path).stat().st_size == 400_000
+
+
+def slow_list(testbed: Testbed, tmp_path: Path, name: str) -> List[parget.Item]:
+    """Twelve slow files and a group of two, for a downloader of two slots."""
+    files: List[parget.Item] = [
+        (testbed.url(f"/cancel/{name}{i}", size=400_000, rate=200_000), tmp_path / f"{name}{i}") for i in range(12)
+    ]
+    members = [(testbed.url(f"/cancel/{name}g{i}", size=10), tmp_path / f"{name}g{i}") for i in range(2)]
+    return [*files, parget.Group(members, tag="g")]
+
+
+def check_every_request_has_a_result(results: List[parget.Result], tmp_path: Path, name: str) -> None:
+    singles = [r for r in results if isinstance(r, parget.DownloadResult)]
+    groups = [r for r in results if isinstance(r, parget.GroupResult)]
+    assert sorted(Path(r.path).name for r in singles) == sorted(f"{name}{i}" for i in range(12))
+    assert len(groups) == 1 and groups[0].tag == "g" and len(groups[0]) == 2
+    for result in [*singles, *groups[0].results]:
+        if not result.ok:
+            assert isinstance(result.error, parget.DownloadError)
+            assert "cancelled" in str(result.error), result.error
+    # Two slots: most never started, and came back cancelled all the same.
+    unstarted = [r for r in singles if r.attempts == 0 and r.id == 0]
+    assert len(unstarted) >= 8, results
+    assert not groups[0].ok
+
+
+def test_after_cancel_every_request_of_a_list_has_a_result(testbed: Testbed, tmp_path: Path) -> None:
+    downloader = parget.Downloader(concurrency=2, retries=0)
+
+    def on_progress(event: parget.ProgressEvent) -> None:
+        if event.received > 0:
+            downloader.cancel()
+
+    results = downloader.download_many(slow_list(testbed, tmp_path, "b"), on_progress=on_progress)
+    check_every_request_has_a_result(results, tmp_path, "b")
+
+
+@pytest.mark.asyncio
+async def test_after_cancel_every_request_of_a_list_has_an_async_result(testbed: Testbed, tmp_path: Path) -> None:
+    downloader = parget.Downloader(concurrency=2, retries=0)
+
+    def on_progress(event: parget.ProgressEvent) -> None:
+        if event.received > 0:
+            downloader.cancel()
+
+    results = [r async for r in downloader.adownload_many(slow_list(testbed, tmp_path, "a"), on_progress=on_progress)]
+    check_every_request_has_a_result(results, tmp_path, "a")

@@ -82,3 +82,12 @@ def test_every_hashlib_sha2_name_is_checked(testbed: Testbed, tmp_path: Path) ->
     with pytest.raises(parget.DigestValidationError):
         parget.download(url, tmp_path / "g", expected_digests=wrong, retries=0)
     assert not (tmp_path / "g").exists()
+
+
+def test_a_file_done_before_reports_the_digests_asked_for(testbed: Testbed, tmp_path: Path) -> None:
+    url = testbed.url("/digests/done", size=1000)
+    body = testbed.body(url)
+    first = parget.download(url, tmp_path / "f", digests=("sha256",))
+    again = parget.download(url, tmp_path / "f", digests=("sha256",))
+    assert not first.skipped and again.skipped
+    assert first.digests == again.digests == {"sha256": hashlib.sha256(body).hexdigest()}

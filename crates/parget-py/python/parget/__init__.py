@@ -183,6 +183,7 @@ class Downloader(_NativeDownloader):
         """Downloads ``url`` to ``path``; raises its :class:`DownloadError`
         when it fails. Cancelling the awaiting task cancels the download:
         by the time the task ends, its ``.part`` file holds what arrived."""
+        _check_callback(on_progress)
         request = Request(
             url,
             path,
@@ -227,7 +228,18 @@ class Downloader(_NativeDownloader):
         Failures are results with ``error`` set. Cancelling the task that
         iterates (or leaving the loop) cancels the running downloads of
         this call only."""
+        _check_callback(on_progress)
         return _results(self, requests, on_progress)
+
+
+def _check_callback(on_progress: Optional[ProgressCallback]) -> None:
+    """Refuses an ``on_progress`` that cannot be called before anything is
+    downloaded (as the blocking calls do), not at its first event."""
+    if on_progress is not None and not callable(on_progress):
+        raise TypeError(
+            "on_progress must be callable (it is called with a parget.ProgressEvent), "
+            f"not {type(on_progress).__name__}"
+        )
 
 
 async def _results(

@@ -19,6 +19,7 @@ from typing import (
 
 from typing_extensions import disjoint_base
 
+from parget.errors import DownloadError
 from parget.headers import Headers
 
 __all__ = [
@@ -115,7 +116,7 @@ class DownloadResult:
     @property
     def tag(self) -> object: ...
     @property
-    def error(self) -> Optional[Exception]: ...
+    def error(self) -> Optional[DownloadError]: ...
 
 @final
 class GroupResult:
