@@ -26,6 +26,10 @@ pub(crate) struct Settings {
     pub resume: bool,
     pub allow_overwrite: bool,
     pub fsync: bool,
+    /// Wait for another download (of this process or another) writing a
+    /// destination to finish, instead of failing (the CLI's
+    /// `--wait-for-lock`).
+    pub wait_for_lock: bool,
     pub user_agent: Option<String>,
     pub certificates: Vec<Vec<u8>>,
     pub insecure: bool,
@@ -99,6 +103,7 @@ impl Settings {
             .resume_partial(self.resume)
             .allow_overwrite(self.allow_overwrite)
             .fsync(self.fsync)
+            .wait_for_lock(self.wait_for_lock)
             .danger_accept_invalid_certs(self.insecure)
             .reporter(hub);
         if let Some(n) = self.per_host {

@@ -115,3 +115,37 @@ async def test_an_async_callback_that_cannot_be_called_is_refused_before_downloa
         parget.adownload_many([(url, tmp_path / "b")], on_progress=5)  # type: ignore[arg-type]
     assert not list(tmp_path.iterdir())
     assert testbed.path_stats("/validate/acb")["requests"] == 0
+
+
+def test_headers_that_frame_the_request_are_refused(tmp_path: Path) -> None:
+    for name in ("Content-Length", "Transfer-Encoding", "Range"):
+        with pytest.raises(ValueError, match="is parget's to send"):
+            parget.Request("http://127.0.0.1/x", tmp_path / "x", headers={name: "5"})
+    with pytest.raises(ValueError, match="is parget's to send"):
+        parget.Downloader(headers={"Connection": "close"})
+
+
+def test_wait_for_lock_lets_a_second_writer_wait(testbed: Testbed, tmp_path: Path) -> None:
+    import threading
+    import time
+
+    # A slow download holds the destination's lock while a second call
+    # for it starts: without waiting it fails on the lock; waiting, it
+    # finds the finished file and skips it.
+    url = testbed.url("/validation/lock", size=4_000_000, rate=2_000_000)
+    body = testbed.body(url)
+    downloader = parget.Downloader()
+    first: List[parget.DownloadResult] = []
+    thread = threading.Thread(target=lambda: first.append(downloader.download(url, tmp_path / "f")))
+    thread.start()
+    part = tmp_path / "f.part"
+    # Bytes in the part file: its lock is held.
+    while thread.is_alive() and not (part.exists() and part.stat().st_size > 0):
+        time.sleep(0.005)
+    with pytest.raises(parget.DownloadError, match="is locked"):
+        parget.download(url, tmp_path / "f")
+    waited = parget.download(url, tmp_path / "f", wait_for_lock=True)
+    thread.join()
+    assert first[0].ok and not first[0].skipped
+    assert waited.skipped
+    assert (tmp_path / "f").read_bytes() == body

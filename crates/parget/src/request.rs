@@ -456,6 +456,14 @@ pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, Heade
         )
         .with_source(e)
     })?;
+    if PARGETS_OWN.contains(&parsed.as_str()) {
+        return Err(Error::new(
+            ErrorKind::InvalidRequest(format!(
+                "the header `{parsed}` is parget's to send: it frames the request or the ranges parget asks for, and one given would make the server wait for a body or answer what was not asked"
+            )),
+            None,
+        ));
+    }
     let value = HeaderValue::from_str(value.trim()).map_err(|e| {
         Error::new(
             ErrorKind::InvalidRequest(format!(
@@ -468,9 +476,58 @@ pub(crate) fn parse_header(name: &str, value: &str) -> Result<(HeaderName, Heade
     Ok((parsed, value))
 }
 
+/// Headers a user may not give (lower case): the request's framing and
+/// connection handling (a `Content-Length: 5` on a GET makes the server
+/// wait for five bytes until the idle timeout), and the ranges, which
+/// the engine chooses.
+const PARGETS_OWN: [&str; 9] = [
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "range",
+    "if-range",
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_that_frame_the_request_are_refused() {
+        for name in [
+            "Content-Length",
+            "transfer-encoding",
+            "Connection",
+            "TE",
+            "Range",
+        ] {
+            let error = Request::new("http://a/f", "/tmp/f")
+                .unwrap()
+                .with_header(name, "5")
+                .unwrap_err();
+            assert!(
+                error.to_string().contains("is parget's to send"),
+                "{name}: {error}"
+            );
+        }
+        for name in ["Host", "Accept", "X-Trace", "If-None-Match"] {
+            assert!(
+                Request::new("http://a/f", "/tmp/f")
+                    .unwrap()
+                    .with_header(name, "v")
+                    .is_ok(),
+                "{name}"
+            );
+        }
+        let built = crate::Downloader::builder()
+            .header("Content-Length", "5")
+            .build();
+        assert!(built.is_err(), "the downloader's headers are checked too");
+    }
 
     #[test]
     fn mirrors_are_added_in_order_once_each() {

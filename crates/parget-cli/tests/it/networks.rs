@@ -52,6 +52,7 @@ fn values_that_cannot_work_are_usage_errors_before_any_request() {
         ),
         (vec!["-H", "X-A: 1\r\nX-B: 2"], "-H/--header"),
         (vec!["-H", "no colon here"], "-H/--header"),
+        (vec!["-H", "Content-Length: 5"], "is parget's to send"),
         (vec!["--proxy", "socks4://p:1080"], "--proxy"),
         (vec!["--proxy", "http://u:s3cret@p:99999"], "--proxy"),
         (

@@ -88,6 +88,7 @@ if TYPE_CHECKING:
         resume: bool
         allow_overwrite: bool
         fsync: bool
+        wait_for_lock: bool
         user_agent: Optional[str]
         ca_certificate: Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]], None]
         insecure: bool

@@ -184,6 +184,7 @@ class Downloader:
         resume: bool = True,
         allow_overwrite: bool = False,
         fsync: bool = False,
+        wait_for_lock: bool = False,
         user_agent: Optional[str] = None,
         headers: Optional[_HeadersLike] = None,
         digests: Optional[_Digests] = None,
