@@ -79,3 +79,53 @@ fn split_8_spreads_a_file_over_several_connections_to_a_throttled_nginx() {
         ),
     );
 }
+
+#[test]
+fn a_server_limiting_connections_per_client_gets_the_file_over_those_it_allows() {
+    // nginx's `limit_conn 2` answers a third connection 403 (mirrors set
+    // it to 403, 429 or 503): the refused connections leave their ranges
+    // to the two allowed, and the file is neither failed nor started over.
+    const LEN: u64 = 32 * MIB;
+    let path = "/pool/limited.bin";
+    for status in [403, 503] {
+        let nginx = Nginx::builder()
+            .file(path, LEN)
+            .limit_rate(20 * MIB)
+            .limit_conn(2, status)
+            .start()
+            .expect("nginx starts (scripts/install-deps.sh installs it)");
+        let sb = Sandbox::new();
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(sb.path())
+            .args(["-s", "8", &nginx.url(path)])
+            .env_remove("http_proxy")
+            .env_remove("all_proxy")
+            .env_remove("ALL_PROXY");
+        let run = Spawned::spawn(cmd).wait(Instant::now());
+        run.success();
+        let saved = std::fs::read(sb.join("limited.bin")).expect("limited.bin is saved");
+        run.check(
+            sha256(&saved) == sha256(&content(path, LEN)),
+            "limited.bin has the SHA-256 of the served bytes",
+        );
+        let logged = wait_until(Duration::from_secs(30), || {
+            nginx.access_log().is_ok_and(|log| {
+                log.iter()
+                    .filter(|e| e.uri == path && e.status / 100 == 2)
+                    .map(|e| e.body_bytes_sent)
+                    .sum::<u64>()
+                    >= LEN
+            })
+        });
+        let log = nginx.access_log().expect("the access log parses");
+        let lines: Vec<String> = log.iter().map(ToString::to_string).collect();
+        let count = |wanted: u16| log.iter().filter(|e| e.status == wanted).count();
+        run.check(
+            logged && count(status) > 0 && count(200) == 1,
+            &format!(
+                "{status}: the limit refused connections, and one full answer was enough; nginx's log:\n{}",
+                lines.join("\n")
+            ),
+        );
+    }
+}

@@ -32,6 +32,7 @@ pub struct NginxBuilder {
     root: Option<PathBuf>,
     files: Vec<(String, u64)>,
     limit_rate: u64,
+    limit_conn: Option<(u32, u16)>,
     temp_in: Option<PathBuf>,
 }
 
@@ -81,6 +82,14 @@ impl NginxBuilder {
         self
     }
 
+    /// `limit_conn`: at most `connections` at once per client address;
+    /// nginx answers the others `status` (503 by default there; 403 and
+    /// 429 are common too).
+    pub fn limit_conn(mut self, connections: u32, status: u16) -> NginxBuilder {
+        self.limit_conn = Some((connections, status));
+        self
+    }
+
     /// Create the temporary directory (config, logs, and the document root
     /// when none is given) under `dir` instead of the system's temp dir,
     /// e.g. on a tmpfs.
@@ -115,6 +124,7 @@ impl NginxBuilder {
                 root: &root,
                 listen: addr,
                 limit_rate: self.limit_rate,
+                limit_conn: self.limit_conn,
                 temp_paths: &temp_paths,
             };
             let config_path = dir.path().join("nginx.conf");
@@ -180,6 +190,7 @@ impl Nginx {
             root: None,
             files: Vec::new(),
             limit_rate: 0,
+            limit_conn: None,
             temp_in: None,
         }
     }
@@ -485,6 +496,7 @@ struct Config<'a> {
     root: &'a Path,
     listen: SocketAddr,
     limit_rate: u64,
+    limit_conn: Option<(u32, u16)>,
     temp_paths: &'a [&'static str],
 }
 
@@ -496,11 +508,18 @@ impl Config<'_> {
             let directive = module.replace('-', "_");
             temp.push_str(&format!("    {directive}_temp_path {dir}/temp/{module};\n"));
         }
-        let limit = if self.limit_rate > 0 {
+        let mut limit = if self.limit_rate > 0 {
             format!("        limit_rate {};\n", self.limit_rate)
         } else {
             String::new()
         };
+        let mut zone = String::new();
+        if let Some((connections, status)) = self.limit_conn {
+            zone = "    limit_conn_zone $binary_remote_addr zone=perclient:1m;\n".to_owned();
+            limit.push_str(&format!(
+                "        limit_conn perclient {connections};\n        limit_conn_status {status};\n"
+            ));
+        }
         let listen = match self.listen {
             SocketAddr::V4(a) => a.to_string(),
             SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
@@ -523,6 +542,7 @@ impl Config<'_> {
              \x20   keepalive_requests 1000000;\n\
              \x20   keepalive_timeout 300s;\n\
              {temp}\
+             {zone}\
              \x20   log_format parget '{LOG_FORMAT}';\n\
              \x20   access_log {dir}/access.log parget;\n\
              \x20   server {{\n\
@@ -607,6 +627,7 @@ mod tests {
             root: Path::new("/t/d/root"),
             listen: "127.0.0.1:8080".parse().unwrap(),
             limit_rate: 20 << 20,
+            limit_conn: Some((2, 403)),
             temp_paths: &["client-body", "proxy"],
         }
         .render();
@@ -620,6 +641,9 @@ mod tests {
             "listen 127.0.0.1:8080;",
             "root /t/d/root;",
             "limit_rate 20971520;",
+            "limit_conn_zone $binary_remote_addr zone=perclient:1m;",
+            "limit_conn perclient 2;",
+            "limit_conn_status 403;",
             "client_body_temp_path /t/d/temp/client-body;",
             "proxy_temp_path /t/d/temp/proxy;",
             "access_log /t/d/access.log parget;",
@@ -630,6 +654,7 @@ mod tests {
         }
         let unlimited = Config {
             limit_rate: 0,
+            limit_conn: None,
             listen: "[::1]:80".parse().unwrap(),
             temp_paths: &[],
             dir: Path::new("/d"),
@@ -637,6 +662,7 @@ mod tests {
         }
         .render();
         assert!(!unlimited.contains("limit_rate"));
+        assert!(!unlimited.contains("limit_conn"));
         assert!(!unlimited.contains("temp_path"));
         assert!(unlimited.contains("listen [::1]:80;"));
     }

@@ -465,9 +465,19 @@ impl Job {
     }
 
     /// Drops mirror `m`; true when another mirror is left to carry on with.
+    /// Drops mirror `m` when another is still alive, and says whether it
+    /// did: the last one is never dropped, since the connections that
+    /// carry on (and the download's retries) still need a source.
     fn drop_mirror(&self, m: usize) -> bool {
-        self.mirrors[m].alive.store(false, Ordering::Release);
-        self.next_alive_mirror(m).is_some()
+        // Under the plan's lock, so two connections dropping the last two
+        // mirrors at once cannot drop both.
+        let _plan = self.plan();
+        let other = (0..self.mirrors.len())
+            .any(|i| i != m && self.mirrors[i].alive.load(Ordering::Acquire));
+        if other {
+            self.mirrors[m].alive.store(false, Ordering::Release);
+        }
+        other
     }
 
     fn next_alive_mirror(&self, from: usize) -> Option<usize> {
@@ -776,30 +786,47 @@ impl Worker {
                 if job.drop_mirror(self.mirror) {
                     return Err(Failure::new(error, Next::RetryNow));
                 }
-                // The only source left answers ranges with the whole
-                // file, another version or size, a 416 for a range inside
-                // the size it gave, or refuses a range (403, 404) to its
-                // last connection after serving the first answer: one
-                // stream from the start can still work (and a file that
-                // is gone fails there, at once).
-                let ranges_broken = matches!(
-                    error.kind(),
-                    ErrorKind::Protocol(_) | ErrorKind::SizeMismatch { .. }
-                ) || error.status().is_some_and(|s| (400..500).contains(&s));
-                if ranges_broken {
-                    return Err(Failure::new(error, Next::StartOver));
-                }
-                return match job.others_carry_on(error) {
-                    None => Ok(Step::Done),
-                    Some(error) => Err(Failure::new(error, Next::GiveUp)),
+                // A range refused (403, 404, 416, 429 by a server that
+                // limits connections) while other connections run is left
+                // to them.
+                let refused = error.status().is_some_and(|s| (400..500).contains(&s));
+                let error = if refused {
+                    match job.others_carry_on(error) {
+                        None => return Ok(Step::Done),
+                        Some(error) => error,
+                    }
+                } else {
+                    error
                 };
+                // The only source left answers ranges with the whole
+                // file, another version or size, or refuses a range to
+                // its last connection after serving the first answer: one
+                // stream from the start can still work (and a file that
+                // is gone fails there, at once). Other failures (a TLS
+                // refusal, a hook's) end the download.
+                let ranges_broken = refused
+                    || matches!(
+                        error.kind(),
+                        ErrorKind::Protocol(_) | ErrorKind::SizeMismatch { .. }
+                    );
+                let next = if ranges_broken {
+                    Next::StartOver
+                } else {
+                    Next::GiveUp
+                };
+                return Err(Failure::new(error, next));
             }
             Err(FetchEnd::BadPiece(error)) => {
                 job.release(&work);
                 let mirror = &job.mirrors[self.mirror];
                 let bad = mirror.bad_pieces.fetch_add(1, Ordering::AcqRel) + 1;
-                if bad >= BAD_PIECES_TO_DROP && job.drop_mirror(self.mirror) {
-                    return Err(Failure::new(error, Next::RetryNow));
+                if bad >= BAD_PIECES_TO_DROP {
+                    if job.drop_mirror(self.mirror) {
+                        return Err(Failure::new(error, Next::RetryNow));
+                    }
+                    // The only source left keeps serving bad pieces: each
+                    // one more costs a retry.
+                    return Err(Failure::from(error));
                 }
                 // Fetched again (by whichever connection takes the piece).
                 return Err(Failure::new(error, Next::RetryNow));
