@@ -11,6 +11,24 @@ use crate::util::{content, sha256, wait_until, Sandbox, Spawned, BIN};
 
 const MIB: u64 = 1 << 20;
 
+/// The binary with only the flags a user types, in `sb`, no proxy of the
+/// environment in the way.
+fn as_typed(sb: &Sandbox, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(sb.path()).args(args);
+    for proxy in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env_remove(proxy);
+    }
+    cmd
+}
+
 #[test]
 fn split_8_spreads_a_file_over_several_connections_to_a_throttled_nginx() {
     // 64 MiB at nginx's `limit_rate 20m` per connection: one stream needs
@@ -27,16 +45,7 @@ fn split_8_spreads_a_file_over_several_connections_to_a_throttled_nginx() {
     let sb = Sandbox::new();
     let url = nginx.url(path);
     // `parget -s 8 URL` and nothing else.
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(sb.path())
-        .args(["-s", "8", &url])
-        .env_remove("http_proxy")
-        .env_remove("https_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy");
-    let run = Spawned::spawn(cmd).wait(Instant::now());
+    let run = Spawned::spawn(as_typed(&sb, &["-s", "8", &url])).wait(Instant::now());
     run.success();
     let saved = std::fs::read(sb.join("image.bin")).expect("image.bin is saved");
     run.check(
@@ -95,13 +104,8 @@ fn a_server_limiting_connections_per_client_gets_the_file_over_those_it_allows()
             .start()
             .expect("nginx starts (scripts/install-deps.sh installs it)");
         let sb = Sandbox::new();
-        let mut cmd = Command::new(BIN);
-        cmd.current_dir(sb.path())
-            .args(["-s", "8", &nginx.url(path)])
-            .env_remove("http_proxy")
-            .env_remove("all_proxy")
-            .env_remove("ALL_PROXY");
-        let run = Spawned::spawn(cmd).wait(Instant::now());
+        let run =
+            Spawned::spawn(as_typed(&sb, &["-s", "8", &nginx.url(path)])).wait(Instant::now());
         run.success();
         let saved = std::fs::read(sb.join("limited.bin")).expect("limited.bin is saved");
         run.check(
