@@ -592,7 +592,15 @@ async fn segmented(
             // one whose server ignores Range: one stream.
             transfer.segments_allowed = resumed;
             transfer.restart(ctx).await?;
-            Err(Failure::new(error, Next::RetryNow))
+            let how = if resumed {
+                "the file starts over"
+            } else {
+                "the file starts over in one stream"
+            };
+            Err(Failure::new(
+                error.context(format!("ranges of it failed: {how}")),
+                Next::RetryNow,
+            ))
         }
         Err(failure) => Err(failure),
     }

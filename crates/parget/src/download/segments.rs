@@ -125,6 +125,10 @@ struct Job {
     /// The error that ended the last of those, for the report when no
     /// connection is left to finish the file.
     last_error: Mutex<Option<Error>>,
+    /// Ranges fetched whole over a request of their own (not the first
+    /// answer's stream): while none has been, a server whose every range
+    /// failed may serve a whole file and no ranges.
+    ranges_fetched: AtomicUsize,
     pieces: Option<Arc<PieceHashes>>,
 }
 
@@ -199,6 +203,7 @@ pub(crate) async fn fetch(
         running: AtomicUsize::new(0),
         failed_beside_others: AtomicUsize::new(0),
         last_error: Mutex::new(None),
+        ranges_fetched: AtomicUsize::new(0),
         pieces: setup.pieces,
     });
 
@@ -228,6 +233,11 @@ pub(crate) async fn fetch(
                 None => break,
                 Some(Ok((index, result))) => {
                     busy[index] = false;
+                    // A connection that ended is no yardstick for the
+                    // others: its last rate must not make them look slow.
+                    job.workers[index]
+                        .last_rate
+                        .store(f64::NAN.to_bits(), Ordering::Relaxed);
                     if let Err(e) = result {
                         if failure.is_none() {
                             failure = Some(e);
@@ -756,6 +766,7 @@ impl Worker {
                 None => return Ok(Step::Done),
             },
         };
+        let own_request = stream.is_none();
         let state = &job.workers[self.index];
         state.segment.store(work.id, Ordering::Relaxed);
         job.progress.segment_started();
@@ -775,7 +786,12 @@ impl Worker {
         }
         state.segment.store(NO_SEGMENT, Ordering::Relaxed);
         let error = match result {
-            Ok(()) => return Ok(Step::Fetched),
+            Ok(()) => {
+                if own_request {
+                    job.ranges_fetched.fetch_add(1, Ordering::AcqRel);
+                }
+                return Ok(Step::Fetched);
+            }
             Err(FetchEnd::Abandoned) => {
                 // Too slow: leave the range to faster connections.
                 job.release(&work);
@@ -846,6 +862,18 @@ impl Worker {
         }
         match job.others_carry_on(error) {
             None => Ok(Step::Done),
+            // Every range asked for failed, the others' too, where the
+            // first answer streamed: this server serves the file but no
+            // ranges (it cuts, stalls or refuses them), so one stream from
+            // the start is the way, as with `-s 1`, rather than retries
+            // of ranges.
+            Some(error)
+                if own_request
+                    && job.failed_beside_others.load(Ordering::Acquire) > 0
+                    && job.ranges_fetched.load(Ordering::Acquire) == 0 =>
+            {
+                Err(Failure::new(error, Next::StartOver))
+            }
             Some(error) => Err(Failure::from(error)),
         }
     }
