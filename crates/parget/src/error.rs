@@ -246,14 +246,7 @@ impl Error {
     /// Whether the text of a cause in the chain holds `needle`
     /// (lower-case).
     pub(crate) fn cause_says(&self, needle: &str) -> bool {
-        let mut source = StdError::source(self);
-        while let Some(cause) = source {
-            if cause.to_string().to_ascii_lowercase().contains(needle) {
-                return true;
-            }
-            source = cause.source();
-        }
-        false
+        StdError::source(self).is_some_and(|cause| chain_text(cause).contains(needle))
     }
 
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -344,6 +337,19 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// The text of `error` and of every cause below it, lower-cased, each
+/// followed by `: `: where a library tells a cause only in words.
+pub(crate) fn chain_text(error: &(dyn StdError + 'static)) -> String {
+    let mut text = String::new();
+    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(cause) = source {
+        text.push_str(&cause.to_string().to_ascii_lowercase());
+        text.push_str(": ");
+        source = cause.source();
+    }
+    text
 }
 
 /// A place in a chain of causes: see [`Error::context`].

@@ -474,7 +474,6 @@ impl Job {
         }
     }
 
-    /// Drops mirror `m`; true when another mirror is left to carry on with.
     /// Drops mirror `m` when another is still alive, and says whether it
     /// did: the last one is never dropped, since the connections that
     /// carry on (and the download's retries) still need a source.
@@ -857,7 +856,7 @@ impl Worker {
         }
         // With mirrors, a failing one is dropped and the others carry on;
         // a lone URL is retried with backoff by its last connection.
-        if job.mirrors.len() > 1 && job.drop_mirror(self.mirror) {
+        if job.drop_mirror(self.mirror) {
             return Err(Failure::new(error, Next::RetryNow));
         }
         match job.others_carry_on(error) {

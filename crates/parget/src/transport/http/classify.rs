@@ -13,7 +13,7 @@
 //! retried), named for what was wrong; so is a TLS refusal
 //! ([`ErrorKind::Tls`]).
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{chain_text, Error, ErrorKind};
 
 /// What the chain's text says is wrong with the answer, if it is one of
 /// the HTTP parser's refusals.
@@ -64,18 +64,6 @@ fn protocol_problem(chain: &str) -> Option<&'static str> {
         .iter()
         .find(|(needle, _)| chain.contains(needle))
         .map(|(_, problem)| *problem)
-}
-
-/// The chain of `error`'s causes as one lower-cased text.
-fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = String::new();
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(cause) = source {
-        text.push_str(&cause.to_string().to_ascii_lowercase());
-        text.push_str(": ");
-        source = cause.source();
-    }
-    text
 }
 
 /// True when TLS refused the connection: the server's certificate was
