@@ -85,27 +85,55 @@ pub(crate) enum Decision {
     Close(usize),
 }
 
-/// A point on the byte count's curve.
+/// What the fetch has come to at one moment: the controller's input, and
+/// the marks it measures rates from.
 #[derive(Clone, Copy, Debug)]
-struct Mark {
-    at: Duration,
-    received: u64,
+pub(crate) struct Reading {
+    /// Since the fetch began.
+    pub at: Duration,
+    /// Bytes received so far.
+    pub received: u64,
+    /// CPU time the client process has spent so far, where it is known.
+    pub cpu: Option<Duration>,
 }
 
-impl Mark {
+impl Reading {
     /// The rate from this mark to `now`, once at least `span` has passed.
-    fn rate_to(&self, now: Duration, received: u64, span: Duration) -> Option<f64> {
-        let elapsed = now.checked_sub(self.at)?;
+    fn rate_to(&self, now: &Reading, span: Duration) -> Option<f64> {
+        let elapsed = now.at.checked_sub(self.at)?;
         (elapsed >= span && !elapsed.is_zero())
-            .then(|| received.saturating_sub(self.received) as f64 / elapsed.as_secs_f64())
+            .then(|| now.received.saturating_sub(self.received) as f64 / elapsed.as_secs_f64())
+    }
+
+    /// True when the client spent at least [`CLIENT_BOUND`] of CPU per
+    /// second from this mark to `now`.
+    fn client_bound_to(&self, now: &Reading) -> bool {
+        let (Some(from), Some(to)) = (self.cpu, now.cpu) else {
+            return false;
+        };
+        let elapsed = now.at.saturating_sub(self.at);
+        !elapsed.is_zero()
+            && to.saturating_sub(from).as_secs_f64() >= CLIENT_BOUND * elapsed.as_secs_f64()
     }
 }
+
+/// A client that spends this much CPU per second (a core's worth, or
+/// nearly) while one connection runs is the limit itself: receiving,
+/// writing and hashing, not the network. More connections would only cost
+/// it more. On two cores, one stream from a loopback nginx verifying
+/// SHA-256 keeps the client at 1.4 to 1.8 cores, while its rate in the
+/// first tens of milliseconds (thread start-up, the hash warming) can dip
+/// under the rate threshold: without this, such a file split into 8
+/// connections, then settled at 2, hashing half of it back from the
+/// page cache (1.5 s instead of 1.2 s for 1 GiB). A paced or distant
+/// server leaves the client nearly idle.
+const CLIENT_BOUND: f64 = 0.9;
 
 /// A measuring window that starts [`SETTLE`] after a change.
 #[derive(Clone, Copy, Debug)]
 struct Window {
     changed: Duration,
-    start: Option<Mark>,
+    start: Option<Reading>,
 }
 
 impl Window {
@@ -117,23 +145,28 @@ impl Window {
     }
 
     /// The window's rate, once it is whole.
-    fn rate(&mut self, now: Duration, received: u64) -> Option<f64> {
+    fn rate(&mut self, now: &Reading) -> Option<f64> {
         match self.start {
             None => {
-                if now >= self.changed + SETTLE {
-                    self.start = Some(Mark { at: now, received });
+                if now.at >= self.changed + SETTLE {
+                    self.start = Some(*now);
                 }
                 None
             }
-            Some(start) => start.rate_to(now, received, WINDOW),
+            Some(start) => start.rate_to(now, WINDOW),
         }
+    }
+
+    /// Whether the client was the limit over the window so far.
+    fn client_bound(&self, now: &Reading) -> bool {
+        self.start.is_some_and(|start| start.client_bound_to(now))
     }
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Phase {
     /// Watching the first connection: past its burst once `mark` is set.
-    Sampling { mark: Option<Mark> },
+    Sampling { mark: Option<Reading> },
     /// Every connection was just opened: measuring what they bring
     /// together, against the first one's sampled rate.
     Opened { window: Window },
@@ -143,6 +176,8 @@ enum Phase {
         window: Window,
         /// The last whole window's rate.
         rate: Option<f64>,
+        /// Whether the client was the limit over that window.
+        client_bound: bool,
         next_probe: Duration,
         interval: Duration,
     },
@@ -239,49 +274,45 @@ impl Controller {
         }
     }
 
-    /// Takes a look at time `now` (since the fetch began): `received` bytes
-    /// so far, `running` connections, `remaining` bytes still to fetch.
-    pub(crate) fn tick(
-        &mut self,
-        now: Duration,
-        received: u64,
-        running: usize,
-        remaining: u64,
-    ) -> Decision {
+    /// Takes a look at `now`, with `running` connections and `remaining`
+    /// bytes still to fetch.
+    pub(crate) fn tick(&mut self, now: Reading, running: usize, remaining: u64) -> Decision {
         let max = self.settings.max;
+        let at = now.at;
         match &mut self.phase {
             Phase::Sampling { mark } => {
                 if max == 1 {
-                    self.phase = steady(1, now, None, FIRST_PROBE);
+                    self.phase = steady(1, at, None, FIRST_PROBE);
                     return Decision::Hold;
                 }
                 let Some(threshold) = self.settings.keep_single_above else {
-                    return self.open_all(now, running);
+                    return self.open_all(at, running);
                 };
                 if self.settings.crowded {
-                    self.phase = steady(1, now, None, FIRST_PROBE);
+                    self.phase = steady(1, at, None, FIRST_PROBE);
                     return Decision::Hold;
                 }
                 let Some(mark) = mark else {
-                    if now >= BURST_TIME {
-                        *mark = Some(Mark { at: now, received });
+                    if at >= BURST_TIME {
+                        *mark = Some(now);
                     }
                     return Decision::Hold;
                 };
-                let Some(rate) = mark.rate_to(now, received, SAMPLE_TIME) else {
+                let Some(rate) = mark.rate_to(&now, SAMPLE_TIME) else {
                     return Decision::Hold;
                 };
                 self.sampled = Some(rate);
-                if rate >= threshold {
-                    // Faster than the client needs help with: alone.
-                    self.phase = steady(1, now, Some(rate), FIRST_PROBE);
+                if rate >= threshold || mark.client_bound_to(&now) {
+                    // Faster than the client needs help with, or the
+                    // client is the limit already: alone.
+                    self.phase = steady(1, at, Some(rate), FIRST_PROBE);
                     Decision::Hold
                 } else {
-                    self.open_all(now, running)
+                    self.open_all(at, running)
                 }
             }
             Phase::Opened { window } => {
-                let Some(together) = window.rate(now, received) else {
+                let Some(together) = window.rate(&now) else {
                     return Decision::Hold;
                 };
                 // Connections that each add the first one's rate until a
@@ -293,9 +324,9 @@ impl Controller {
                     _ => max,
                 };
                 if needed < max {
-                    self.probe(Probe::new(max, needed, together, now, FIRST_PROBE))
+                    self.probe(Probe::new(max, needed, together, at, FIRST_PROBE))
                 } else {
-                    self.phase = steady(max, now, Some(together), FIRST_PROBE * 2);
+                    self.phase = steady(max, at, Some(together), FIRST_PROBE * 2);
                     Decision::Hold
                 }
             }
@@ -303,36 +334,39 @@ impl Controller {
                 target,
                 window,
                 rate,
+                client_bound,
                 next_probe,
                 interval,
             } => {
                 let target = *target;
-                if let Some(measured) = window.rate(now, received) {
+                if let Some(measured) = window.rate(&now) {
                     *rate = Some(measured);
-                    window.start = Some(Mark { at: now, received });
+                    *client_bound = window.client_bound(&now);
+                    window.start = Some(now);
                 }
-                let Some(rate) = *rate else {
+                let (Some(rate), client_bound) = (*rate, *client_bound) else {
                     return Decision::Hold;
                 };
-                if now < *next_probe || !time_to_probe(remaining, rate) {
+                if at < *next_probe || !time_to_probe(remaining, rate) {
                     return Decision::Hold;
                 }
                 let interval = *interval;
                 let next = if target > 1 {
                     target - (target / 4).max(1)
-                } else if target < max && self.network_bound(rate, target) {
+                } else if target < max && self.network_bound(rate, target) && !client_bound {
                     (target * 2).min(max)
                 } else {
-                    self.phase = steady(target, now, Some(rate), interval);
+                    self.phase = steady(target, at, Some(rate), interval);
                     return Decision::Hold;
                 };
                 self.probe(Probe {
                     halving: true,
-                    ..Probe::new(target, next, rate, now, interval)
+                    ..Probe::new(target, next, rate, at, interval)
                 })
             }
             Phase::Probing(probe) => {
-                let Some(rate) = probe.window.rate(now, received) else {
+                let client_bound = probe.window.client_bound(&now);
+                let Some(rate) = probe.window.rate(&now) else {
                     return Decision::Hold;
                 };
                 let Probe {
@@ -353,23 +387,23 @@ impl Controller {
                             let middle = target + (before - target).div_ceil(2);
                             return self.probe(Probe {
                                 floor: target,
-                                ..Probe::new(before, middle, baseline, now, interval)
+                                ..Probe::new(before, middle, baseline, at, interval)
                             });
                         }
-                        self.phase = steady(before, now, Some(baseline), longer);
+                        self.phase = steady(before, at, Some(baseline), longer);
                         return Decision::Open(before - target);
                     }
                     // Not needed: go on at once, by halves, above the floor;
                     // or settle, when an estimate held.
                     let next = (target - (target / 2).max(1)).max(floor + 1);
                     if !halving || next >= target {
-                        self.phase = steady(target, now, Some(rate), interval);
+                        self.phase = steady(target, at, Some(rate), interval);
                         return Decision::Hold;
                     }
                     self.probe(Probe {
                         floor,
                         halving: true,
-                        ..Probe::new(target, next, rate, now, interval)
+                        ..Probe::new(target, next, rate, at, interval)
                     })
                 } else {
                     // Opened more: kept when each added half its share,
@@ -381,20 +415,21 @@ impl Controller {
                         let max = self.settings.max;
                         if target < max
                             && self.network_bound(rate, target)
+                            && !client_bound
                             && time_to_probe(remaining, rate)
                         {
                             return self.probe(Probe::new(
                                 target,
                                 (target * 2).min(max),
                                 rate,
-                                now,
+                                at,
                                 interval,
                             ));
                         }
-                        self.phase = steady(target, now, Some(rate), interval);
+                        self.phase = steady(target, at, Some(rate), interval);
                         Decision::Hold
                     } else {
-                        self.phase = steady(before, now, Some(baseline), longer);
+                        self.phase = steady(before, at, Some(baseline), longer);
                         Decision::Close(target - before)
                     }
                 }
@@ -448,6 +483,7 @@ fn steady(target: usize, now: Duration, rate: Option<f64>, interval: Duration) -
         target,
         window: Window::after(now),
         rate,
+        client_bound: false,
         next_probe: now + interval,
         interval,
     }
@@ -498,6 +534,8 @@ mod tests {
         // Each connection: when it opened, burst bytes left.
         let mut connections: Vec<(Duration, f64)> = vec![(Duration::ZERO, link.burst); n];
         let mut received = 0.0;
+        // CPU the client spent: the share of its capacity it used.
+        let mut cpu = 0.0;
         let mut now = Duration::ZERO;
         let mut next_tick = Duration::ZERO;
         while received < len {
@@ -514,6 +552,7 @@ mod tests {
                 .collect();
             let offered: f64 = offers.iter().sum();
             let scale = if offered > cap { cap / offered } else { 1.0 };
+            cpu += (offered * scale / (client * dt.as_secs_f64())).min(1.0) * dt.as_secs_f64();
             for (k, &i) in live.iter().enumerate() {
                 let got = offers[k] * scale;
                 let from_burst = got.min(connections[i].1);
@@ -526,7 +565,12 @@ mod tests {
             };
             if now >= next_tick {
                 let remaining = (len - received).max(0.0) as u64;
-                match controller.tick(now, received as u64, connections.len(), remaining) {
+                let reading = Reading {
+                    at: now,
+                    received: received as u64,
+                    cpu: Some(Duration::from_secs_f64(cpu)),
+                };
+                match controller.tick(reading, connections.len(), remaining) {
                     Decision::Hold => {}
                     Decision::Open(k) => {
                         for _ in 0..k {
@@ -543,6 +587,15 @@ mod tests {
             }
         }
         (now, connections.len())
+    }
+
+    /// A reading without the client's CPU time.
+    fn reading(at: Duration, received: u64) -> Reading {
+        Reading {
+            at,
+            received,
+            cpu: None,
+        }
     }
 
     fn settings(max: usize) -> Settings {
@@ -615,6 +668,78 @@ mod tests {
     }
 
     #[test]
+    fn a_client_slower_than_the_threshold_keeps_one_connection_when_it_is_the_limit() {
+        // A client that verifies at 400 MB/s, under the 500 MB/s that
+        // keeps a fast stream alone, on a link faster than it: its own
+        // CPU is the limit, and more connections would only cost it more.
+        let link = Link {
+            per_connection: NONE,
+            total: NONE,
+            client: 400.0 * MB,
+            burst: 2.0 * MB,
+            latency: Duration::from_micros(100),
+        };
+        let len = 1024.0 * MB;
+        let (took, connections) = simulate(link, len, settings(16));
+        let single = fixed(link, len, 1);
+        assert_eq!(connections, 1);
+        assert!(
+            took.as_secs_f64() <= single.as_secs_f64() * 1.05,
+            "{took:?} against one stream's {single:?}"
+        );
+    }
+
+    #[test]
+    fn a_busy_client_samples_alone_and_an_idle_one_opens_every_connection() {
+        let ms = Duration::from_millis;
+        let sample = |cpu_per_second: f64| {
+            let mut controller = Controller::new(settings(8));
+            // 300 MB/s past the burst, under the threshold.
+            let at = |t: u64| Reading {
+                at: ms(t),
+                received: t * 300_000,
+                cpu: Some(Duration::from_secs_f64(t as f64 / 1000.0 * cpu_per_second)),
+            };
+            assert_eq!(controller.tick(at(1), 1, 1 << 30), Decision::Hold);
+            assert_eq!(controller.tick(at(11), 1, 1 << 30), Decision::Hold);
+            (controller.tick(at(32), 1, 1 << 30), controller.target())
+        };
+        assert_eq!(sample(1.5), (Decision::Hold, 1), "a core and a half");
+        assert_eq!(sample(0.95), (Decision::Hold, 1), "nearly a core");
+        assert_eq!(sample(0.2), (Decision::Open(7), 8), "mostly idle");
+        // Without the CPU time, only the rate decides.
+        let mut unknown = Controller::new(settings(8));
+        for t in [1u64, 11] {
+            unknown.tick(reading(ms(t), t * 300_000), 1, 1 << 30);
+        }
+        assert_eq!(
+            unknown.tick(reading(ms(32), 32 * 300_000), 1, 1 << 30),
+            Decision::Open(7)
+        );
+    }
+
+    #[test]
+    fn a_busy_client_is_not_probed_upward() {
+        // One connection at 300 MB/s while the client spends a core and a
+        // half: its first probe, a second in, keeps it alone. An idle
+        // client at the same rate is doubled.
+        let ms = Duration::from_millis;
+        let opens = |cpu_per_second: f64| {
+            let mut controller = Controller::new(crowded(8));
+            (1u64..3000).step_by(10).any(|t| {
+                let reading = Reading {
+                    at: ms(t),
+                    received: t * 300_000,
+                    cpu: Some(Duration::from_secs_f64(t as f64 / 1000.0 * cpu_per_second)),
+                };
+                matches!(controller.tick(reading, 1, 1 << 34), Decision::Open(_))
+            })
+        };
+        assert!(!opens(1.5));
+        assert!(opens(0.1));
+    }
+
+    #[test]
     fn without_a_threshold_every_connection_opens_at_once() {
         let mut controller = Controller::new(Settings {
             max: 8,
@@ -622,13 +747,13 @@ mod tests {
             crowded: false,
         });
         assert_eq!(
-            controller.tick(Duration::from_millis(1), 0, 1, 1 << 30),
+            controller.tick(reading(Duration::from_millis(1), 0), 1, 1 << 30),
             Decision::Open(7)
         );
         assert_eq!(controller.target(), 8);
         let mut one = Controller::new(settings(1));
         assert_eq!(
-            one.tick(Duration::from_millis(50), 1 << 20, 1, 1 << 30),
+            one.tick(reading(Duration::from_millis(50), 1 << 20), 1, 1 << 30),
             Decision::Hold
         );
         assert_eq!(one.target(), 1);
@@ -648,7 +773,7 @@ mod tests {
         // 20 MB/s on one connection: alone, every connection would open.
         for t in [1u64, 11, 32, 60, 200, 900] {
             assert_eq!(
-                controller.tick(ms(t), t * 20_000, 1, 1 << 30),
+                controller.tick(reading(ms(t), t * 20_000), 1, 1 << 30),
                 Decision::Hold,
                 "at {t} ms"
             );
@@ -658,7 +783,7 @@ mod tests {
         // what one connection could take.
         let mut opened = None;
         for t in (1000u64..2000).step_by(10) {
-            if let Decision::Open(n) = controller.tick(ms(t), t * 20_000, 1, 1 << 30) {
+            if let Decision::Open(n) = controller.tick(reading(ms(t), t * 20_000), 1, 1 << 30) {
                 opened = Some(n);
                 break;
             }
@@ -708,14 +833,20 @@ mod tests {
         let mut controller = Controller::new(settings(4));
         let ms = Duration::from_millis;
         // 4 MiB in the first milliseconds, then a paced trickle.
-        assert_eq!(controller.tick(ms(1), 2 << 20, 1, 1 << 30), Decision::Hold);
-        assert_eq!(controller.tick(ms(6), 4 << 20, 1, 1 << 30), Decision::Hold);
         assert_eq!(
-            controller.tick(ms(11), (4 << 20) + 20_000, 1, 1 << 30),
+            controller.tick(reading(ms(1), 2 << 20), 1, 1 << 30),
             Decision::Hold
         );
         assert_eq!(
-            controller.tick(ms(32), (4 << 20) + 420_000, 1, 1 << 30),
+            controller.tick(reading(ms(6), 4 << 20), 1, 1 << 30),
+            Decision::Hold
+        );
+        assert_eq!(
+            controller.tick(reading(ms(11), (4 << 20) + 20_000), 1, 1 << 30),
+            Decision::Hold
+        );
+        assert_eq!(
+            controller.tick(reading(ms(32), (4 << 20) + 420_000), 1, 1 << 30),
             Decision::Open(3)
         );
         let rate = controller.sampled_rate().unwrap();
@@ -758,7 +889,7 @@ mod tests {
         fn it_converges_near_the_best_fixed_choice(
             per_connection in prop_oneof![Just(NONE), (5.0f64..200.0).prop_map(|r| r * MB)],
             total in prop_oneof![Just(NONE), (20.0f64..400.0).prop_map(|r| r * MB)],
-            client in (400.0f64..3000.0).prop_map(|r| r * MB),
+            client in (100.0f64..3000.0).prop_map(|r| r * MB),
             burst_ms in 0.0f64..9.0,
             latency_ms in 0u64..30,
             max in 1usize..17,

@@ -16,7 +16,7 @@ use url::Url;
 
 use http::HeaderMap;
 
-use super::controller::{Controller, Decision, Settings as ControllerSettings};
+use super::controller::{Controller, Decision, Reading, Settings as ControllerSettings};
 use super::gather::Gather;
 use super::pieces::PieceCheck;
 use super::retry_loop::{retry_loop, Failure, Next, Retrying};
@@ -279,7 +279,14 @@ pub(crate) async fn fetch(
                     started = Some(Instant::now());
                 }
                 let decision = match started {
-                    Some(started) => controller.tick(started.elapsed(), received, running, remaining),
+                    Some(started) => {
+                        let reading = Reading {
+                            at: started.elapsed(),
+                            received,
+                            cpu: Some(process_cpu()),
+                        };
+                        controller.tick(reading, running, remaining)
+                    }
                     None => Decision::Hold,
                 };
                 match decision {
@@ -876,4 +883,14 @@ impl Worker {
             Some(error) => Err(Failure::from(error)),
         }
     }
+}
+
+/// CPU time this process has spent so far: the controller tells from it
+/// whether the client itself is the limit.
+fn process_cpu() -> Duration {
+    let spent = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        u64::try_from(spent.tv_sec).unwrap_or(0),
+        u32::try_from(spent.tv_nsec).unwrap_or(0),
+    )
 }
