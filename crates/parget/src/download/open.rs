@@ -4,7 +4,7 @@
 
 use futures_util::StreamExt;
 
-use super::retry_loop::Failure;
+use super::retry_loop::{Failure, Next};
 use super::transfer::Transfer;
 use super::{Ctx, Effective};
 use crate::error::{Error, ErrorKind};
@@ -52,6 +52,21 @@ pub(crate) async fn first_request(
                 )))
                 .into())
         }
+        // A range refused (a 403 from a server or CDN that serves the
+        // whole file but no range of it): the held bytes cannot be
+        // continued there, and the next attempt asks for the whole file,
+        // at once, as a fresh download would. A 404 or 410 then says so
+        // for the whole file too. Rate limits (429) and timeouts (408)
+        // are not about the range: they meet the retry policy.
+        Ok(Err(e)) if offset > 0 && e.status().is_some_and(refuses_a_range) => {
+            transfer.cannot_continue();
+            Err(Failure::new(
+                e.context(format!(
+                    "asked to continue at byte {offset}: the file starts over"
+                )),
+                Next::RetryNow,
+            ))
+        }
         Ok(Err(e)) => Err(e.into()),
         Ok(Ok(opened)) => Ok(opened),
     };
@@ -65,6 +80,12 @@ pub(crate) async fn first_request(
         })
         .map_err(Failure::give_up)?;
     Ok(opened)
+}
+
+/// True for a client-error status that may be about the Range asked
+/// for rather than the resource (416 is handled on its own).
+fn refuses_a_range(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 408 | 416 | 429)
 }
 
 /// Asks for `bytes=0-0` when the first answer did not say whether Range

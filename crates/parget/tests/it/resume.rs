@@ -111,6 +111,50 @@ async fn continue_fetches_only_what_is_missing() {
 }
 
 #[tokio::test]
+async fn a_resume_whose_range_is_refused_fetches_the_whole_file() {
+    // A server (a CDN's signed URL, say) that serves the whole file but
+    // answers every Range with 403: `-c` gets the file as a fresh
+    // download does, at once, even with no retries left.
+    let bed = Bed::start().await;
+    let stalled = format!("/refused.bin?size={LEN}&stall_after=2500000");
+    leave_part(&bed, &stalled, "refused.bin").await;
+    let url = format!("/refused.bin?size={LEN}&range_status=403");
+    // The kept bytes were recorded for this URL.
+    let control = bed.path("refused.bin.part.parget");
+    let text = std::fs::read_to_string(&control).expect("control file written");
+    let (header, records) = text.split_once('\n').unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(header).unwrap();
+    json["url"] = bed.server.url(&url).into();
+    std::fs::write(&control, format!("{json}\n{records}")).unwrap();
+    bed.server.reset_stats();
+    let expected = content("/refused.bin", LEN);
+    let downloader = fast()
+        .resume_partial(true)
+        .retry_policy(RetryPolicy::new(0, Duration::ZERO))
+        .build()
+        .unwrap();
+    let report = downloader
+        .download(
+            bed.request(&url, "refused.bin")
+                .with_digest(sha256(&expected)),
+        )
+        .await;
+    assert_file(&report, &expected);
+    let stats = bed.server.stats();
+    assert_eq!(
+        stats.range_requests_for("/refused.bin"),
+        1,
+        "the resume asked once"
+    );
+    assert_eq!(stats.requests_for("/refused.bin"), 2, "then the whole file");
+    let served = stats.body_bytes_for("/refused.bin");
+    assert!(
+        (LEN..LEN + 100).contains(&served),
+        "the whole file once, and the refusal's short text: {served}"
+    );
+}
+
+#[tokio::test]
 async fn a_changed_resource_starts_over() {
     let bed = Bed::start().await;
     let url = format!("/v.bin?size={LEN}&stall_after=2500000");
