@@ -235,3 +235,38 @@ async def test_after_cancel_every_request_of_a_list_has_an_async_result(testbed:
 
     results = [r async for r in downloader.adownload_many(slow_list(testbed, tmp_path, "a"), on_progress=on_progress)]
     check_every_request_has_a_result(results, tmp_path, "a")
+
+
+def test_a_downloader_as_a_context_manager_downloads_and_closes(testbed: Testbed, tmp_path: Path) -> None:
+    url = testbed.url("/ctx/small", size=100_000)
+    with parget.Downloader() as downloader:
+        result = downloader.download(url, tmp_path / "small")
+    assert result.size == 100_000
+    assert (tmp_path / "small").read_bytes() == testbed.body(url)
+    # Closed, it still works, on a fresh pool.
+    again = downloader.download(url, tmp_path / "again")
+    assert (tmp_path / "again").read_bytes() == testbed.body(url)
+    assert again.size == 100_000
+
+
+@pytest.mark.asyncio
+async def test_leaving_an_async_with_block_by_an_exception_cancels_its_downloads(
+    testbed: Testbed, tmp_path: Path
+) -> None:
+    url = testbed.url("/ctx/slow", size=2_560_000, rate=256_000)
+    events: List[parget.ProgressEvent] = []
+    task = None
+    with pytest.raises(RuntimeError, match="left early"):
+        async with parget.Downloader(split=1, retries=0) as downloader:
+            task = asyncio.ensure_future(
+                downloader.adownload(url, tmp_path / "slow", on_progress=events.append)
+            )
+            while not (events and events[-1].received > 0):
+                await asyncio.sleep(0.02)
+            raise RuntimeError("left early")
+    assert task is not None
+    with pytest.raises(parget.DownloadError) as failed:
+        await task
+    assert "cancelled" in str(failed.value), failed.value
+    assert not (tmp_path / "slow").exists()
+    check_part(testbed, "/ctx/slow", 2_560_000, tmp_path / "slow.part", at_least=1)

@@ -167,7 +167,9 @@ class Downloader(_NativeDownloader):
 
     Blocking: :meth:`download`, :meth:`download_many`. asyncio:
     :meth:`adownload`, :meth:`adownload_many`. :meth:`cancel` stops every
-    call's downloads.
+    call's downloads. As a context manager (``with`` or ``async with``),
+    leaving the block closes it (:meth:`close`): downloads still running
+    then, such as tasks left behind by an exception, are cancelled.
     """
 
     async def adownload(
@@ -231,6 +233,25 @@ class Downloader(_NativeDownloader):
         this call only."""
         _check_callback(on_progress)
         return _results(self, requests, on_progress)
+
+    def close(self) -> None:
+        """Cancels whatever this downloader still runs, as :meth:`cancel`
+        does (each download ends with a cancelled ``DownloadError``, its
+        ``.part`` file kept for resume), and lets its connection pool go.
+        A later call works as usual, on a fresh pool."""
+        self.cancel()
+
+    def __enter__(self) -> "Downloader":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "Downloader":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _check_callback(on_progress: Optional[ProgressCallback]) -> None:
