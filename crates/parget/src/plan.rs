@@ -298,6 +298,14 @@ impl Plan {
         }
     }
 
+    /// Back to one connection: gaps are handed out whole again, so the
+    /// one left fetches the rest of the file in one request, in order,
+    /// rather than a request per piece. More connections later cut it, as
+    /// [`Plan::prepare_for_more`] cuts the first stream.
+    pub(crate) fn prepare_for_one(&mut self) {
+        self.piece = None;
+    }
+
     /// Work for an idle worker, or `None` when there is nothing to give.
     ///
     /// The lowest unassigned gap is handed out whole (an idle worker that
@@ -611,6 +619,22 @@ mod tests {
         plan.advance(first.id, 20);
         assert_eq!(plan.next_work().map(|w| (w.start, w.end)), Some((20, 40)));
         assert_eq!(plan.next_work().map(|w| (w.start, w.end)), Some((40, 60)));
+    }
+
+    #[test]
+    fn back_to_one_connection_the_rest_is_handed_out_whole_and_cut_again_for_more() {
+        let mut plan = Plan::new(100, 10, &RangeSet::new());
+        plan.prepare_for_more(20);
+        let first = plan.next_work().unwrap();
+        assert_eq!((first.start, first.end), (0, 20));
+        plan.prepare_for_one();
+        let rest = plan.next_work().unwrap();
+        assert_eq!((rest.start, rest.end), (20, 100), "the rest, whole");
+        // Another connection joins: the one streaming keeps a piece.
+        plan.advance(rest.id, 5);
+        plan.prepare_for_more(20);
+        assert_eq!(plan.segment(rest.id), Some(25..45));
+        assert_eq!(plan.next_work().map(|w| (w.start, w.end)), Some((45, 65)));
     }
 
     #[test]

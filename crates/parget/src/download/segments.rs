@@ -283,7 +283,7 @@ pub(crate) async fn fetch(
                         let reading = Reading {
                             at: started.elapsed(),
                             received,
-                            cpu: Some(process_cpu()),
+                            busy: Some(job.sender.busy()),
                         };
                         controller.tick(reading, running, remaining)
                     }
@@ -293,6 +293,11 @@ pub(crate) async fn fetch(
                     Decision::Hold => {}
                     Decision::Close(n) => {
                         job.to_close.fetch_add(n, Ordering::AcqRel);
+                        if controller.target() == 1 {
+                            // One connection left: the rest in one
+                            // request, not one per piece.
+                            job.plan().prepare_for_one();
+                        }
                     }
                     Decision::Open(n) if !job.stop.load(Ordering::Acquire) => {
                         // Cancel closes still pending first.
@@ -883,14 +888,4 @@ impl Worker {
             Some(error) => Err(Failure::from(error)),
         }
     }
-}
-
-/// CPU time this process has spent so far: the controller tells from it
-/// whether the client itself is the limit.
-fn process_cpu() -> Duration {
-    let spent = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
-    Duration::new(
-        u64::try_from(spent.tv_sec).unwrap_or(0),
-        u32::try_from(spent.tv_nsec).unwrap_or(0),
-    )
 }

@@ -16,8 +16,9 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
@@ -68,6 +69,32 @@ pub(crate) struct PieceSender {
     part: Option<Arc<PathBuf>>,
     /// Set once the writer takes pieces: after the file is preallocated.
     ready: Arc<AtomicBool>,
+    /// How long the writer and the hasher have each been at work.
+    busy: Arc<Busy>,
+}
+
+/// Nanoseconds the sink's writer and hasher threads have spent working
+/// (writing and recording a piece, hashing one), waits for pieces not
+/// counted. A thread at work nearly all the time is the download's limit:
+/// more connections cannot make it faster.
+#[derive(Default)]
+pub(crate) struct Busy {
+    writer: AtomicU64,
+    hasher: AtomicU64,
+}
+
+impl Busy {
+    fn add(counter: &AtomicU64, since: std::time::Instant) {
+        let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        counter.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// The time the busier of the two has worked.
+    fn most(&self) -> Duration {
+        let writer = self.writer.load(Ordering::Relaxed);
+        let hasher = self.hasher.load(Ordering::Relaxed);
+        Duration::from_nanos(writer.max(hasher))
+    }
 }
 
 impl PieceSender {
@@ -99,6 +126,13 @@ impl PieceSender {
     /// says nothing about the network.
     pub(crate) fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+
+    /// How long the busier of the sink's threads (the writer, the hasher)
+    /// has been at work so far: the connection controller's sign that the
+    /// client, not the network, is the limit.
+    pub(crate) fn busy(&self) -> Duration {
+        self.busy.most()
     }
 }
 
@@ -169,6 +203,7 @@ impl Sink {
 
         let pool = BufferPool::shared();
         let sender_part = Arc::new(part.path().to_owned());
+        let busy = Arc::new(Busy::default());
         let (tx, rx) = mpsc::channel(4);
         let (hasher, hash_tx) = if algorithms.is_empty() {
             (None, None)
@@ -177,9 +212,12 @@ impl Sink {
             let reader = part.clone();
             let known = done.clone();
             let hash_pool = pool.clone();
+            let hash_busy = busy.clone();
             let handle = std::thread::Builder::new()
                 .name("parget-hash".into())
-                .spawn(move || hash_frontier(reader, known, algorithms, hash_rx, &hash_pool))
+                .spawn(move || {
+                    hash_frontier(reader, known, algorithms, hash_rx, &hash_pool, &hash_busy)
+                })
                 .map_err(|e| Error::io(part.path(), e))?;
             (Some(handle), Some(hash_tx))
         };
@@ -192,6 +230,7 @@ impl Sink {
             hash_tx,
             pool: pool.clone(),
             ready: ready.clone(),
+            busy: busy.clone(),
         };
         let thread = tokio::task::spawn_blocking(move || writer.run(rx, hasher));
         Ok(Sink {
@@ -200,6 +239,7 @@ impl Sink {
                 pool,
                 part: Some(sender_part),
                 ready,
+                busy,
             },
             thread,
         })
@@ -216,6 +256,7 @@ impl Sink {
                 pool,
                 part: None,
                 ready: Arc::new(AtomicBool::new(true)),
+                busy: Arc::default(),
             },
             thread,
         }
@@ -381,6 +422,7 @@ struct FileWriter {
     pool: BufferPool,
     /// Told once pieces are taken (see [`PieceSender::is_ready`]).
     ready: Arc<AtomicBool>,
+    busy: Arc<Busy>,
 }
 
 impl FileWriter {
@@ -421,6 +463,7 @@ impl FileWriter {
 
     fn write_all(&mut self, rx: &mut mpsc::Receiver<Piece>) -> Result<(), Error> {
         while let Some(piece) = rx.blocking_recv() {
+            let working = std::time::Instant::now();
             let end = piece.offset + piece.bytes.len() as u64;
             self.part
                 .file()
@@ -433,6 +476,7 @@ impl FileWriter {
                 self.log.append(&record)?;
             }
             self.written.insert(piece.offset..end);
+            Busy::add(&self.busy.writer, working);
             match &self.hash_tx {
                 Some(tx) => {
                     if tx.blocking_send(piece).is_err() {
@@ -460,6 +504,7 @@ fn hash_frontier(
     algorithms: Vec<Algorithm>,
     mut rx: mpsc::Receiver<Piece>,
     pool: &BufferPool,
+    busy: &Busy,
 ) -> Result<Hashers, Error> {
     let mut frontier = Frontier {
         reader,
@@ -470,9 +515,11 @@ fn hash_frontier(
     };
     frontier.catch_up()?;
     while let Some(piece) = rx.blocking_recv() {
+        let working = std::time::Instant::now();
         frontier.take(&piece);
         pool.give(piece.bytes);
         frontier.catch_up()?;
+        Busy::add(&busy.hasher, working);
     }
     Ok(frontier.hashers)
 }
