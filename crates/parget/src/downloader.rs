@@ -353,9 +353,7 @@ impl DownloaderBuilder {
     /// (receiving, writing, hashing) is then the limit, and more
     /// connections would only add CPU. So does a slower one whose writer
     /// or hasher thread is at work 90% of the time: the client is the
-    /// limit there too. One at least half this fast gets one more
-    /// connection to begin with, doubled while each adds. A file sampled
-    /// while more downloads
+    /// limit there too. A file sampled while more downloads
     /// run than [`DownloaderBuilder::split`] starts alone whatever its rate
     /// (its later probes open more when they add). The burst (what a server hands over
     /// from socket buffers before its pacing starts: the first 2 MiB or

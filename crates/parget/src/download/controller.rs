@@ -19,8 +19,7 @@
 //! nothing. A connection
 //! that is still fast after the burst keeps the file alone, and so does
 //! one whose client is busy all the time (its writer or hasher at work:
-//! the client is the limit). One nearly that fast gets one more
-//! connection, doubled while each adds. Otherwise all the connections
+//! the client is the limit). Otherwise all the connections
 //! allowed are opened at once (opening them one by one would cost a
 //! measuring window per step, more than the file takes on a fast
 //! throttled server). Later, once the rate has been measured over
@@ -227,17 +226,6 @@ impl Probe {
     }
 }
 
-/// A first connection at least this share of the single-stream threshold
-/// fast is given one more connection to begin with, not all of them:
-/// every connection opened at once on a link faster than the client costs
-/// it CPU and, hashing, reading back what came out of order (on two cores
-/// loaded by other work, one stream from a loopback nginx read 370 to
-/// 480 MB/s in its first tens of milliseconds, and opening 8 connections
-/// made a verified 1 GiB take 2.1 to 2.9 s instead of 1.9 s). A server
-/// pacing each connection that fast is rare, and doubling reaches it in a
-/// few windows.
-const NEAR_THRESHOLD: f64 = 0.5;
-
 /// A probe that closed connections is kept when the rate holds this well:
 /// the closed ones were not adding.
 const HOLDS: f64 = 0.95;
@@ -323,11 +311,6 @@ impl Controller {
                     // client is the limit already: alone.
                     self.phase = steady(1, at, Some(rate), FIRST_PROBE);
                     Decision::Hold
-                } else if rate >= threshold * NEAR_THRESHOLD {
-                    // Nearly that fast: most likely the client's own
-                    // limit, read low while it starts. One more
-                    // connection is tried, and doubled while each adds.
-                    self.probe(Probe::new(1, 2, rate, at, FIRST_PROBE))
                 } else {
                     self.open_all(at, running)
                 }
@@ -731,36 +714,6 @@ mod tests {
             unknown.tick(reading(ms(32), 32 * 200_000), 1, 1 << 30),
             Decision::Open(7)
         );
-    }
-
-    #[test]
-    fn a_first_connection_nearly_as_fast_as_the_threshold_gets_one_more_then_doubles() {
-        let ms = Duration::from_millis;
-        let mut controller = Controller::new(settings(8));
-        // 400 MB/s past the burst: one more connection, not seven.
-        for t in [1u64, 11] {
-            assert_eq!(
-                controller.tick(reading(ms(t), t * 400_000), 1, 1 << 34),
-                Decision::Hold
-            );
-        }
-        assert_eq!(
-            controller.tick(reading(ms(32), 32 * 400_000), 1, 1 << 34),
-            Decision::Open(1)
-        );
-        assert_eq!(controller.target(), 2);
-        // Two connections at twice the rate (a server pacing each at
-        // 400 MB/s): doubled again once a window shows it.
-        let base = 32 * 400_000u64;
-        let mut opened = None;
-        for t in (40u64..1000).step_by(10) {
-            let received = base + (t - 32) * 800_000;
-            if let Decision::Open(n) = controller.tick(reading(ms(t), received), 2, 1 << 34) {
-                opened = Some(n);
-                break;
-            }
-        }
-        assert_eq!(opened, Some(2), "two became four");
     }
 
     #[test]
