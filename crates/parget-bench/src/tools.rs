@@ -223,8 +223,19 @@ pub fn locate(tool: Tool, env: &Env, scenario: &Scenario) -> Result<PathBuf, Str
                 )
             })
         }
+        // On PATH, or beside one of the Pythons looked at (the bench's
+        // venv installs it).
         Tool::ThreadDownloader => which("thread-downloader")
-            .ok_or_else(|| "not installed (pip install thread-downloader)".to_owned()),
+            .or_else(|| {
+                env.pythons
+                    .iter()
+                    .map(|python| python.with_file_name("thread-downloader"))
+                    .find(|script| script.is_file())
+            })
+            .ok_or_else(|| {
+                "not installed (pip install thread-downloader, or `bash scripts/bench-python.sh`)"
+                    .to_owned()
+            }),
         Tool::Curl => which("curl").ok_or_else(|| "not installed".into()),
         Tool::Aria2c => which("aria2c").ok_or_else(|| "not installed".into()),
         Tool::Wget2 => which("wget2").ok_or_else(|| "not installed".into()),
