@@ -18,7 +18,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
@@ -78,13 +78,13 @@ pub(crate) struct PieceSender {
 /// counted. A thread at work nearly all the time is the download's limit:
 /// more connections cannot make it faster.
 #[derive(Default)]
-pub(crate) struct Busy {
+struct Busy {
     writer: AtomicU64,
     hasher: AtomicU64,
 }
 
 impl Busy {
-    fn add(counter: &AtomicU64, since: std::time::Instant) {
+    fn add(counter: &AtomicU64, since: Instant) {
         let nanos = u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX);
         counter.fetch_add(nanos, Ordering::Relaxed);
     }
@@ -463,7 +463,7 @@ impl FileWriter {
 
     fn write_all(&mut self, rx: &mut mpsc::Receiver<Piece>) -> Result<(), Error> {
         while let Some(piece) = rx.blocking_recv() {
-            let working = std::time::Instant::now();
+            let working = Instant::now();
             let end = piece.offset + piece.bytes.len() as u64;
             self.part
                 .file()
@@ -515,7 +515,7 @@ fn hash_frontier(
     };
     frontier.catch_up()?;
     while let Some(piece) = rx.blocking_recv() {
-        let working = std::time::Instant::now();
+        let working = Instant::now();
         frontier.take(&piece);
         pool.give(piece.bytes);
         frontier.catch_up()?;
