@@ -37,6 +37,8 @@ fn _parget(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<progress::FileProgress>()?;
     m.add_class::<aio::AsyncBatch>()?;
     m.add_function(wrap_pyfunction!(runtime::runtime_pid, m)?)?;
+    m.add_function(wrap_pyfunction!(result::_download_result, m)?)?;
+    m.add_function(wrap_pyfunction!(result::_group_result, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     shutdown::register(m)?;
     Ok(())

@@ -5,15 +5,18 @@ use std::path::PathBuf;
 
 use http::HeaderMap;
 use parget::{Outcome, Report};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
 
 use crate::batch::Item;
 use crate::request::{route, GroupMark};
 
 /// The result of one download. A failed download carries its exception in
 /// `error` (`download_many` hands failures back this way instead of raising).
+/// It pickles (see [`DownloadResult::__reduce__`]), so it comes back from a
+/// `multiprocessing` or `concurrent.futures` worker, or a Ray task.
 #[pyclass(frozen, module = "parget._parget", name = "DownloadResult")]
 pub(crate) struct DownloadResult {
     id: u64,
@@ -177,6 +180,43 @@ impl DownloadResult {
         self.error.as_ref().map(|e| e.clone_ref(py))
     }
 
+    /// Pickles as `_download_result(state)`, every field in one tuple (the
+    /// headers as name and raw bytes, the digests as name and hex), so an
+    /// unpickled result is equal field by field. A `tag` that does not
+    /// pickle makes the result not pickle, as in any Python object.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Py<PyAny>, (Bound<'py, PyTuple>,))> {
+        let rebuild = py
+            .import("parget._parget")?
+            .getattr("_download_result")?
+            .unbind();
+        let digests: Vec<(&str, String)> = self
+            .digests
+            .iter()
+            .map(|d| (d.algorithm().name(), d.to_hex()))
+            .collect();
+        let headers: Vec<(&str, Bound<'py, PyBytes>)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), PyBytes::new(py, value.as_bytes())))
+            .collect();
+        let state = (
+            self.id,
+            &self.url,
+            self.final_url.as_deref(),
+            self.path.as_os_str(),
+            self.size,
+            digests,
+            headers,
+            self.elapsed,
+            self.attempts,
+            self.skipped,
+            self.tag.as_ref().map(|t| t.clone_ref(py)),
+            self.error.as_ref().map(|e| e.clone_ref(py)),
+        )
+            .into_pyobject(py)?;
+        Ok((rebuild, (state,)))
+    }
+
     /// The URL with its password redacted, as in the error messages: a
     /// repr ends up in logs (`.url` keeps it as given).
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
@@ -230,6 +270,18 @@ impl GroupResult {
         self.results.len()
     }
 
+    /// Pickles as `_group_result(results, tag)`.
+    fn __reduce__(&self, py: Python<'_>) -> PyResult<(Py<PyAny>, PyGroupState)> {
+        let rebuild = py
+            .import("parget._parget")?
+            .getattr("_group_result")?
+            .unbind();
+        Ok((
+            rebuild,
+            (self.results(py), self.tag.as_ref().map(|t| t.clone_ref(py))),
+        ))
+    }
+
     fn __repr__(&self) -> String {
         let failed = self
             .results
@@ -241,6 +293,77 @@ impl GroupResult {
             self.results.len()
         )
     }
+}
+
+/// What a pickled `GroupResult` is rebuilt from.
+type PyGroupState = (Vec<Py<DownloadResult>>, Option<Py<PyAny>>);
+
+/// The state a pickled `DownloadResult` carries, in field order (see
+/// [`DownloadResult::__reduce__`]).
+type PyResultState = (
+    u64,
+    String,
+    Option<String>,
+    PathBuf,
+    u64,
+    Vec<(String, String)>,
+    Vec<(String, Vec<u8>)>,
+    f64,
+    u32,
+    bool,
+    Option<Py<PyAny>>,
+    Option<Py<PyAny>>,
+);
+
+/// Rebuilds a pickled `DownloadResult`. A state that does not name a
+/// known digest or a valid header (written by hand, or by another
+/// version) is refused with a `ValueError` that names it.
+#[pyfunction]
+pub(crate) fn _download_result(state: PyResultState) -> PyResult<DownloadResult> {
+    let (id, url, final_url, path, size, digests, headers, elapsed, attempts, skipped, tag, error) =
+        state;
+    let digests = digests
+        .into_iter()
+        .map(|(name, hex)| {
+            let algorithm = parget::Algorithm::from_name(&name).ok_or_else(|| {
+                PyValueError::new_err(format!("a pickled result names an unknown digest `{name}`"))
+            })?;
+            parget::Digest::from_hex(algorithm, &hex)
+                .map_err(|e| PyValueError::new_err(format!("a pickled result's {name}: {e}")))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let mut header_map = HeaderMap::new();
+    for (name, value) in headers {
+        let bad =
+            || PyValueError::new_err(format!("a pickled result's header `{name}` is not valid"));
+        let header_name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+        let header_value = http::HeaderValue::from_bytes(&value).map_err(|_| bad())?;
+        header_map.append(header_name, header_value);
+    }
+    Ok(DownloadResult {
+        id,
+        url,
+        final_url,
+        path,
+        size,
+        digests,
+        headers: header_map,
+        py_headers: PyOnceLock::new(),
+        elapsed,
+        attempts,
+        skipped,
+        tag,
+        error,
+    })
+}
+
+/// Rebuilds a pickled `GroupResult`.
+#[pyfunction]
+pub(crate) fn _group_result(
+    results: Vec<Py<DownloadResult>>,
+    tag: Option<Py<PyAny>>,
+) -> GroupResult {
+    GroupResult { results, tag }
 }
 
 /// An item of a batch as a Python object (`DownloadResult` or

@@ -72,9 +72,29 @@ def test_the_blocking_example_runs(
     assert not (out / "gone").exists()
 
 
+def test_the_workers_example_brings_results_back_from_processes(
+    start_testbed: Callable[..., Testbed], tmp_path: Path, python_env: Dict[str, str]
+) -> None:
+    server = start_testbed()
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, str(PACKAGE / "examples" / "workers.py"), server.base, str(out)],
+        capture_output=True,
+        text=True,
+        env=python_env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    expected = []
+    for i in range(1, 7):
+        body = server.body(server.url(f"/pool/w{i}", size=1000 * i))
+        assert (out / f"w{i}").read_bytes() == body
+        expected.append(f"w{i} {1000 * i} {hashlib.sha256(body).hexdigest()}")
+    assert done.stdout.splitlines() == expected
+
+
 def test_the_readme_shows_the_examples_as_they_are() -> None:
     readme = (ROOT / "README.md").read_text()
-    for name in ("blocking.py", "paginated.py", "ray_pipeline.py"):
+    for name in ("blocking.py", "paginated.py", "ray_pipeline.py", "workers.py"):
         code = (PACKAGE / "examples" / name).read_text()
         # Everything after the module docstring, verbatim.
         body = code.split('"""', 2)[2].strip()
