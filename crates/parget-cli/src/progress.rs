@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use parget::{DownloadId, DownloadProgress, Error, Report, Reporter, Totals};
+use parget::{DownloadId, DownloadProgress, Report, Reporter, Retry, Totals};
 
 /// How progress is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,14 +187,20 @@ impl Reporter for Progress {
         }
     }
 
-    fn retrying(&self, progress: &DownloadProgress, error: &Error, delay: Duration) {
-        self.println(&format!(
-            "parget: retry {} of {} in {:.1} s: {}",
-            // The attempt about to start is already counted.
-            progress.attempts().saturating_sub(1),
-            crate::output::shown_url(progress.url()),
-            delay.as_secs_f64(),
-            crate::output::shown_text(&format!("{error:#}"))
-        ));
+    fn retrying(&self, progress: &DownloadProgress, retry: &Retry<'_>) {
+        let url = crate::output::shown_url(progress.url());
+        let why = crate::output::shown_text(&format!("{:#}", retry.error));
+        self.println(&match retry.counted {
+            // The count is of retries in a row, as `--retries` bounds them
+            // (it starts again after progress), not of all requests: with
+            // `--retries 2`, the line never says "retry 3".
+            Some(count) => format!(
+                "parget: retry {} of {} for {url} in {:.1} s: {why}",
+                count.in_a_row,
+                count.limit,
+                retry.delay.as_secs_f64(),
+            ),
+            None => format!("parget: trying {url} again at once: {why}"),
+        });
     }
 }

@@ -185,6 +185,33 @@ impl Totals {
     }
 }
 
+/// A retry, as [`Reporter::retrying`] is told of it.
+#[derive(Debug)]
+pub struct Retry<'a> {
+    /// Why the attempt failed.
+    pub error: &'a Error,
+    /// How long until the next attempt.
+    pub delay: Duration,
+    /// Where this retry stands against the retry policy; `None` when it
+    /// costs no retry (the next attempt does something else: another
+    /// mirror, the whole file after a refused continuation).
+    pub counted: Option<RetryCount>,
+}
+
+/// A retry's place in the retry policy's budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryCount {
+    /// The retries spent so far, this one included: since the download
+    /// started, or since one of its connections last completed a range
+    /// (a segmented download through a flaky link can retry more often
+    /// than `limit` in all, never more than `limit` in a row). Requests
+    /// are not retries: eight connections make eight requests and spend
+    /// none.
+    pub in_a_row: u32,
+    /// The retries in a row the policy allows ([`crate::retry::RetryPolicy::max_retries`]).
+    pub limit: u32,
+}
+
 /// Receives the edges of every download. All methods have empty defaults;
 /// implement the ones you need. Called from the engine's tasks: keep them quick.
 pub trait Reporter: Send + Sync {
@@ -194,9 +221,9 @@ pub trait Reporter: Send + Sync {
         let _ = progress;
     }
 
-    /// An attempt failed and another follows after `delay`.
-    fn retrying(&self, progress: &DownloadProgress, error: &Error, delay: Duration) {
-        let _ = (progress, error, delay);
+    /// An attempt failed and another follows after `retry.delay`.
+    fn retrying(&self, progress: &DownloadProgress, retry: &Retry<'_>) {
+        let _ = (progress, retry);
     }
 
     /// A download ended. Also called for downloads that never started

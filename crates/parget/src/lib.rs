@@ -62,7 +62,7 @@ pub mod verify;
 
 pub use downloader::{DownloadHandle, Downloader, DownloaderBuilder};
 pub use error::{Error, ErrorKind};
-pub use event::{DownloadId, DownloadProgress, Reporter, Totals};
+pub use event::{DownloadId, DownloadProgress, Reporter, Retry, RetryCount, Totals};
 pub use group::{Group, GroupPolicy, GroupReport};
 pub use hooks::Tag;
 pub use intake::{CancelHandle, GroupReports, Reports};

@@ -65,7 +65,7 @@ fn retries_run_out() {
     let url = server.url("/f/down.bin?fail=503&fail_count=5");
     let run = sb.run(&["--json", "--retries", "1", "-d", "out", &url]);
     run.failure()
-        .stderr_has(&[&url, "503", "parget: retry 1 of"]);
+        .stderr_has(&[&format!("parget: retry 1 of 1 for {url} in ")]);
     run.check(!run.stderr.contains("retry 2"), "one retry is retry 1");
     run.check(run.json_one()["attempts"] == 2, "one retry: 2 attempts");
     run.check(

@@ -212,7 +212,10 @@ fn passwords_are_never_printed() {
     run.failure();
     run.check(!run.stderr.contains("secret"), "stderr shows a password");
     run.check(!run.stdout.contains("secret"), "--json shows a password");
-    run.stderr_has(&["failed: http://user:***@", "of http://user:***@"]);
+    run.stderr_has(&[
+        "failed: http://user:***@",
+        "retry 1 of 5 for http://user:***@",
+    ]);
     let failed = run.json_for("missing.bin?fail=404&fail_count=all");
     run.check(
         failed["url"]

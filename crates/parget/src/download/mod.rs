@@ -421,7 +421,14 @@ async fn stages<'b>(
                     }
                     progress.add_attempt();
                     progress.set_received(0);
-                    shared.reporter.retrying(&progress, &e, Duration::ZERO);
+                    // Fetching the file afresh (or from the next mirror)
+                    // after a digest mismatch costs no retry.
+                    let retry = crate::event::Retry {
+                        error: &e,
+                        delay: Duration::ZERO,
+                        counted: None,
+                    };
+                    shared.reporter.retrying(&progress, &retry);
                 }
                 done => return done,
             },

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, ErrorKind};
-use crate::event::DownloadProgress;
+use crate::event::{DownloadProgress, Retry, RetryCount};
 use crate::retry::{RetryDecision, RetryPolicy};
 use crate::shared::Shared;
 
@@ -86,9 +86,9 @@ pub(crate) async fn retry_loop<S, T>(
             Ok(done) => return Ok(done),
             Err(failure) => failure,
         };
-        let delay = match failure.next {
+        let (delay, counted) = match failure.next {
             Next::StartOver | Next::GiveUp => return Err(failure),
-            Next::RetryNow => Duration::ZERO,
+            Next::RetryNow => (Duration::ZERO, None),
             Next::Retry => {
                 let error = &failure.error;
                 let decision = policy.decide(
@@ -99,15 +99,21 @@ pub(crate) async fn retry_loop<S, T>(
                 );
                 match decision {
                     RetryDecision::RetryAfter(delay) => {
-                        spent.fetch_add(1, Ordering::AcqRel);
-                        delay
+                        let in_a_row = spent.fetch_add(1, Ordering::AcqRel) + 1;
+                        let limit = policy.max_retries();
+                        (delay, Some(RetryCount { in_a_row, limit }))
                     }
                     RetryDecision::GiveUp => return Err(failure),
                 }
             }
         };
         progress.add_attempt();
-        shared.reporter.retrying(progress, &failure.error, delay);
+        let retry = Retry {
+            error: &failure.error,
+            delay,
+            counted,
+        };
+        shared.reporter.retrying(progress, &retry);
         if !delay.is_zero() {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}

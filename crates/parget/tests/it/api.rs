@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use parget::{DownloadProgress, Outcome, Report, Reporter, Request};
+use parget::retry::RetryPolicy;
+use parget::{DownloadProgress, Downloader, Outcome, Report, Reporter, Request};
 use parget_testbed::ServerConfig;
 
 use crate::util::{assert_file, content, fast, sha256, Bed};
@@ -154,11 +155,15 @@ impl Reporter for Recorder {
             .push(format!("start {}", progress.url()));
         self.progress.lock().unwrap().push(progress.clone());
     }
-    fn retrying(&self, progress: &DownloadProgress, error: &parget::Error, _delay: Duration) {
+    fn retrying(&self, progress: &DownloadProgress, retry: &parget::Retry<'_>) {
+        let count = retry
+            .counted
+            .map(|c| format!(" {}/{}", c.in_a_row, c.limit))
+            .unwrap_or_default();
         self.events.lock().unwrap().push(format!(
-            "retry {} {}",
+            "retry {} {}{count}",
             progress.url(),
-            error.status().unwrap_or(0)
+            retry.error.status().unwrap_or(0)
         ));
     }
     fn finished(&self, report: &Report) {
@@ -185,7 +190,7 @@ async fn reporter_sees_start_retry_finish_and_counters() {
         events,
         vec![
             format!("start {url}"),
-            format!("retry {url} 503"),
+            format!("retry {url} 503 1/5"),
             format!("finish {url}")
         ]
     );
@@ -199,6 +204,73 @@ async fn reporter_sees_start_retry_finish_and_counters() {
         (1, 0, 0)
     );
     assert_eq!(totals.received(), 3_000_000);
+}
+
+#[tokio::test]
+async fn a_retry_is_counted_against_the_limit() {
+    // The first two GETs are cut after 400 kB: two retries of the two
+    // a policy of two allows, each resuming where the last one stopped.
+    let bed = Bed::start().await;
+    let recorder = Arc::new(Recorder::default());
+    let downloader = Downloader::builder()
+        .retry_policy(RetryPolicy::new(2, Duration::from_millis(5)))
+        .proxy_from_env(false)
+        .reporter(recorder.clone())
+        .build()
+        .unwrap();
+    let path = "/cut.bin?size=2000000&truncate_after=400000&fault_count=2";
+    let url = bed.server.url(path);
+    let report = downloader.download(bed.request(path, "cut.bin")).await;
+    assert!(report.is_ok(), "{:?}", report.error());
+    assert_eq!(
+        std::fs::read(bed.path("cut.bin")).unwrap(),
+        content("/cut.bin", 2_000_000)
+    );
+    let events = recorder.events.lock().unwrap().clone();
+    let retries: Vec<&String> = events.iter().filter(|e| e.starts_with("retry")).collect();
+    assert_eq!(
+        retries,
+        [format!("retry {url} 0 1/2"), format!("retry {url} 0 2/2")]
+            .iter()
+            .collect::<Vec<_>>(),
+        "{events:?}"
+    );
+    assert_eq!(report.attempts(), 3);
+}
+
+#[tokio::test]
+async fn starting_over_in_one_stream_costs_no_retry() {
+    // Every range is refused with a 503 while the first answer streams:
+    // the file starts over in one stream, which a reporter is told is a
+    // retry that counts against nothing.
+    let bed = Bed::with(ServerConfig {
+        rate_per_connection: Some(50_000_000),
+        ..ServerConfig::default()
+    })
+    .await;
+    let recorder = Arc::new(Recorder::default());
+    let downloader = Downloader::builder()
+        .retry_policy(RetryPolicy::new(2, Duration::from_millis(5)))
+        .split(8)
+        .proxy_from_env(false)
+        .reporter(recorder.clone())
+        .build()
+        .unwrap();
+    let len = 24 << 20;
+    let path = format!("/seg.bin?size={len}&range_status=503");
+    let url = bed.server.url(&path);
+    let report = downloader.download(bed.request(&path, "seg.bin")).await;
+    assert_file(&report, &content("/seg.bin", len));
+    let events = recorder.events.lock().unwrap().clone();
+    assert_eq!(
+        events,
+        [
+            format!("start {url}"),
+            format!("retry {url} 503"),
+            format!("finish {url}")
+        ],
+        "the retry carries no count"
+    );
 }
 
 #[tokio::test]

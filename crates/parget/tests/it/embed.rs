@@ -232,7 +232,7 @@ impl Reporter for Edges {
             .copied();
         self.0.lock().unwrap().push((progress.id(), "started", tag));
     }
-    fn retrying(&self, progress: &DownloadProgress, _: &parget::Error, _: Duration) {
+    fn retrying(&self, progress: &DownloadProgress, _: &parget::Retry<'_>) {
         self.0
             .lock()
             .unwrap()
