@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+from collections import OrderedDict
 from types import TracebackType
 from typing import (
     TYPE_CHECKING,
@@ -327,6 +329,44 @@ class _Ticker:
                 self._on_progress(event)
 
 
+_SHARED_DOWNLOADERS = 8
+"""How many sets of options keep a downloader for the module functions
+:func:`download` and :func:`adownload` (the least recently used one is
+let go)."""
+
+_SHARED_CONCURRENCY = 1 << 16
+"""The ``concurrency`` of those shared downloaders: each call is one
+download its caller asked for, and the caller's own threads and tasks
+bound how many run (32 threads calling :func:`download` run 32 at once)."""
+
+_shared: "OrderedDict[Tuple[Tuple[str, object], ...], Downloader]" = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def _shared_downloader(options: Mapping[str, object]) -> Downloader:
+    """The downloader every :func:`download` and :func:`adownload` call
+    with these ``options`` shares, so a loop of calls reuses connections
+    (and TLS sessions) as one :class:`Downloader` does instead of opening
+    one per file. Options that do not hash (a list of CA files) get a
+    downloader of their own."""
+    try:
+        key = tuple(sorted(options.items()))
+        hash(key)
+    except TypeError:
+        return Downloader(**cast("EngineOptions", options))
+    with _shared_lock:
+        downloader = _shared.get(key)
+        if downloader is None:
+            settings = {"concurrency": _SHARED_CONCURRENCY, **options}
+            downloader = Downloader(**cast("EngineOptions", settings))
+            _shared[key] = downloader
+            if len(_shared) > _SHARED_DOWNLOADERS:
+                _shared.popitem(last=False)
+        else:
+            _shared.move_to_end(key)
+        return downloader
+
+
 def download(
     url: str,
     path: StrPath,
@@ -343,8 +383,10 @@ def download(
     names (``sha256``, ``sha512``, ``sha384``, ``sha224``, ``sha1``,
     ``md5``, ``blake3``) to hex digests; ``digests`` names algorithms to compute without an expected
     value; ``headers`` are sent with each request. ``options`` are those of
-    :class:`Downloader` (``split=``, ``retries=``, ``timeout=``...)."""
-    return Downloader(**options).download(
+    :class:`Downloader` (``split=``, ``retries=``, ``timeout=``...). Calls
+    with the same ``options`` share one downloader, its connections kept
+    open between calls: a loop of calls to one server reuses them."""
+    return _shared_downloader(options).download(
         url,
         path,
         expected_digests=expected_digests,
@@ -396,8 +438,8 @@ async def adownload(
     on_progress: Optional[ProgressCallback] = None,
     **options: Unpack[EngineOptions],
 ) -> DownloadResult:
-    """:func:`download` for asyncio."""
-    return await Downloader(**options).adownload(
+    """:func:`download` for asyncio (sharing the same downloaders)."""
+    return await _shared_downloader(options).adownload(
         url,
         path,
         expected_digests=expected_digests,

@@ -1,0 +1,69 @@
+"""The module functions `download` and `adownload` share a downloader per
+set of options: a loop of calls reuses its connections, and callers'
+threads are not held to a concurrency limit they never set."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Callable, List
+
+import parget
+from conftest import Testbed
+
+
+def test_a_loop_of_downloads_reuses_one_connection(start_testbed: Callable[..., Testbed], tmp_path: Path) -> None:
+    server = start_testbed()
+    urls = [server.url(f"/shared/loop/{n}", size=1000 + n) for n in range(10)]
+    for n, url in enumerate(urls):
+        assert parget.download(url, tmp_path / str(n)).size == 1000 + n
+    # parget's one connection, and the one asking for the stats.
+    assert server.stats()["connections"] == 2
+    for n, url in enumerate(urls):
+        assert (tmp_path / str(n)).read_bytes() == server.body(url)
+
+
+def test_other_options_get_another_downloader(start_testbed: Callable[..., Testbed], tmp_path: Path) -> None:
+    server = start_testbed()
+    parget.download(server.url("/shared/a", size=10), tmp_path / "a")
+    parget.download(server.url("/shared/b", size=10), tmp_path / "b", retries=2)
+    parget.download(server.url("/shared/c", size=10), tmp_path / "c", retries=2)
+    parget.download(server.url("/shared/d", size=10), tmp_path / "d")
+    # Two downloaders' connections, and the one asking for the stats.
+    assert server.stats()["connections"] == 3
+    # Options that do not hash still work, on a downloader of their own.
+    result = parget.download(server.url("/shared/e", size=10), tmp_path / "e", ca_certificate=[])
+    assert result.size == 10
+
+
+def test_threads_are_not_held_to_a_concurrency_limit(start_testbed: Callable[..., Testbed], tmp_path: Path) -> None:
+    # 24 threads, more than a downloader's default concurrency of 16, each
+    # downloading one slow file: all of them stream at once.
+    server = start_testbed("--rate", "200000")
+    threads = 24
+    start = threading.Barrier(threads)
+    sizes: List[int] = []
+
+    def fetch(n: int) -> None:
+        start.wait()
+        sizes.append(parget.download(server.url(f"/shared/thread/{n}", size=200_000), tmp_path / str(n)).size)
+
+    running = [threading.Thread(target=fetch, args=(n,)) for n in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    assert sizes == [200_000] * threads
+    assert server.stats()["peak_connections"] >= threads
+
+
+def test_adownload_shares_across_event_loops(start_testbed: Callable[..., Testbed], tmp_path: Path) -> None:
+    server = start_testbed()
+    urls = [server.url(f"/shared/async/{n}", size=500 + n) for n in range(3)]
+    for n, url in enumerate(urls):
+        assert asyncio.run(parget.adownload(url, tmp_path / str(n))).size == 500 + n
+    # One connection for the three loops, and the one asking for the stats.
+    assert server.stats()["connections"] == 2
+    for n, url in enumerate(urls):
+        assert (tmp_path / str(n)).read_bytes() == server.body(url)
