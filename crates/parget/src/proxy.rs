@@ -75,7 +75,7 @@ pub struct Proxy {
     pub username: Option<String>,
     /// The password, percent-decoded, when the proxy URL had one.
     pub password: Option<String>,
-    /// Where the setting came from: `--proxy` or the variable's name.
+    /// Where the setting came from: [`EXPLICIT`] or the variable's name.
     pub source: String,
 }
 
@@ -139,12 +139,17 @@ impl std::error::Error for ProxyError {}
 /// The explicit settings: curl's `--proxy` and `--noproxy`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProxyOptions<'a> {
-    /// `--proxy URL`; `Some("")` means no proxy, overriding the
-    /// environment.
+    /// The explicit proxy (`DownloaderBuilder::proxy`, the CLI's
+    /// `--proxy`); `Some("")` means no proxy, overriding the environment.
     pub proxy: Option<&'a str>,
-    /// `--noproxy LIST`; `Some("")` turns the environment's list off.
+    /// The hosts reached directly (`DownloaderBuilder::no_proxy`, the
+    /// CLI's `--noproxy`); `Some("")` turns the environment's list off.
     pub noproxy: Option<&'a str>,
 }
+
+/// How errors name the explicit proxy setting ([`ProxyOptions::proxy`]:
+/// the downloader builder's, Python's `proxy=`, the CLI's `--proxy`).
+pub const EXPLICIT: &str = "the proxy setting";
 
 /// The proxy for `url`, or `None` for a direct connection.
 ///
@@ -173,7 +178,7 @@ pub fn proxy_for(
         if explicit.is_empty() {
             return Ok(None);
         }
-        return parse_proxy(explicit, "--proxy").map(Some);
+        return parse_proxy(explicit, EXPLICIT).map(Some);
     }
     let own = format!("{scheme}_proxy");
     let mut names = vec![own.clone()];
@@ -446,7 +451,7 @@ mod tests {
             // file:// never uses a proxy.
             ("file:///etc/hosts", Some("http://x:1"), None, vec![("all_proxy", p("all"))], "direct".into()),
             // An explicit --proxy beats the environment; empty means none.
-            ("http://h/", Some("explicit:8080"), None, vec![("http_proxy", p("env"))], "http://explicit:8080 (--proxy)".into()),
+            ("http://h/", Some("explicit:8080"), None, vec![("http_proxy", p("env"))], "http://explicit:8080 (the proxy setting)".into()),
             ("http://h/", Some(""), None, vec![("http_proxy", p("env"))], "direct".into()),
             // NO_PROXY, lowercase winning; it applies to --proxy too.
             ("http://h/", None, None, vec![("http_proxy", p("env")), ("NO_PROXY", "h".into())], "direct".into()),
@@ -459,14 +464,14 @@ mod tests {
             ("http://h/", None, Some("h"), vec![("http_proxy", p("env"))], "direct".into()),
             ("http://h/", None, Some("*"), vec![("http_proxy", p("env"))], "direct".into()),
             // Scheme-less proxies are http; default ports per curl.
-            ("http://h/", Some("proxy"), None, vec![], "http://proxy:1080 (--proxy)".into()),
-            ("http://h/", Some("http://proxy:80"), None, vec![], "http://proxy:80 (--proxy)".into()),
-            ("http://h/", Some("https://proxy"), None, vec![], "https://proxy:443 (--proxy)".into()),
-            ("http://h/", Some("socks5://proxy"), None, vec![], "socks5://proxy:1080 (--proxy)".into()),
-            ("http://h/", Some("SOCKS5H://proxy:9050"), None, vec![], "socks5h://proxy:9050 (--proxy)".into()),
-            ("http://h/", Some("http://[::1]:3128/"), None, vec![], "http://[::1]:3128 (--proxy)".into()),
+            ("http://h/", Some("proxy"), None, vec![], "http://proxy:1080 (the proxy setting)".into()),
+            ("http://h/", Some("http://proxy:80"), None, vec![], "http://proxy:80 (the proxy setting)".into()),
+            ("http://h/", Some("https://proxy"), None, vec![], "https://proxy:443 (the proxy setting)".into()),
+            ("http://h/", Some("socks5://proxy"), None, vec![], "socks5://proxy:1080 (the proxy setting)".into()),
+            ("http://h/", Some("SOCKS5H://proxy:9050"), None, vec![], "socks5h://proxy:9050 (the proxy setting)".into()),
+            ("http://h/", Some("http://[::1]:3128/"), None, vec![], "http://[::1]:3128 (the proxy setting)".into()),
             // Unusable settings are errors naming their source, password hidden.
-            ("http://h/", Some("socks4://proxy"), None, vec![], "error: bad proxy in --proxy (`socks4://proxy`): unsupported scheme (use http://, https://, socks5:// or socks5h://)".into()),
+            ("http://h/", Some("socks4://proxy"), None, vec![], "error: bad proxy in the proxy setting (`socks4://proxy`): unsupported scheme (use http://, https://, socks5:// or socks5h://)".into()),
             ("http://h/", None, None, vec![("http_proxy", "http://u:secret@proxy:99999".into())], "error: bad proxy in http_proxy (`http://u:***@proxy:99999`): the port is not a number from 0 to 65535".into()),
             ("https://h/", None, None, vec![("HTTPS_PROXY", "http://".into())], "error: bad proxy in HTTPS_PROXY (`http://`): not a valid proxy address (empty host)".into()),
         ];

@@ -138,7 +138,7 @@ async fn failures_of_the_proxy_name_the_proxy() {
     let text = format!("{error:#}");
     assert!(
         text.contains(&format!(
-            "the proxy {} (from --proxy) refused to open a tunnel (CONNECT) to {}",
+            "the proxy {} (from the proxy setting) refused to open a tunnel (CONNECT) to {}",
             proxy.url(),
             secure.addr()
         )),
@@ -256,7 +256,10 @@ async fn an_unusable_proxy_is_refused_when_the_downloader_is_built() {
             matches!(error.kind(), parget::ErrorKind::Proxy(_)),
             "{bad}: {error}"
         );
-        assert!(error.to_string().contains("--proxy"), "{error}");
+        assert!(
+            error.to_string().contains("bad proxy in the proxy setting"),
+            "{error}"
+        );
     }
     let error = fast().proxy("http://u:s3cret@p:99999").build().unwrap_err();
     assert!(!error.to_string().contains("s3cret"), "{error}");

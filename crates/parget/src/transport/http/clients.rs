@@ -62,9 +62,9 @@ impl ProxyRoute {
     /// builder rather than of every download.
     pub(crate) fn check(&self) -> Result<(), Error> {
         match self.explicit.as_deref() {
-            Some(proxy) if !proxy.is_empty() => {
-                parse_proxy(proxy, "--proxy").map(drop).map_err(proxy_error)
-            }
+            Some(proxy) if !proxy.is_empty() => parse_proxy(proxy, crate::proxy::EXPLICIT)
+                .map(drop)
+                .map_err(proxy_error),
             _ => Ok(()),
         }
     }
