@@ -1,12 +1,13 @@
-//! The `http` and `https` transport, over shared reqwest clients.
+//! The `http` and `https` transport, over shared clients: hyper directly
+//! for plain `http://` without a proxy (`direct`), reqwest for the rest.
 //!
 //! Each open is a chain of requests: the transport follows redirects
 //! itself (up to `max_redirects`), so that it decides what every request
-//! of the chain carries (see [`hop`]): credentials and cookies only to the
+//! of the chain carries (see the `hop` module): credentials and cookies only to the
 //! origin they were given for, no `Referer`, and no redirect from https
 //! down to http unless allowed. The answer's head is checked before its
 //! body is used ([`HttpTransport`] refuses contradictory lengths and
-//! ranges), and errors are classified ([`classify`]) so that a malformed
+//! ranges), and errors are classified (the `classify` module) so that a malformed
 //! answer is not retried as if the network had failed.
 
 mod classify;
