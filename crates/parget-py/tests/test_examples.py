@@ -14,19 +14,25 @@ HERE = Path(__file__).resolve().parent
 PACKAGE = HERE.parent
 
 
+def run_example(name: str, server: Testbed, out: Path, env: Dict[str, str]) -> "subprocess.CompletedProcess[str]":
+    """Runs ``examples/NAME BASE OUT`` and checks that it succeeded."""
+    done = subprocess.run(
+        [sys.executable, str(PACKAGE / "examples" / name), server.base, str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
 def test_paginated_crawler_fetches_every_endpoint_once(
     start_testbed: Callable[..., Testbed], tmp_path: Path, python_env: Dict[str, str]
 ) -> None:
     files = 40
     server = start_testbed("--listing-files", str(files), "--listing-lag-ms", "100")
     out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, str(PACKAGE / "examples" / "paginated.py"), server.base, str(out)],
-        capture_output=True,
-        text=True,
-        env=python_env,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    run_example("paginated.py", server, out, python_env)
     bodies = sorted((p.read_text() for p in out.iterdir()), key=lambda b: int(b.split()[0]))
     assert bodies == [f"{i} of {files}" for i in range(1, files + 1)]
     stats = server.stats()["per_path"]
@@ -42,13 +48,7 @@ def test_the_blocking_example_runs(
 ) -> None:
     server = start_testbed()
     out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, str(PACKAGE / "examples" / "blocking.py"), server.base, str(out)],
-        capture_output=True,
-        text=True,
-        env=python_env,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_example("blocking.py", server, out, python_env)
     # The bearer token was what let the first download in; the second
     # call found the file in place and asked for nothing.
     assert server.path_stats("/iso/a.iso")["requests"] == 1
@@ -77,13 +77,7 @@ def test_the_workers_example_brings_results_back_from_processes(
 ) -> None:
     server = start_testbed()
     out = tmp_path / "out"
-    done = subprocess.run(
-        [sys.executable, str(PACKAGE / "examples" / "workers.py"), server.base, str(out)],
-        capture_output=True,
-        text=True,
-        env=python_env,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_example("workers.py", server, out, python_env)
     expected = []
     for i in range(1, 7):
         body = server.body(server.url(f"/pool/w{i}", size=1000 * i))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use parget::retry::RetryPolicy;
-use parget::{DownloadProgress, Downloader, Outcome, Report, Reporter, Request};
+use parget::{DownloadProgress, Outcome, Report, Reporter, Request};
 use parget_testbed::ServerConfig;
 
 use crate::util::{assert_file, content, fast, sha256, Bed};
@@ -212,9 +212,8 @@ async fn a_retry_is_counted_against_the_limit() {
     // a policy of two allows, each resuming where the last one stopped.
     let bed = Bed::start().await;
     let recorder = Arc::new(Recorder::default());
-    let downloader = Downloader::builder()
+    let downloader = fast()
         .retry_policy(RetryPolicy::new(2, Duration::from_millis(5)))
-        .proxy_from_env(false)
         .reporter(recorder.clone())
         .build()
         .unwrap();
@@ -249,10 +248,9 @@ async fn starting_over_in_one_stream_costs_no_retry() {
     })
     .await;
     let recorder = Arc::new(Recorder::default());
-    let downloader = Downloader::builder()
+    let downloader = fast()
         .retry_policy(RetryPolicy::new(2, Duration::from_millis(5)))
         .split(8)
-        .proxy_from_env(false)
         .reporter(recorder.clone())
         .build()
         .unwrap();
