@@ -5,6 +5,8 @@ threads are not held to a concurrency limit they never set."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 from pathlib import Path
 from typing import Callable, List
@@ -67,3 +69,25 @@ def test_adownload_shares_across_event_loops(start_testbed: Callable[..., Testbe
     assert server.stats()["connections"] == 2
     for n, url in enumerate(urls):
         assert (tmp_path / str(n)).read_bytes() == server.body(url)
+
+
+def test_a_child_forked_while_the_cache_was_locked_still_downloads(
+    start_testbed: Callable[..., Testbed], tmp_path: Path
+) -> None:
+    # Another thread of the parent holding the cache's lock at the fork:
+    # the child must not wait for a release that never comes there.
+    server = start_testbed()
+    parget.download(server.url("/shared/fork/parent", size=10), tmp_path / "parent")
+    with parget._shared_lock:
+        pid = os.fork()
+        if pid == 0:  # the child
+            status = 1
+            try:
+                signal.alarm(120)  # a hang becomes a failure, not a stuck run
+                result = parget.download(server.url("/shared/fork/child", size=20), tmp_path / "child")
+                status = 0 if result.size == 20 else 1
+            finally:
+                os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert (tmp_path / "child").read_bytes() == server.body(server.url("/shared/fork/child", size=20))

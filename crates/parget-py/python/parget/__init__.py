@@ -343,6 +343,17 @@ _shared: "OrderedDict[Tuple[Tuple[str, object], ...], Downloader]" = OrderedDict
 _shared_lock = threading.Lock()
 
 
+def _new_shared_lock() -> None:
+    """A forked child gets a lock of its own: another thread of the parent
+    may have held the old one at the fork, and nobody would release it in
+    the child. (The downloaders themselves rebuild their engine there.)"""
+    global _shared_lock
+    _shared_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_shared_lock)
+
+
 def _shared_downloader(options: Mapping[str, object]) -> Downloader:
     """The downloader every :func:`download` and :func:`adownload` call
     with these ``options`` shares, so a loop of calls reuses connections
