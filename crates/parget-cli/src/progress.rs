@@ -200,7 +200,9 @@ impl Reporter for Progress {
                 count.limit,
                 retry.delay.as_secs_f64(),
             ),
-            None => format!("parget: trying {url} again at once: {why}"),
+            // The next attempt may go elsewhere (the next mirror): the URL
+            // names the download, not where it goes next.
+            None => format!("parget: trying again at once for {url}: {why}"),
         });
     }
 }

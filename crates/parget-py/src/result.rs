@@ -316,10 +316,11 @@ type PyResultState = (
 );
 
 /// Rebuilds a pickled `DownloadResult`. A state that does not name a
-/// known digest or a valid header (written by hand, or by another
-/// version) is refused with a `ValueError` that names it.
+/// known digest or a valid header, or whose error is not a
+/// `parget.DownloadError` (written by hand, or by another version), is
+/// refused with a `ValueError` that names it.
 #[pyfunction]
-pub(crate) fn _download_result(state: PyResultState) -> PyResult<DownloadResult> {
+pub(crate) fn _download_result(py: Python<'_>, state: PyResultState) -> PyResult<DownloadResult> {
     let (id, url, final_url, path, size, digests, headers, elapsed, attempts, skipped, tag, error) =
         state;
     let digests = digests
@@ -338,7 +339,18 @@ pub(crate) fn _download_result(state: PyResultState) -> PyResult<DownloadResult>
             || PyValueError::new_err(format!("a pickled result's header `{name}` is not valid"));
         let header_name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
         let header_value = http::HeaderValue::from_bytes(&value).map_err(|_| bad())?;
-        header_map.append(header_name, header_value);
+        // `append` panics past the map's capacity (32,768 entries).
+        header_map
+            .try_append(header_name, header_value)
+            .map_err(|_| PyValueError::new_err("a pickled result has too many headers"))?;
+    }
+    let download_error = py.import("parget.errors")?.getattr("DownloadError")?;
+    if let Some(error) = &error {
+        if !error.bind(py).is_instance(&download_error)? {
+            return Err(PyValueError::new_err(
+                "a pickled result's error is not a parget.DownloadError",
+            ));
+        }
     }
     Ok(DownloadResult {
         id,

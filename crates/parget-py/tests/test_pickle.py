@@ -91,6 +91,11 @@ def test_a_forged_state_is_refused_by_name() -> None:
     bad_header = (1, "u", None, "p", 0, [], [("bad name", b"v")], 0.0, 1, False, None, None)
     with pytest.raises(ValueError, match="bad name"):
         _parget._download_result(bad_header)
+    many = [(f"x{n}", b"v") for n in range(40_000)]
+    with pytest.raises(ValueError, match="too many headers"):
+        _parget._download_result((1, "u", None, "p", 0, [], many, 0.0, 1, False, None, None))
+    with pytest.raises(ValueError, match="not a parget.DownloadError"):
+        _parget._download_result((1, "u", None, "p", 0, [], [], 0.0, 1, False, None, "oops"))
 
 
 def fetch_in_worker(url: str, path: str) -> parget.DownloadResult:

@@ -11,29 +11,35 @@ use std::fmt::Write as _;
 /// What a password is replaced with.
 pub const REDACTED: &str = "***";
 
-/// The URL as text, its password (if any) replaced by [`REDACTED`]; the
-/// user name is kept, since it helps tell accounts apart and is not a
-/// secret.
+/// The URL as text, its password (if any) replaced by [`REDACTED`]. The
+/// user name beside a password is kept, since it helps tell accounts
+/// apart; a user name alone is replaced too, since it is often the
+/// credential itself (`https://TOKEN@host/`).
 ///
 /// ```
 /// let url = url::Url::parse("https://alice:s3cret@example.com/f").unwrap();
 /// assert_eq!(parget::redact::redact_url(&url), "https://alice:***@example.com/f");
+/// let url = url::Url::parse("https://ghp_t0k3n@example.com/f").unwrap();
+/// assert_eq!(parget::redact::redact_url(&url), "https://***@example.com/f");
 /// ```
 pub fn redact_url(url: &url::Url) -> String {
-    if url.password().is_none() {
-        return url.to_string();
-    }
     let mut redacted = url.clone();
-    // Cannot fail: a URL that has a password can have another one.
-    if redacted.set_password(Some(REDACTED)).is_err() {
+    // Neither can fail: a URL with a user name or a password can have
+    // another one.
+    let set = match (url.username(), url.password()) {
+        (_, Some(_)) => redacted.set_password(Some(REDACTED)),
+        ("", None) | (REDACTED, None) => return url.to_string(),
+        (_, None) => redacted.set_username(REDACTED),
+    };
+    if set.is_err() {
         return redact_url_text(url.as_str()).into_owned();
     }
     redacted.to_string()
 }
 
-/// URL text as given (it may not parse), its password replaced by
-/// [`REDACTED`]; the text is otherwise untouched, so a message shows what
-/// the user wrote.
+/// URL text as given (it may not parse), its password (or a user name
+/// without one) replaced by [`REDACTED`] as [`redact_url`] does; the text
+/// is otherwise untouched, so a message shows what the user wrote.
 ///
 /// The userinfo is what precedes the last `@` of the authority (after
 /// `scheme://`, up to the first `/`, `\`, `?` or `#`), as a URL parser reads
@@ -66,14 +72,15 @@ pub fn redact_url_text(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     };
     let userinfo = authority.get(..at).unwrap_or("");
-    let Some(colon) = userinfo.find(':') else {
-        return Cow::Borrowed(text);
+    // The secret: the password, or the user name when there is none.
+    let (secret, secret_start) = match userinfo.find(':') {
+        Some(colon) => (userinfo.get(colon + 1..).unwrap_or(""), colon + 1),
+        None => (userinfo, 0),
     };
-    let password = userinfo.get(colon + 1..).unwrap_or("");
-    if password.is_empty() || password == REDACTED {
+    if secret.is_empty() || secret == REDACTED {
         return Cow::Borrowed(text);
     }
-    let password_start = authority_start + colon + 1;
+    let password_start = authority_start + secret_start;
     let password_end = authority_start + at;
     let mut redacted = String::with_capacity(text.len());
     redacted.push_str(text.get(..password_start).unwrap_or(""));
@@ -190,7 +197,12 @@ mod tests {
                 "https://alice:s3cret@example.com/f",
                 "https://alice:***@example.com/f",
             ),
-            ("https://alice@example.com/f", "https://alice@example.com/f"),
+            ("https://alice@example.com/f", "https://***@example.com/f"),
+            (
+                "https://ghp_t0k3n@example.com/f",
+                "https://***@example.com/f",
+            ),
+            ("https://***@example.com/f", "https://***@example.com/f"),
             ("https://:pw@example.com/", "https://:***@example.com/"),
             ("https://example.com/a:b@c", "https://example.com/a:b@c"),
             ("http://u:p%40ss@h:8080/x?q=1", "http://u:***@h:8080/x?q=1"),
@@ -234,7 +246,7 @@ mod tests {
             ("u:pw@proxy:3128", "u:***@proxy:3128"),
             ("u:pw@proxy/x@y", "u:***@proxy/x@y"),
             ("http://[bad/", "http://[bad/"),
-            ("http://u@h:x/", "http://u@h:x/"),
+            ("http://u@h:x/", "http://***@h:x/"),
             ("", ""),
             ("://", "://"),
             (":@", ":@"),

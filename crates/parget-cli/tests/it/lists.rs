@@ -341,7 +341,7 @@ fn messages_about_a_mirror_name_the_mirror() {
     // The primary's 404 moves to the mirror at once, costing no retry;
     // the mirror's 503 is the one retry `--retries 1` allows.
     run.stderr_has(&[
-        &format!("trying {primary} again at once: server answered HTTP 404"),
+        &format!("trying again at once for {primary}: server answered HTTP 404"),
         &format!("retry 1 of 1 for {primary} in 0.0 s: {busy}: server answered HTTP 503"),
         &format!("failed: list:1: {primary}: {busy}: server answered HTTP 503"),
     ]);

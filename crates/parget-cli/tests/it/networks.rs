@@ -231,6 +231,23 @@ fn passwords_are_never_printed() {
 }
 
 #[test]
+fn a_token_given_as_the_user_name_is_never_printed() {
+    // `https://TOKEN@host/` is a common way to pass a token: a user name
+    // without a password is shown as `***`.
+    let server = Server::start();
+    let sb = Sandbox::new();
+    let url = format!(
+        "http://ghp_T0KEN@{}/flaky.bin?size=10&fail=503&fail_count=all",
+        server.addr()
+    );
+    let run = sb.run(&["--json", "--retries", "1", "-d", "out", &url]);
+    run.failure();
+    run.check(!run.stderr.contains("T0KEN"), "stderr shows the token");
+    run.check(!run.stdout.contains("T0KEN"), "--json shows the token");
+    run.stderr_has(&["retry 1 of 1 for http://***@", "failed: http://***@"]);
+}
+
+#[test]
 fn passwords_that_break_the_url_are_not_printed_either() {
     let server = Server::start();
     let sb = Sandbox::new();

@@ -43,14 +43,18 @@ pub(crate) async fn first_request(
         Err(_) => Err(Error::new(ErrorKind::AnswerTimeout(idle), None).into()),
         // The resource is shorter than the bytes already held (the server
         // lied about its length, or the file changed): the held bytes
-        // cannot be continued, so the next attempt starts over.
+        // cannot be continued, so the next attempt starts over, at once
+        // and without spending a retry, as for a refused range below
+        // (with `--retries 0`, `-c` on such a file failed where a fresh
+        // download works).
         Ok(Err(e)) if offset > 0 && e.status() == Some(416) => {
             transfer.cannot_continue();
-            Err(Error::new(ErrorKind::Transfer, None)
-                .with_source(std::io::Error::other(format!(
+            Err(Failure::new(
+                Error::new(ErrorKind::Transfer, None).with_source(std::io::Error::other(format!(
                     "the server cannot continue at byte {offset} (HTTP 416); starting over"
-                )))
-                .into())
+                ))),
+                Next::RetryNow,
+            ))
         }
         // A range refused (a 403 from a server or CDN that serves the
         // whole file but no range of it): the held bytes cannot be

@@ -89,23 +89,10 @@ pub(crate) async fn retry_loop<S, T>(
         let (delay, counted) = match failure.next {
             Next::StartOver | Next::GiveUp => return Err(failure),
             Next::RetryNow => (Duration::ZERO, None),
-            Next::Retry => {
-                let error = &failure.error;
-                let decision = policy.decide(
-                    spent.load(Ordering::Acquire),
-                    error.is_retryable(),
-                    error.retry_after(),
-                    fastrand::f64(),
-                );
-                match decision {
-                    RetryDecision::RetryAfter(delay) => {
-                        let in_a_row = spent.fetch_add(1, Ordering::AcqRel) + 1;
-                        let limit = policy.max_retries();
-                        (delay, Some(RetryCount { in_a_row, limit }))
-                    }
-                    RetryDecision::GiveUp => return Err(failure),
-                }
-            }
+            Next::Retry => match reserve_retry(policy, spent, &failure.error) {
+                Some(reserved) => reserved,
+                None => return Err(failure),
+            },
         };
         progress.add_attempt();
         let retry = Retry {
@@ -121,6 +108,40 @@ pub(crate) async fn retry_loop<S, T>(
                     return Err(Failure::give_up(Error::new(ErrorKind::Cancelled, None)));
                 }
             }
+        }
+    }
+}
+
+/// Asks the policy about `error` with the retries `spent` so far and, when
+/// it says retry, takes one of them: the decision and the count are one
+/// step, so two connections of a download failing at once never both
+/// take the last retry ("retry 3 of 2").
+fn reserve_retry(
+    policy: &RetryPolicy,
+    spent: &AtomicU32,
+    error: &Error,
+) -> Option<(Duration, Option<RetryCount>)> {
+    let mut done = spent.load(Ordering::Acquire);
+    loop {
+        let decision = policy.decide(
+            done,
+            error.is_retryable(),
+            error.retry_after(),
+            fastrand::f64(),
+        );
+        let RetryDecision::RetryAfter(delay) = decision else {
+            return None;
+        };
+        match spent.compare_exchange(done, done + 1, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                let count = RetryCount {
+                    in_a_row: done + 1,
+                    limit: policy.max_retries(),
+                };
+                return Some((delay, Some(count)));
+            }
+            // Another connection took one meanwhile: decide again.
+            Err(now) => done = now,
         }
     }
 }
@@ -244,6 +265,27 @@ mod tests {
             let (result, _) = run(vec![Failure::new(status(503), next)], quick(5)).await;
             assert_eq!(result.unwrap_err().next, next, "handed back as it is");
         }
+    }
+
+    #[test]
+    fn connections_failing_at_once_never_take_more_retries_than_allowed() {
+        let spent = AtomicU32::new(0);
+        let policy = quick(2);
+        let error = status(503);
+        let counts: Vec<u32> = std::thread::scope(|scope| {
+            let taken: Vec<_> = (0..16)
+                .map(|_| scope.spawn(|| reserve_retry(&policy, &spent, &error)))
+                .collect();
+            taken
+                .into_iter()
+                .filter_map(|t| t.join().unwrap())
+                .map(|(_, count)| count.unwrap().in_a_row)
+                .collect()
+        });
+        let mut counts = counts;
+        counts.sort_unstable();
+        assert_eq!(counts, [1, 2], "two retries of two, numbered once each");
+        assert_eq!(spent.load(Ordering::Acquire), 2);
     }
 
     #[tokio::test]

@@ -113,45 +113,51 @@ async fn continue_fetches_only_what_is_missing() {
 #[tokio::test]
 async fn a_resume_whose_range_is_refused_fetches_the_whole_file() {
     // A server (a CDN's signed URL, say) that serves the whole file but
-    // answers every Range with 403: `-c` gets the file as a fresh
-    // download does, at once, even with no retries left.
+    // answers every Range with 403, or one that says the range is past
+    // the file's end (416): `-c` gets the file as a fresh download does,
+    // at once, even with no retries left.
     let bed = Bed::start().await;
-    let stalled = format!("/refused.bin?size={LEN}&stall_after=2500000");
-    leave_part(&bed, &stalled, "refused.bin").await;
-    let url = format!("/refused.bin?size={LEN}&range_status=403");
-    // The kept bytes were recorded for this URL.
-    let control = bed.path("refused.bin.part.parget");
-    let text = std::fs::read_to_string(&control).expect("control file written");
-    let (header, records) = text.split_once('\n').unwrap();
-    let mut json: serde_json::Value = serde_json::from_str(header).unwrap();
-    json["url"] = bed.server.url(&url).into();
-    std::fs::write(&control, format!("{json}\n{records}")).unwrap();
-    bed.server.reset_stats();
-    let expected = content("/refused.bin", LEN);
-    let downloader = fast()
-        .resume_partial(true)
-        .retry_policy(RetryPolicy::new(0, Duration::ZERO))
-        .build()
-        .unwrap();
-    let report = downloader
-        .download(
-            bed.request(&url, "refused.bin")
-                .with_digest(sha256(&expected)),
-        )
-        .await;
-    assert_file(&report, &expected);
-    let stats = bed.server.stats();
-    assert_eq!(
-        stats.range_requests_for("/refused.bin"),
-        1,
-        "the resume asked once"
-    );
-    assert_eq!(stats.requests_for("/refused.bin"), 2, "then the whole file");
-    let served = stats.body_bytes_for("/refused.bin");
-    assert!(
-        (LEN..LEN + 100).contains(&served),
-        "the whole file once, and the refusal's short text: {served}"
-    );
+    for status in [403, 416] {
+        let name = format!("refused-{status}.bin");
+        let stalled = format!("/{name}?size={LEN}&stall_after=2500000");
+        leave_part(&bed, &stalled, &name).await;
+        let url = format!("/{name}?size={LEN}&range_status={status}");
+        // The kept bytes were recorded for this URL.
+        let control = bed.path(&format!("{name}.part.parget"));
+        let text = std::fs::read_to_string(&control).expect("control file written");
+        let (header, records) = text.split_once('\n').unwrap();
+        let mut json: serde_json::Value = serde_json::from_str(header).unwrap();
+        json["url"] = bed.server.url(&url).into();
+        std::fs::write(&control, format!("{json}\n{records}")).unwrap();
+        bed.server.reset_stats();
+        let expected = content(&format!("/{name}"), LEN);
+        let downloader = fast()
+            .resume_partial(true)
+            .retry_policy(RetryPolicy::new(0, Duration::ZERO))
+            .build()
+            .unwrap();
+        let report = downloader
+            .download(bed.request(&url, &name).with_digest(sha256(&expected)))
+            .await;
+        assert_file(&report, &expected);
+        let stats = bed.server.stats();
+        let path = format!("/{name}");
+        assert_eq!(
+            stats.range_requests_for(&path),
+            1,
+            "{status}: the resume asked once"
+        );
+        assert_eq!(
+            stats.requests_for(&path),
+            2,
+            "{status}: then the whole file"
+        );
+        let served = stats.body_bytes_for(&path);
+        assert!(
+            (LEN..LEN + 100).contains(&served),
+            "{status}: the whole file once, and the refusal's short text: {served}"
+        );
+    }
 }
 
 #[tokio::test]
