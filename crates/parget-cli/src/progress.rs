@@ -191,9 +191,9 @@ impl Reporter for Progress {
         let url = crate::output::shown_url(progress.url());
         let why = crate::output::shown_text(&format!("{:#}", retry.error));
         self.println(&match retry.counted {
-            // The count is of retries in a row, as `--retries` bounds them
-            // (it starts again after progress), not of all requests: with
-            // `--retries 2`, the line never says "retry 3".
+            // The count is of the retries `--retries` bounds (it starts
+            // again when a connection completes a range), not of all
+            // requests: with `--retries 2`, the line never says "retry 3".
             Some(count) => format!(
                 "parget: retry {} of {} for {url} in {:.1} s: {why}",
                 count.in_a_row,
