@@ -23,13 +23,17 @@ pub const REDACTED: &str = "***";
 /// assert_eq!(parget::redact::redact_url(&url), "https://***@example.com/f");
 /// ```
 pub fn redact_url(url: &url::Url) -> String {
+    let password = url.password().is_some();
+    if !password && matches!(url.username(), "" | REDACTED) {
+        return url.to_string();
+    }
     let mut redacted = url.clone();
     // Neither can fail: a URL with a user name or a password can have
     // another one.
-    let set = match (url.username(), url.password()) {
-        (_, Some(_)) => redacted.set_password(Some(REDACTED)),
-        ("", None) | (REDACTED, None) => return url.to_string(),
-        (_, None) => redacted.set_username(REDACTED),
+    let set = if password {
+        redacted.set_password(Some(REDACTED))
+    } else {
+        redacted.set_username(REDACTED)
     };
     if set.is_err() {
         return redact_url_text(url.as_str()).into_owned();
