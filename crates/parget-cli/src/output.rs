@@ -240,6 +240,8 @@ fn tls_hint(causes: &str) -> &'static str {
     let says = |names: &[&str]| names.iter().any(|name| causes.contains(name));
     if says(&["unknownissuer", "badsignature"]) {
         " (--ca-certificate FILE trusts another CA)"
+    } else if says(&["causedasendentity"]) {
+        " (with a certificate that CA signed, --ca-certificate FILE trusts the CA; --insecure skips the check, for testing only)"
     } else if says(&[
         "certificaterequired",
         "badcertificate",
@@ -278,6 +280,10 @@ mod tests {
                 "--ca-certificate",
             ),
             ("received fatal alert: certificaterequired", "--certificate"),
+            (
+                "invalid peer certificate: other(othererror(causedasendentity))",
+                "--insecure skips",
+            ),
             ("received fatal alert: badcertificate", "--certificate"),
             ("received fatal alert: protocolversion", "no TLS version"),
             ("received fatal alert: handshakefailure", "cipher suite"),

@@ -140,6 +140,31 @@ impl Issued {
     }
 }
 
+impl Issued {
+    /// A self-signed certificate for `names` that is also a CA's
+    /// (basicConstraints CA:TRUE), presented as the server's own: what
+    /// `openssl req -x509` makes by default. Its `chain_pem` is itself.
+    pub fn self_signed_ca(names: &[&str]) -> Result<Issued, CertError> {
+        let what = format!("self-signed CA certificate for {names:?}");
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let common_name = names.first().cloned().unwrap_or_default();
+        let mut params = CertificateParams::new(names).map_err(err(&what))?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        Validity::current().apply(&mut params);
+        let key = KeyPair::generate().map_err(err(&what))?;
+        let cert = params.self_signed(&key).map_err(err(&what))?;
+        let cert_pem = cert.pem();
+        Ok(Issued {
+            chain_pem: cert_pem.clone(),
+            cert_pem,
+            key_pem: key.serialize_pem(),
+        })
+    }
+}
+
 /// A certificate authority that signs server and client certificates.
 pub struct Ca {
     cert_pem: String,

@@ -261,6 +261,20 @@ impl Error {
             // rustls says which: the server's certificate, or an alert
             // (a client certificate wanted or refused, no version or
             // cipher in common).
+            // A self-signed certificate made with `openssl req -x509` is
+            // a CA's (basicConstraints CA:TRUE): curl takes it as the
+            // server's own with `--cacert`, rustls (as browsers) does not,
+            // and its own words for that are an enum's name.
+            ErrorKind::Tls if self.cause_says("causedasendentity") => write!(
+                f,
+                "TLS certificate not accepted: the server presents a CA certificate as its own \
+                 (as a self-signed one made with `openssl req -x509` is); it needs one that CA \
+                 signed"
+            ),
+            ErrorKind::Tls if self.cause_says("unknownissuer") => write!(
+                f,
+                "TLS certificate not accepted: it is not signed by a trusted CA"
+            ),
             ErrorKind::Tls if self.cause_says("invalid peer certificate") => {
                 write!(f, "TLS certificate not accepted")
             }
@@ -502,7 +516,15 @@ mod tests {
         };
         assert_eq!(
             tls("invalid peer certificate: UnknownIssuer"),
+            "TLS certificate not accepted: it is not signed by a trusted CA"
+        );
+        assert_eq!(
+            tls("invalid peer certificate: BadSignature"),
             "TLS certificate not accepted"
+        );
+        assert!(
+            tls("invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))")
+                .contains("presents a CA certificate as its own")
         );
         assert_eq!(
             tls("received fatal alert: ProtocolVersion"),

@@ -170,6 +170,32 @@ async fn certificates_are_checked_for_trust_name_and_validity() {
 }
 
 #[tokio::test]
+async fn a_self_signed_ca_certificate_as_the_servers_own_is_refused_by_name() {
+    // What `openssl req -x509` makes: trusted, and still refused (a CA
+    // certificate is not a server's), with a message that says why.
+    let leaf = parget_testbed::certs::Issued::self_signed_ca(&["127.0.0.1", "localhost"]).unwrap();
+    let server = server_with(&leaf, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = fast()
+        .add_root_certificate_pem(leaf.cert_pem.as_str())
+        .build()
+        .unwrap()
+        .download(
+            parget::Request::new(&server.url("/t.bin?size=10"), dir.path().join("t")).unwrap(),
+        )
+        .await;
+    let error = assert_failed(&report);
+    assert!(matches!(error.kind(), parget::ErrorKind::Tls), "{error:#}");
+    assert!(
+        error
+            .to_string()
+            .contains("the server presents a CA certificate as its own"),
+        "{error:#}"
+    );
+    assert_eq!(report.attempts(), 1, "not retried");
+}
+
+#[tokio::test]
 async fn a_server_that_requires_a_client_certificate() {
     use parget_testbed::certs::{Ca, Validity};
     let ca = Ca::new("mutual CA").unwrap();
