@@ -87,6 +87,12 @@ impl PartFile {
     pub(crate) fn mark_used(&self) {
         self.used.store(true, Ordering::Release);
     }
+
+    /// True once it held this download's bytes (an earlier attempt of this
+    /// run streamed into it, with a control file beside it).
+    pub(crate) fn is_used(&self) -> bool {
+        self.used.load(Ordering::Acquire)
+    }
 }
 
 impl Drop for PartFile {

@@ -356,3 +356,59 @@ async fn a_resume_answered_from_another_version_starts_over() {
         );
     }
 }
+
+/// A server whose first answer (`first` bytes promised, half of them
+/// sent, then the connection closed) is of one version, and whose every
+/// later answer, to a Range or not, is a whole 200 of a shorter one.
+fn changing_to_a_shorter_version(first: usize, then: usize) -> std::net::SocketAddr {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for (n, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let (len, body) = match n {
+                0 => (first, vec![b'a'; first / 2]),
+                _ => (then, vec![b'b'; then]),
+            };
+            let etag = if n == 0 { "\"one\"" } else { "\"two\"" };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n"
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_file_that_starts_over_shorter_keeps_none_of_the_first_attempts_bytes() {
+    // 150 kB of a 300 kB version streamed into the part file, then the
+    // retry answered with a whole 100 kB version: the file in place is
+    // those 100 kB alone, and no control file stays beside it.
+    let addr = changing_to_a_shorter_version(300_000, 100_000);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.bin");
+    let report = fast()
+        .retry_policy(RetryPolicy::new(2, Duration::ZERO))
+        .build()
+        .unwrap()
+        .download(parget::Request::new(&format!("http://{addr}/x.bin"), &path).unwrap())
+        .await;
+    assert!(report.is_ok(), "{:?}", report.error());
+    let got = std::fs::read(&path).unwrap();
+    assert!(
+        got == vec![b'b'; 100_000],
+        "{} bytes in place, {} of them the first attempt's",
+        got.len(),
+        got.iter().filter(|&&b| b == b'a').count()
+    );
+    assert!(!dir.path().join("x.bin.part").exists());
+    assert!(!dir.path().join("x.bin.part.parget").exists());
+}
