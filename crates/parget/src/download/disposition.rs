@@ -75,5 +75,11 @@ async fn suggested_name(
     let value = opened.headers.get(http::header::CONTENT_DISPOSITION)?;
     // Servers send raw UTF-8 (or Latin-1) in quoted names; whatever does
     // not decode becomes U+FFFD and is then made safe like the rest.
-    crate::content_disposition::file_name(&String::from_utf8_lossy(value.as_bytes()))
+    let name = crate::content_disposition::file_name(&String::from_utf8_lossy(value.as_bytes()))?;
+    // A name parget cannot use (`x.part`, reserved for its own files) is
+    // no usable name: the URL's stays, instead of the server failing the
+    // download by naming it so.
+    crate::naming::check_destination_name(std::ffi::OsStr::new(&name))
+        .is_ok()
+        .then_some(name)
 }

@@ -21,6 +21,10 @@ async fn content_disposition_names_the_file_inside_its_directory() {
         ("attachment; filename=\"../../.bashrc\"", "bashrc"),
         ("attachment; filename=\"/etc/passwd\"", "passwd"),
         ("attachment; filename=\"-rf\"", "rf"),
+        // A name parget reserves for its own files is no usable name:
+        // the URL's stays (it failed the download).
+        ("attachment; filename=\"d.bin.part\"", "d.bin"),
+        ("attachment; filename=\"x.part.parget\"", "d.bin"),
     ] {
         let path = format!("/d.bin?size=300&disposition={}", enc(value));
         let report = downloader
