@@ -233,6 +233,16 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ticker.abort();
     progress.finish();
     progress.println(&output.summary(downloader.totals().received()));
+    if let Some(stop) = stopped_by {
+        // The counts above are of the entries that started: the rest of
+        // the lists was not read (standard input may never end), so
+        // nothing says how many there were. A scheduler reading the log
+        // learns here that the run is unfinished.
+        progress.println(&format!(
+            "parget: {}: entries not yet started were not attempted; the same command with --continue goes on",
+            stop.name()
+        ));
+    }
     let mut summary_failed = false;
     if let Some(path) = &args.summary_json {
         let (totals, failures) = output.summary_parts(
