@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 from typing import Callable, List
 
+import pytest
+
 import parget
 from conftest import Testbed
 
@@ -91,3 +93,39 @@ def test_a_child_forked_while_the_cache_was_locked_still_downloads(
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
     assert (tmp_path / "child").read_bytes() == server.body(server.url("/shared/fork/child", size=20))
+
+
+def test_a_changed_proxy_environment_gets_another_downloader(
+    start_testbed: Callable[..., Testbed], tmp_path: Path, monkeypatch: "pytest.MonkeyPatch"
+) -> None:
+    server = start_testbed()
+    parget.download(server.url("/shared/env/a", size=10), tmp_path / "a")
+    # A proxy that is not there: a downloader built before would not use it.
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("no_proxy", "")
+    with pytest.raises(parget.DownloadError, match="proxy"):
+        parget.download(server.url("/shared/env/b", size=10), tmp_path / "b", retries=0)
+    monkeypatch.delenv("http_proxy")
+    assert parget.download(server.url("/shared/env/c", size=10), tmp_path / "c", retries=0).size == 10
+
+
+def test_wait_for_lock_calls_wait_for_each_other(start_testbed: Callable[..., Testbed], tmp_path: Path) -> None:
+    # Two threads writing one destination: the second waits for the
+    # first, then finds the file in place, as two processes would.
+    server = start_testbed("--rate", "200000")
+    url = server.url("/shared/lock", size=200_000)
+    results: List[parget.DownloadResult] = []
+    start = threading.Barrier(2)
+
+    def fetch() -> None:
+        start.wait()
+        results.append(parget.download(url, tmp_path / "f", wait_for_lock=True))
+
+    running = [threading.Thread(target=fetch) for _ in range(2)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    assert len(results) == 2 and all(r.ok for r in results), results
+    assert sorted(r.skipped for r in results) == [False, True]
+    assert (tmp_path / "f").read_bytes() == server.body(url)

@@ -76,9 +76,13 @@ pub fn redact_url_text(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     };
     let userinfo = authority.get(..at).unwrap_or("");
-    // The secret: the password, or the user name when there is none.
+    // The secret: the password, or the user name when there is none (or
+    // an empty one: `TOKEN:@host`, curl's `-u TOKEN:` form).
     let (secret, secret_start) = match userinfo.find(':') {
-        Some(colon) => (userinfo.get(colon + 1..).unwrap_or(""), colon + 1),
+        Some(colon) if colon + 1 < userinfo.len() => {
+            (userinfo.get(colon + 1..).unwrap_or(""), colon + 1)
+        }
+        Some(colon) => (userinfo.get(..colon).unwrap_or(""), 0),
         None => (userinfo, 0),
     };
     if secret.is_empty() || secret == REDACTED {
@@ -207,6 +211,7 @@ mod tests {
                 "https://***@example.com/f",
             ),
             ("https://***@example.com/f", "https://***@example.com/f"),
+            ("https://T0KEN:@example.com/f", "https://***@example.com/f"),
             ("https://:pw@example.com/", "https://:***@example.com/"),
             ("https://example.com/a:b@c", "https://example.com/a:b@c"),
             ("http://u:p%40ss@h:8080/x?q=1", "http://u:***@h:8080/x?q=1"),

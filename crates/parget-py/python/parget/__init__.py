@@ -339,6 +339,9 @@ _SHARED_CONCURRENCY = 1 << 16
 download its caller asked for, and the caller's own threads and tasks
 bound how many run (32 threads calling :func:`download` run 32 at once)."""
 
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
+"""The environment variables a downloader's proxy decision reads."""
+
 _shared: "OrderedDict[Tuple[Tuple[str, object], ...], Downloader]" = OrderedDict()
 _shared_lock = threading.Lock()
 
@@ -359,9 +362,15 @@ def _shared_downloader(options: Mapping[str, object]) -> Downloader:
     with these ``options`` shares, so a loop of calls reuses connections
     (and TLS sessions) as one :class:`Downloader` does instead of opening
     one per file. Options that do not hash (a list of CA files) get a
-    downloader of their own."""
+    downloader of their own, and so do ``wait_for_lock=True`` calls: within
+    one downloader a second download of a destination being written fails
+    at once instead of waiting. The proxy variables of the environment are
+    part of the key, since a downloader reads them when it is built."""
+    if options.get("wait_for_lock"):
+        return Downloader(**cast("EngineOptions", options))
+    proxies = tuple((name, os.environ.get(name)) for name in _PROXY_VARIABLES)
     try:
-        key = tuple(sorted(options.items()))
+        key = (*sorted(options.items()), ("environment", proxies))
         hash(key)
     except TypeError:
         return Downloader(**cast("EngineOptions", options))
