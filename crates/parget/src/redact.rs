@@ -1,5 +1,6 @@
-//! Text made safe to show: URLs without their passwords, and text from a
-//! list or a server without terminal control characters.
+//! Text made safe to show: URLs without their passwords or the secrets in
+//! their query strings, and text from a list or a server without terminal
+//! control characters.
 //!
 //! Every message parget prints or returns (progress, the summary, JSON,
 //! errors) passes URLs through [`redact_url`] or [`redact_url_text`], and
@@ -14,9 +15,14 @@ pub const REDACTED: &str = "***";
 /// The URL as text, its password (if any) replaced by [`REDACTED`]. The
 /// user name beside a password is kept, since it helps tell accounts
 /// apart; a user name alone is replaced too, since it is often the
-/// credential itself (`https://TOKEN@host/`).
+/// credential itself (`https://TOKEN@host/`). The values of query
+/// parameters that carry credentials (a presigned URL's `X-Amz-Signature`
+/// or `sig`, `token`, `access_token`, `api_key`, `key` and their kin, in
+/// any case) are replaced as well, their names kept.
 ///
 /// ```
+/// let url = url::Url::parse("https://h/f?X-Amz-Signature=ab12&part=1").unwrap();
+/// assert_eq!(parget::redact::redact_url(&url), "https://h/f?X-Amz-Signature=***&part=1");
 /// let url = url::Url::parse("https://alice:s3cret@example.com/f").unwrap();
 /// assert_eq!(parget::redact::redact_url(&url), "https://alice:***@example.com/f");
 /// let url = url::Url::parse("https://ghp_t0k3n@example.com/f").unwrap();
@@ -25,7 +31,10 @@ pub const REDACTED: &str = "***";
 pub fn redact_url(url: &url::Url) -> String {
     let password = url.password().is_some();
     if !password && matches!(url.username(), "" | REDACTED) {
-        return url.to_string();
+        return match url.query() {
+            Some(query) if has_secret_parameter(query) => redact_query(url.as_str()).into_owned(),
+            _ => url.to_string(),
+        };
     }
     let mut redacted = url.clone();
     // Neither can fail: a URL with a user name or a password can have
@@ -38,7 +47,97 @@ pub fn redact_url(url: &url::Url) -> String {
     if set.is_err() {
         return redact_url_text(url.as_str()).into_owned();
     }
-    redacted.to_string()
+    let text = redacted.to_string();
+    match redact_query(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(text) => text,
+    }
+}
+
+/// Query parameters whose values are credentials, compared without regard
+/// to case: the signatures and tokens of presigned object-store URLs (S3,
+/// Google Cloud Storage, Azure SAS, CloudFront) and the usual names of API
+/// keys and access tokens. A presigned URL is a password for as long as it
+/// lives, and such URLs are what big downloads are often given as; the
+/// parameter stays in a message with its value replaced, so the file is
+/// still recognisable.
+const SECRET_PARAMETERS: &[&str] = &[
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "x-goog-signature",
+    "x-goog-credential",
+    "signature",
+    "sig",
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "auth",
+    "api_key",
+    "apikey",
+    "api-key",
+    "key",
+    "secret",
+    "client_secret",
+    "password",
+    "passwd",
+];
+
+/// Whether a query parameter (`name=value`) holds a credential that is not
+/// redacted yet.
+fn is_secret_parameter(pair: &str) -> bool {
+    let Some((name, value)) = pair.split_once('=') else {
+        return false;
+    };
+    !value.is_empty()
+        && value != REDACTED
+        && SECRET_PARAMETERS
+            .iter()
+            .any(|secret| name.eq_ignore_ascii_case(secret))
+}
+
+fn has_secret_parameter(query: &str) -> bool {
+    query.split('&').any(is_secret_parameter)
+}
+
+/// URL text with the value of every [`SECRET_PARAMETERS`] parameter in its
+/// query replaced by [`REDACTED`]. The query is what follows the first `?`
+/// after `scheme://`, up to a `#`.
+fn redact_query(text: &str) -> Cow<'_, str> {
+    let Some(after_scheme) = text.find("://").map(|at| at + 3) else {
+        return Cow::Borrowed(text);
+    };
+    let Some(start) = text
+        .get(after_scheme..)
+        .and_then(|rest| rest.find('?'))
+        .map(|at| after_scheme + at + 1)
+    else {
+        return Cow::Borrowed(text);
+    };
+    let rest = text.get(start..).unwrap_or("");
+    let end = start + rest.find('#').unwrap_or(rest.len());
+    let query = text.get(start..end).unwrap_or("");
+    if !has_secret_parameter(query) {
+        return Cow::Borrowed(text);
+    }
+    let mut redacted = String::with_capacity(text.len());
+    redacted.push_str(text.get(..start).unwrap_or(""));
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            redacted.push('&');
+        }
+        match pair.split_once('=') {
+            Some((name, _)) if is_secret_parameter(pair) => {
+                redacted.push_str(name);
+                redacted.push('=');
+                redacted.push_str(REDACTED);
+            }
+            _ => redacted.push_str(pair),
+        }
+    }
+    redacted.push_str(text.get(end..).unwrap_or(""));
+    Cow::Owned(redacted)
 }
 
 /// URL text as given (it may not parse), its password (or a user name
@@ -55,7 +154,8 @@ pub fn redact_url(url: &url::Url) -> String {
 /// `p#w`. Text
 /// without `://` whose start looks like `user:password@host` (curl's form
 /// for a proxy without a scheme) is redacted too. Redacting too much in a
-/// broken URL is harmless; showing a password is not.
+/// broken URL is harmless; showing a password is not. The credentials in
+/// a query string are replaced as [`redact_url`] replaces them.
 ///
 /// ```
 /// use parget::redact::redact_url_text;
@@ -73,7 +173,7 @@ pub fn redact_url_text(text: &str) -> Cow<'_, str> {
     let authority_len = rest.find(stops).unwrap_or(rest.len());
     let authority = rest.get(..authority_len).unwrap_or("");
     let Some(at) = authority.rfind('@') else {
-        return Cow::Borrowed(text);
+        return redact_query(text);
     };
     let userinfo = authority.get(..at).unwrap_or("");
     // The secret: the password, or the user name when there is none (or
@@ -86,7 +186,7 @@ pub fn redact_url_text(text: &str) -> Cow<'_, str> {
         None => (userinfo, 0),
     };
     if secret.is_empty() || secret == REDACTED {
-        return Cow::Borrowed(text);
+        return redact_query(text);
     }
     let password_start = authority_start + secret_start;
     let password_end = authority_start + at;
@@ -94,7 +194,10 @@ pub fn redact_url_text(text: &str) -> Cow<'_, str> {
     redacted.push_str(text.get(..password_start).unwrap_or(""));
     redacted.push_str(REDACTED);
     redacted.push_str(text.get(password_end..).unwrap_or(""));
-    Cow::Owned(redacted)
+    match redact_query(&redacted) {
+        Cow::Borrowed(_) => Cow::Owned(redacted),
+        Cow::Owned(both) => Cow::Owned(both),
+    }
 }
 
 /// `text` with the password of every URL in it replaced: a message may
@@ -221,6 +324,47 @@ mod tests {
             assert_eq!(redact_url(&url), expected, "{input}");
             assert_eq!(redact_url_text(input), expected, "{input}");
         }
+    }
+
+    #[test]
+    fn credentials_in_query_strings() {
+        for (input, expected) in [
+            (
+                "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F2026&X-Amz-Signature=9f86d0&X-Amz-Expires=60",
+                "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Expires=60",
+            ),
+            (
+                "https://a.blob.core.windows.net/c/f?sv=2022&sig=abc%3D#top",
+                "https://a.blob.core.windows.net/c/f?sv=2022&sig=***#top",
+            ),
+            ("https://h/f?TOKEN=t&Key=k&page=2", "https://h/f?TOKEN=***&Key=***&page=2"),
+            ("https://h/f?token=&token", "https://h/f?token=&token"),
+            ("https://h/f?tokens=1&monkey=2", "https://h/f?tokens=1&monkey=2"),
+            ("https://h/token=1?q=2", "https://h/token=1?q=2"),
+            ("https://h/f?a=1#token=2", "https://h/f?a=1#token=2"),
+            ("https://h/f?token=***", "https://h/f?token=***"),
+            (
+                "https://u:pw@h/f?access_token=x",
+                "https://u:***@h/f?access_token=***",
+            ),
+            ("https://TOKEN@h/f?api_key=x", "https://***@h/f?api_key=***"),
+        ] {
+            let url = url::Url::parse(input).unwrap();
+            assert_eq!(redact_url(&url), expected, "{input}");
+            assert_eq!(redact_url_text(input), expected, "{input}");
+            assert_eq!(redact_url_text(expected), expected, "twice: {input}");
+        }
+        // Text that does not parse, and URLs inside a message.
+        assert_eq!(
+            redact_url_text("http://u:p?w@h:bad/f?sig=s"),
+            "http://u:***@h:bad/f?sig=***"
+        );
+        assert_eq!(
+            redact_urls_in("fetching `https://h/f?Signature=s1`: 403"),
+            "fetching `https://h/f?Signature=***`: 403"
+        );
+        // Not a URL: left alone.
+        assert_eq!(redact_url_text("?token=1"), "?token=1");
     }
 
     #[test]
@@ -355,6 +499,40 @@ mod tests {
                     let expected_prefix = format!("http://{user}:{REDACTED}@");
                     prop_assert!(redacted.starts_with(&expected_prefix), "{} -> {}", text, redacted);
                 }
+            }
+        }
+
+        #[test]
+        fn query_credentials_never_survive(
+            before in proptest::collection::vec("[a-z]{1,6}=[a-z0-9]{0,6}", 0..3),
+            name in proptest::sample::select(SECRET_PARAMETERS),
+            upper in any::<bool>(),
+            secret in "[A-Za-z0-9%._~-]{4,16}",
+            after in proptest::collection::vec("[a-z]{1,6}=[a-z0-9]{0,6}", 0..3),
+            fragment in proptest::option::of("[a-z=]{0,6}"),
+        ) {
+            prop_assume!(secret != REDACTED);
+            let name = if upper { name.to_ascii_uppercase() } else { name.to_owned() };
+            let mut pairs = before.clone();
+            pairs.push(format!("{name}={secret}"));
+            pairs.extend(after.iter().cloned());
+            let fragment = fragment.map(|f| format!("#{f}")).unwrap_or_default();
+            let text = format!("https://h/p?{}{fragment}", pairs.join("&"));
+            let url = url::Url::parse(&text).unwrap();
+            for redacted in [redact_url(&url), redact_url_text(&text).into_owned()] {
+                let again = url::Url::parse(&redacted).unwrap();
+                for (key, value) in again.query_pairs() {
+                    if key.eq_ignore_ascii_case(&name) {
+                        prop_assert_eq!(&*value, REDACTED, "{} -> {}", text, redacted);
+                    }
+                }
+                // Every other parameter, and the fragment, are kept.
+                for pair in before.iter().chain(&after) {
+                    if !is_secret_parameter(pair) {
+                        prop_assert!(redacted.contains(pair.as_str()), "{} -> {}", text, redacted);
+                    }
+                }
+                prop_assert_eq!(again.fragment(), url.fragment());
             }
         }
 

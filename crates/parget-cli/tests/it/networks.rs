@@ -248,6 +248,66 @@ fn a_token_given_as_the_user_name_is_never_printed() {
 }
 
 #[test]
+fn the_credentials_of_a_presigned_url_are_never_printed_or_stored() {
+    // A presigned object-store URL carries its credential in the query:
+    // shown nowhere, kept out of the control file, and a URL signed anew
+    // (the same object, another signature) resumes the part file.
+    let server = Server::start();
+    let sb = Sandbox::new();
+    let path = "/signed/object.bin";
+    let url = |signature: &str| {
+        format!(
+            "{}?size=200000&stall_after=50000&fault_count=1&X-Amz-Credential=AKIA0CRED0&X-Amz-Signature={signature}&X-Amz-Expires=60",
+            server.url(path)
+        )
+    };
+    let missing = format!(
+        "{}?fail=404&fail_count=all&token=T0KEN0&api_key=K3Y0",
+        server.url("/signed/missing.bin")
+    );
+    let run = sb.run(&[
+        "--json",
+        "--timeout",
+        "1",
+        "--retries",
+        "0",
+        "-d",
+        "out",
+        &url("5IGNATURE0"),
+        &missing,
+    ]);
+    run.failure();
+    for secret in ["5IGNATURE0", "AKIA0CRED0", "T0KEN0", "K3Y0"] {
+        run.check(
+            !run.stderr.contains(secret),
+            &format!("stderr shows {secret}"),
+        );
+        run.check(
+            !run.stdout.contains(secret),
+            &format!("--json shows {secret}"),
+        );
+    }
+    run.stderr_has(&["X-Amz-Signature=***", "token=***&api_key=***"]);
+    let control = std::fs::read_to_string(sb.join("out/object.bin.part.parget")).unwrap();
+    run.check(
+        !control.contains("5IGNATURE0") && control.contains("X-Amz-Signature=***"),
+        &format!("the control file shows the signature: {control}"),
+    );
+    let kept = std::fs::metadata(sb.join("out/object.bin.part"))
+        .unwrap()
+        .len();
+    server.reset_stats();
+    let run = sb.run(&["-c", "-d", "out", &url("5IGNATURE1")]);
+    run.success();
+    assert_file(&run, &sb.join("out/object.bin"), &content(path, 200_000));
+    let fetched = server.stats().body_bytes_for(path);
+    run.check(
+        kept > 0 && fetched == 200_000 - kept,
+        &format!("kept {kept} bytes, fetched {fetched} of 200000 on resuming"),
+    );
+}
+
+#[test]
 fn passwords_that_break_the_url_are_not_printed_either() {
     let server = Server::start();
     let sb = Sandbox::new();
