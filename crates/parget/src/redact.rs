@@ -101,6 +101,25 @@ fn has_secret_parameter(query: &str) -> bool {
     query.split('&').any(is_secret_parameter)
 }
 
+/// A fingerprint of the credentials in `url`'s query (SHA-256, in hex, of
+/// its [`SECRET_PARAMETERS`] pairs in order), `None` when it has none.
+/// The control file records it beside the redacted URL: the value of
+/// `?token=` or `?sig=` can pick which object a server sends, so a part
+/// file is only continued under the same credentials, and none of them is
+/// written down.
+pub(crate) fn query_credentials_fingerprint(url: &str) -> Option<String> {
+    use sha2::Digest as _;
+    let query = url::Url::parse(url).ok()?.query()?.to_owned();
+    let mut hasher = sha2::Sha256::new();
+    let mut any = false;
+    for pair in query.split('&').filter(|pair| is_secret_parameter(pair)) {
+        hasher.update(pair.as_bytes());
+        hasher.update(b"&");
+        any = true;
+    }
+    any.then(|| hex::encode(hasher.finalize()))
+}
+
 /// URL text with the value of every [`SECRET_PARAMETERS`] parameter in its
 /// query replaced by [`REDACTED`]. The query is what follows the first `?`
 /// after `scheme://`, up to a `#`.
@@ -365,6 +384,19 @@ mod tests {
         );
         // Not a URL: left alone.
         assert_eq!(redact_url_text("?token=1"), "?token=1");
+    }
+
+    #[test]
+    fn query_credentials_have_a_fingerprint_that_tells_them_apart() {
+        let fingerprint = query_credentials_fingerprint;
+        assert_eq!(fingerprint("https://h/f?page=2"), None);
+        assert_eq!(fingerprint("https://u:pw@h/f"), None);
+        assert_eq!(fingerprint("not a url?token=1"), None);
+        let a = fingerprint("https://h/f?token=a&page=2").unwrap();
+        assert_eq!(a.len(), 64);
+        assert_eq!(fingerprint("https://h/f?page=3&token=a"), Some(a.clone()));
+        assert_ne!(fingerprint("https://h/f?token=b&page=2"), Some(a.clone()));
+        assert_ne!(fingerprint("https://h/f?Token=a"), Some(a));
     }
 
     #[test]

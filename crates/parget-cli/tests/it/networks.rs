@@ -250,8 +250,9 @@ fn a_token_given_as_the_user_name_is_never_printed() {
 #[test]
 fn the_credentials_of_a_presigned_url_are_never_printed_or_stored() {
     // A presigned object-store URL carries its credential in the query:
-    // shown nowhere, kept out of the control file, and a URL signed anew
-    // (the same object, another signature) resumes the part file.
+    // shown nowhere, kept out of the control file (only a fingerprint),
+    // and the part file is continued under the same credentials only,
+    // since a query's credential can pick the object.
     let server = Server::start();
     let sb = Sandbox::new();
     let path = "/signed/object.bin";
@@ -296,8 +297,15 @@ fn the_credentials_of_a_presigned_url_are_never_printed_or_stored() {
     let kept = std::fs::metadata(sb.join("out/object.bin.part"))
         .unwrap()
         .len();
-    server.reset_stats();
     let run = sb.run(&["-c", "-d", "out", &url("5IGNATURE1")]);
+    run.failure();
+    run.stderr_has(&["other credentials in the URL's query"]);
+    run.check(
+        !run.stderr.contains("5IGNATURE"),
+        "stderr shows a signature",
+    );
+    server.reset_stats();
+    let run = sb.run(&["-c", "-d", "out", &url("5IGNATURE0")]);
     run.success();
     assert_file(&run, &sb.join("out/object.bin"), &content(path, 200_000));
     let fetched = server.stats().body_bytes_for(path);

@@ -56,8 +56,11 @@ pub(crate) struct Part {
 /// What the request wants, as far as the decision goes.
 #[derive(Debug)]
 pub(crate) struct Wanted<'a> {
-    /// The URL, its password redacted, as the control file records it.
+    /// The URL, its credentials redacted, as the control file records it.
     pub url: &'a str,
+    /// The fingerprint of the credentials in the URL's query, as the
+    /// control file records it.
+    pub query_credentials: Option<&'a str>,
     pub expected_size: Option<u64>,
     pub digests: &'a [Digest],
     pub allow_overwrite: bool,
@@ -191,6 +194,21 @@ fn decide_part(part: &Part, wanted: &Wanted<'_>) -> Decision {
             None,
         ));
     }
+    // Control files of earlier versions recorded the query's credentials
+    // themselves, and no fingerprint.
+    let recorded_credentials = control
+        .query_credentials
+        .clone()
+        .or_else(|| crate::redact::query_credentials_fingerprint(&control.url));
+    if recorded_credentials.as_deref() != wanted.query_credentials {
+        return Decision::Refuse(Error::new(
+            ErrorKind::ResumeRefused(format!(
+                "{} was fetched with other credentials in the URL's query ({recorded_url}): they can pick another object, so it is not continued; remove it to start over",
+                wanted.part.display(),
+            )),
+            None,
+        ));
+    }
     if let (Some(expected), Some(total)) = (wanted.expected_size, control.total) {
         if expected != total {
             return Decision::Refuse(Error::new(
@@ -241,6 +259,7 @@ mod tests {
     fn wanted<'a>(size: Option<u64>, digests: &'a [Digest], overwrite: bool) -> Wanted<'a> {
         Wanted {
             url: URL,
+            query_credentials: None,
             expected_size: size,
             digests,
             allow_overwrite: overwrite,
@@ -271,6 +290,7 @@ mod tests {
             header: Control {
                 version: CONTROL_VERSION,
                 url: URL.into(),
+                query_credentials: None,
                 total,
                 validator,
             },
@@ -490,6 +510,49 @@ mod tests {
             text.contains("belongs to http://v:***@h/f") && !text.contains("secret"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_query_credentials_must_be_the_same_ones() {
+        // `?token=` can pick the object: a part file is continued only
+        // under the credentials it was fetched with, compared by their
+        // fingerprint (and, in control files of earlier builds, by the
+        // values they recorded in the URL).
+        use crate::redact::query_credentials_fingerprint as fingerprint;
+        let url = "http://h/f?token=***";
+        let mine = fingerprint("http://h/f?token=A1").unwrap();
+        let mut wanted = wanted(None, &[], false);
+        wanted.url = url;
+        wanted.query_credentials = Some(&mine);
+        let recorded = |text: &str, credentials: Option<String>| {
+            let mut c = control(Some(10), etag(), &[0..5]);
+            c.header.url = text.into();
+            c.header.query_credentials = credentials;
+            part(5, Some(c))
+        };
+        for same in [
+            recorded(url, Some(mine.clone())),
+            recorded("http://h/f?token=A1", None),
+        ] {
+            assert_eq!(held(decide(&same, &wanted)).ranges.covered(), 5);
+        }
+        for other in [
+            recorded(url, fingerprint("http://h/f?token=B2")),
+            recorded(url, None),
+            recorded("http://h/f?token=B2", None),
+        ] {
+            let text = refused(decide(&other, &wanted));
+            assert!(
+                text.contains("other credentials in the URL's query (http://h/f?token=***)")
+                    && !text.contains("B2"),
+                "{text}"
+            );
+        }
+        // A URL without credentials in its query is not continued from a
+        // part file fetched with some.
+        wanted.query_credentials = None;
+        let text = refused(decide(&recorded(url, Some(mine.clone())), &wanted));
+        assert!(text.contains("other credentials"), "{text}");
     }
 
     #[test]

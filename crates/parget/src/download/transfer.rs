@@ -270,6 +270,9 @@ impl Transfer {
                             // readable as the part file, and a password
                             // changed between runs must not stop a resume.
                             url: crate::redact::redact_url(ctx.request.url()),
+                            query_credentials: crate::redact::query_credentials_fingerprint(
+                                ctx.request.url().as_str(),
+                            ),
                             total: self.total,
                             validator: self.validator.clone().unwrap_or_default(),
                         },

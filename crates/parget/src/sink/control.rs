@@ -61,8 +61,12 @@ fn helper_path(destination: &Path, suffix: &str) -> PathBuf {
 pub(crate) struct Control {
     /// Format version, bumped on incompatible changes.
     pub version: u32,
-    /// The URL the bytes came from.
+    /// The URL the bytes came from, its credentials redacted.
     pub url: String,
+    /// The fingerprint of the credentials in the URL's query
+    /// ([`crate::redact::query_credentials_fingerprint`]), when it has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_credentials: Option<String>,
     /// The resource size, when the server announced it.
     pub total: Option<u64>,
     /// The validators the bytes came with.
@@ -339,6 +343,7 @@ mod tests {
         Control {
             version: CONTROL_VERSION,
             url: "http://h/f".into(),
+            query_credentials: None,
             total: Some(10),
             validator: Validator::default(),
         }

@@ -695,6 +695,7 @@ mod tests {
         Control {
             version: CONTROL_VERSION,
             url: "http://h/f".into(),
+            query_credentials: None,
             total: Some(10),
             validator: Validator::default(),
         }
