@@ -144,6 +144,14 @@ impl Feeder {
             Box::new(BufReader::new(std::io::stdin()))
         } else {
             match File::open(name) {
+                // A directory opens, and fails on the first read: say so
+                // by name, not as an error at its line 1.
+                Ok(file) if file.metadata().is_ok_and(|m| m.is_dir()) => {
+                    return self.send(Err(Invalid {
+                        url: None,
+                        message: format!("{name}: cannot read the list: it is a directory"),
+                    }))
+                }
                 Ok(file) => Box::new(BufReader::with_capacity(64 * 1024, file)),
                 Err(e) => {
                     return self.send(Err(Invalid {

@@ -197,6 +197,21 @@ fn missing_list_file_is_reported() {
 }
 
 #[test]
+fn a_directory_given_as_a_list_is_named_as_one() {
+    let server = Server::start();
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.join("lists")).unwrap();
+    let run = sb.run(&["-i", "lists", "-d", "out", &server.url("/ok.bin?size=5")]);
+    run.failure()
+        .stderr_has(&["lists: cannot read the list: it is a directory"]);
+    run.check(
+        !run.stderr.contains("lists:1"),
+        "no line number for a directory",
+    );
+    assert_file(&run, &sb.join("out/ok.bin"), &content("/ok.bin", 5));
+}
+
+#[test]
 fn list_names_cannot_escape_the_output_directory() {
     let server = Server::start();
     let sb = Sandbox::new();
