@@ -101,15 +101,17 @@ fn has_secret_parameter(query: &str) -> bool {
     query.split('&').any(is_secret_parameter)
 }
 
-/// A fingerprint of the credentials in `url`'s query (SHA-256, in hex, of
-/// its [`SECRET_PARAMETERS`] pairs in order), `None` when it has none.
+/// A fingerprint of the credentials in a URL's `query` (SHA-256, in hex,
+/// of its [`SECRET_PARAMETERS`] pairs in order), `None` when it has none.
+/// It takes the parsed URL's query (`Url::query`), so a download does not
+/// parse its URL again for it.
 /// The control file records it beside the redacted URL: the value of
 /// `?token=` or `?sig=` can pick which object a server sends, so a part
 /// file is only continued under the same credentials, and none of them is
 /// written down.
-pub(crate) fn query_credentials_fingerprint(url: &str) -> Option<String> {
+pub(crate) fn query_credentials_fingerprint(query: Option<&str>) -> Option<String> {
     use sha2::Digest as _;
-    let query = url::Url::parse(url).ok()?.query()?.to_owned();
+    let query = query?;
     let mut hasher = sha2::Sha256::new();
     let mut any = false;
     for pair in query.split('&').filter(|pair| is_secret_parameter(pair)) {
@@ -388,10 +390,11 @@ mod tests {
 
     #[test]
     fn query_credentials_have_a_fingerprint_that_tells_them_apart() {
-        let fingerprint = query_credentials_fingerprint;
+        let fingerprint =
+            |url: &str| query_credentials_fingerprint(url::Url::parse(url).unwrap().query());
         assert_eq!(fingerprint("https://h/f?page=2"), None);
         assert_eq!(fingerprint("https://u:pw@h/f"), None);
-        assert_eq!(fingerprint("not a url?token=1"), None);
+        assert_eq!(query_credentials_fingerprint(None), None);
         let a = fingerprint("https://h/f?token=a&page=2").unwrap();
         assert_eq!(a.len(), 64);
         assert_eq!(fingerprint("https://h/f?page=3&token=a"), Some(a.clone()));

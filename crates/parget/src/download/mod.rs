@@ -315,8 +315,7 @@ async fn stages<'b>(
         let expected = if may_skip { &algorithms[..] } else { &[] };
         let on_disk = inspect::on_disk(path, claimed.part(), expected, resume).await?;
         let recorded_url = crate::redact::redact_url(request.url());
-        let query_credentials =
-            crate::redact::query_credentials_fingerprint(request.url().as_str());
+        let query_credentials = crate::redact::query_credentials_fingerprint(request.url().query());
         let wanted = Wanted {
             url: &recorded_url,
             query_credentials: query_credentials.as_deref(),

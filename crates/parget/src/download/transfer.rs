@@ -271,7 +271,7 @@ impl Transfer {
                             // changed between runs must not stop a resume.
                             url: crate::redact::redact_url(ctx.request.url()),
                             query_credentials: crate::redact::query_credentials_fingerprint(
-                                ctx.request.url().as_str(),
+                                ctx.request.url().query(),
                             ),
                             total: self.total,
                             validator: self.validator.clone().unwrap_or_default(),
