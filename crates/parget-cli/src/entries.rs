@@ -11,6 +11,7 @@ use parget::{naming, Request};
 use tokio::sync::mpsc;
 
 use crate::args::Args;
+use crate::batched::BatchedSender;
 use crate::shard::Shard;
 
 /// An entry that could not become a request: reported as a failure, and
@@ -31,9 +32,13 @@ pub struct Feed {
     pub invalid: mpsc::Receiver<Invalid>,
 }
 
+/// Requests read ahead of the engine; the input thread wakes up to refill
+/// half of them at a time ([`BatchedSender`]).
+const REQUESTS_AHEAD: usize = 64;
+
 /// Starts reading the URLs and lists of `args`.
 pub fn spawn(args: &Args) -> Feed {
-    let (request_tx, requests) = mpsc::channel(64);
+    let (request_tx, requests) = mpsc::channel(REQUESTS_AHEAD);
     let (invalid_tx, invalid) = mpsc::channel(64);
     let feeder = Feeder {
         urls: args.urls.clone(),
@@ -49,7 +54,8 @@ pub fn spawn(args: &Args) -> Feed {
         credentials: args
             .credentials()
             .map(|(user, password)| (user.to_owned(), password.map(str::to_owned))),
-        request_tx,
+        request_tx: BatchedSender::new(request_tx, REQUESTS_AHEAD / 2)
+            .expect("the input thread's waiter could not start"),
         invalid_tx,
     };
     std::thread::Builder::new()
@@ -72,7 +78,7 @@ struct Feeder {
     /// The command line's Basic credentials: an entry's `http-user=` or
     /// `http-passwd=` alone takes the other half from them.
     credentials: Option<(String, Option<String>)>,
-    request_tx: mpsc::Sender<Request>,
+    request_tx: BatchedSender<Request>,
     invalid_tx: mpsc::Sender<Invalid>,
 }
 
@@ -208,7 +214,7 @@ impl Feeder {
             }
         }
         match item {
-            Ok(request) => self.request_tx.blocking_send(request).is_ok(),
+            Ok(request) => self.request_tx.send(request).is_ok(),
             Err(invalid) => self.invalid_tx.blocking_send(invalid).is_ok(),
         }
     }

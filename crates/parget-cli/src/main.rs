@@ -2,6 +2,7 @@
 //! library: arguments in, requests to the engine, reports out.
 
 mod args;
+mod batched;
 mod entries;
 mod output;
 mod progress;

@@ -1,0 +1,133 @@
+//! A channel sender for a plain thread that, when the channel is full,
+//! sleeps until a batch of slots is free instead of until one is.
+//!
+//! The input thread reads a list far faster than downloads finish, so its
+//! channel stays full. With `blocking_send` every request the engine takes
+//! frees one slot and wakes the thread, which sends one request and sleeps
+//! again: a futex wake-up and two context switches per file, measured at
+//! about a tenth of parget's CPU per small file over 2000 files of 4 KiB.
+//! Waiting for a batch of slots makes that one wake-up per batch.
+
+use tokio::sync::mpsc;
+
+/// Sends items from a thread that is not in a runtime, waking up once per
+/// `batch` freed slots when the channel is full.
+pub struct BatchedSender<T> {
+    tx: mpsc::Sender<T>,
+    batch: usize,
+    /// Only drives the wait for free slots (no I/O, no timers).
+    waiter: tokio::runtime::Runtime,
+}
+
+impl<T> BatchedSender<T> {
+    /// A sender over `tx` that waits for `batch` free slots (at most the
+    /// channel's capacity, at least one) whenever it is full. `tx` must be
+    /// the channel's only sender: the slots waited for are then still
+    /// free for the items that follow.
+    pub fn new(tx: mpsc::Sender<T>, batch: usize) -> std::io::Result<BatchedSender<T>> {
+        let batch = batch.clamp(1, tx.max_capacity());
+        let waiter = tokio::runtime::Builder::new_current_thread().build()?;
+        Ok(BatchedSender { tx, batch, waiter })
+    }
+
+    /// Sends `item`, first waiting for a batch of free slots when the
+    /// channel is full. Returns the item when the receiver is gone.
+    pub fn send(&self, item: T) -> Result<(), T> {
+        match self.tx.try_send(item) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(item)) => Err(item),
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                let Ok(mut permits) = self.waiter.block_on(self.tx.reserve_many(self.batch)) else {
+                    return Err(item);
+                };
+                match permits.next() {
+                    // The rest of the permits go back as they drop, free
+                    // for the next sends (this is the only sender).
+                    Some(permit) => {
+                        permit.send(item);
+                        Ok(())
+                    }
+                    None => Err(item),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_channel_is_waited_on_until_a_batch_is_free() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let (tx, mut rx) = mpsc::channel::<u32>(8);
+        let sender = BatchedSender::new(tx, 4).unwrap();
+        for n in 0..8 {
+            sender.send(n).unwrap();
+        }
+        let taken = Arc::new(AtomicUsize::new(0));
+        let (go_on, wait) = std::sync::mpsc::channel::<()>();
+        let consumer = {
+            let taken = taken.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                // Four items, slowly (a sender woken per slot would be
+                // back after the first), then nothing until told.
+                for _ in 0..4 {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    got.extend(rx.blocking_recv());
+                    taken.fetch_add(1, Ordering::SeqCst);
+                }
+                wait.recv().unwrap();
+                while let Some(n) = rx.blocking_recv() {
+                    got.push(n);
+                }
+                got
+            })
+        };
+        sender.send(8).unwrap();
+        assert_eq!(
+            taken.load(Ordering::SeqCst),
+            4,
+            "woken before 4 slots were free"
+        );
+        for n in 9..11 {
+            sender.send(n).unwrap();
+        }
+        drop(sender);
+        go_on.send(()).unwrap();
+        assert_eq!(consumer.join().unwrap(), (0..11).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_closed_channel_gives_the_item_back() {
+        let (tx, rx) = mpsc::channel::<u32>(2);
+        let sender = BatchedSender::new(tx, 2).unwrap();
+        sender.send(1).unwrap();
+        sender.send(2).unwrap();
+        drop(rx);
+        // Full and then closed, and closed outright: both give it back.
+        assert_eq!(sender.send(3), Err(3));
+        assert_eq!(sender.send(4), Err(4));
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_channel_is_its_capacity() {
+        let (tx, mut rx) = mpsc::channel::<u32>(2);
+        let sender = BatchedSender::new(tx, 100).unwrap();
+        let consumer = std::thread::spawn(move || {
+            let mut n = 0;
+            while rx.blocking_recv().is_some() {
+                n += 1;
+            }
+            n
+        });
+        for n in 0..20 {
+            sender.send(n).unwrap();
+        }
+        drop(sender);
+        assert_eq!(consumer.join().unwrap(), 20);
+    }
+}
