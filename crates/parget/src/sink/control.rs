@@ -277,6 +277,13 @@ impl ControlLog {
         })
     }
 
+    /// Removes the control file from `dir` (the one it was created in),
+    /// for a part file that is going too. Only the download holding the
+    /// part file's lock calls this, so the name is still its own.
+    pub(crate) fn remove(&self, dir: &Dir) {
+        let _ = dir.remove(&self.path);
+    }
+
     /// Appends `record`: one small write, not flushed to disk (see the
     /// module docs for why that is safe).
     pub(crate) fn append(&mut self, record: &Record) -> Result<(), Error> {

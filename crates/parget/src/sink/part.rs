@@ -88,6 +88,13 @@ impl PartFile {
         self.used.store(true, Ordering::Release);
     }
 
+    /// Takes back [`PartFile::mark_used`] for a part file this download
+    /// created and never wrote a byte to: it is removed when the handle
+    /// goes, as an unused one is.
+    pub(crate) fn mark_unused(&self) {
+        self.used.store(false, Ordering::Release);
+    }
+
     /// True once it held this download's bytes (an earlier attempt of this
     /// run streamed into it, with a control file beside it).
     pub(crate) fn is_used(&self) -> bool {

@@ -439,6 +439,14 @@ impl FileWriter {
             Layout::Prefix => Ok(()),
         };
         self.ready.store(true, Ordering::Release);
+        if preallocated.is_err() && self.part.created() && self.written.is_empty() {
+            // A file the disk has no room for, and no byte of it written:
+            // its control file goes now and its part file with its last
+            // handle, as for a download that never started, instead of
+            // leaving two empty helpers beside the destination.
+            self.log.remove(self.part.dir());
+            self.part.mark_unused();
+        }
         let result = preallocated
             .map_err(|e| Error::io(self.part.path(), e))
             .and_then(|()| self.write_all(&mut rx));

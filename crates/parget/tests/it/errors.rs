@@ -312,6 +312,13 @@ async fn an_announced_size_larger_than_the_disk_fails_at_once_and_takes_no_space
         "{text}"
     );
     assert!(!destination.exists());
+    // Nothing was written, so no empty part or control file is left.
+    let left: Vec<_> = std::fs::read_dir(disk.dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .filter(|name| name != "lost+found")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
     let taken = free.saturating_sub(disk.free());
     assert!(taken < 4 << 20, "{taken} bytes of the disk are still taken");
 }
