@@ -54,6 +54,10 @@ async fn malformed_answers_fail_at_once_with_what_was_wrong() {
             !text.contains('\u{1b}'),
             "{kind}: no raw control character: {text:?}"
         );
+        assert!(
+            !text.contains(" parsed"),
+            "{kind}: the parser's own words are not repeated: {text}"
+        );
         assert_eq!(report.attempts(), 1, "{kind}: not retried: {text}");
         assert!(
             !crate::util::part_of(&bed.path(kind)).exists(),

@@ -91,7 +91,7 @@ pub(crate) fn send_error(error: reqwest::Error) -> Error {
     } else {
         ErrorKind::Transfer
     };
-    Error::new(kind, None).with_source(error.without_url())
+    with_cause(kind, error.without_url())
 }
 
 /// An error while a body streams.
@@ -103,7 +103,7 @@ pub(crate) fn body_error(error: reqwest::Error) -> Error {
         None if is_tls_refusal(&chain) => ErrorKind::Tls,
         None => ErrorKind::Transfer,
     };
-    Error::new(kind, None).with_source(error.without_url())
+    with_cause(kind, error.without_url())
 }
 
 /// An error of sending a request over the direct client (up to its
@@ -119,7 +119,7 @@ pub(super) fn hyper_send_error(error: hyper_util::client::legacy::Error) -> Erro
     } else {
         ErrorKind::Transfer
     };
-    Error::new(kind, None).with_source(error)
+    with_cause(kind, error)
 }
 
 /// An error while a body from the direct client streams.
@@ -130,7 +130,18 @@ pub(super) fn hyper_body_error(error: hyper::Error) -> Error {
         Some(problem) => ErrorKind::Protocol(problem.to_owned()),
         None => ErrorKind::Transfer,
     };
-    Error::new(kind, None).with_source(error)
+    with_cause(kind, error)
+}
+
+/// An error of `kind` caused by `source`. A parser's refusal is named by
+/// its kind alone: the parser's own words are misleading there (hyper
+/// calls control characters in a reason phrase an "invalid HTTP
+/// status-code"), and they say nothing the kind does not.
+fn with_cause(kind: ErrorKind, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+    match kind {
+        ErrorKind::Protocol(_) => Error::new(kind, None),
+        kind => Error::new(kind, None).with_source(source),
+    }
 }
 
 /// True when an I/O error of kind `TimedOut` is in `error`'s chain.
