@@ -125,9 +125,14 @@ pub fn write(path: &Path, totals: &Totals, failures: Failures) -> io::Result<()>
         .unwrap_or_else(|| "summary".into());
     // A summary may go to a directory of its own (one per job, say).
     std::fs::create_dir_all(dir)?;
+    // Made as any file parget writes is (0666 less the umask), not
+    // owner-only as temporary files are: the summary holds no secret
+    // (URLs in it are redacted), and a CI job's uploader may be another
+    // user.
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)?;
     {
         let mut out = BufWriter::new(temp.as_file_mut());
@@ -195,6 +200,22 @@ mod tests {
         // Nothing but the summary is left in the directory.
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn the_summary_is_made_as_other_files_are_not_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let umask = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Umask:"))
+            .map(|octal| u32::from_str_radix(octal.trim(), 8).unwrap())
+            .expect("the umask in /proc/self/status");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.json");
+        write(&path, &totals(), Failures::new().unwrap()).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask, "mode {mode:o} with umask {umask:o}");
     }
 
     #[test]
