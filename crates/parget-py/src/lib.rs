@@ -38,6 +38,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[pymodule]
 fn _parget(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<downloader::PyDownloader>()?;
+    m.add(
+        "PROXY_VARIABLES",
+        pyo3::types::PyTuple::new(m.py(), parget::proxy::ENVIRONMENT_VARIABLES)?,
+    )?;
     m.add_class::<request::PyRequest>()?;
     m.add_class::<request::PyGroup>()?;
     m.add_class::<result::GroupResult>()?;

@@ -129,3 +129,25 @@ def test_wait_for_lock_calls_wait_for_each_other(start_testbed: Callable[..., Te
     assert len(results) == 2 and all(r.ok for r in results), results
     assert sorted(r.skipped for r in results) == [False, True]
     assert (tmp_path / "f").read_bytes() == server.body(url)
+
+
+@pytest.mark.parametrize("name", parget._parget.PROXY_VARIABLES)
+def test_every_proxy_variable_the_engine_reads_keys_the_shared_downloaders(
+    name: str, monkeypatch: "pytest.MonkeyPatch"
+) -> None:
+    # The key is built from the engine's own list, so a variable the
+    # engine reads can never be missing from it.
+    monkeypatch.delenv(name, raising=False)
+    before = parget._shared_downloader({})
+    monkeypatch.setenv(name, "http://127.0.0.1:9")
+    assert parget._shared_downloader({}) is not before
+    monkeypatch.delenv(name)
+    assert parget._shared_downloader({}) is before
+
+
+def test_the_proxy_variables_are_the_engines_and_leave_out_http_proxy() -> None:
+    assert parget._PROXY_VARIABLES == parget._parget.PROXY_VARIABLES
+    assert isinstance(parget._parget.PROXY_VARIABLES, tuple)
+    assert "https_proxy" in parget._PROXY_VARIABLES and "no_proxy" in parget._PROXY_VARIABLES
+    # Set by CGI servers from a request's `Proxy:` header (httpoxy).
+    assert "HTTP_PROXY" not in parget._PROXY_VARIABLES

@@ -33,6 +33,20 @@
 //! is 1080, or 443 for `https`, as curl documents. Credentials are
 //! percent-decoded.
 
+/// The environment variables a proxy decision reads, all of them: a
+/// downloader reads them once, when it is built, and a caller that
+/// caches downloaders keys them by these (the Python package does).
+/// `HTTP_PROXY` is not one of them (httpoxy, above).
+pub const ENVIRONMENT_VARIABLES: [&str; 7] = [
+    "http_proxy",
+    "https_proxy",
+    "HTTPS_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+];
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::redact::redact_url_text;

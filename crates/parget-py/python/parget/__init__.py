@@ -61,6 +61,7 @@ from parget._parget import (
     ProgressEvent,
     Request,
 )
+from parget._parget import PROXY_VARIABLES as _NATIVE_PROXY_VARIABLES
 from parget._parget import Downloader as _NativeDownloader
 from parget._parget import __version__
 from parget.errors import (
@@ -339,8 +340,9 @@ _SHARED_CONCURRENCY = 1 << 16
 download its caller asked for, and the caller's own threads and tasks
 bound how many run (32 threads calling :func:`download` run 32 at once)."""
 
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY")
-"""The environment variables a downloader's proxy decision reads."""
+_PROXY_VARIABLES: Tuple[str, ...] = tuple(_NATIVE_PROXY_VARIABLES)
+"""The environment variables a downloader's proxy decision reads (the
+engine's own list)."""
 
 _shared: "OrderedDict[Tuple[Tuple[str, object], ...], Downloader]" = OrderedDict()
 _shared_lock = threading.Lock()

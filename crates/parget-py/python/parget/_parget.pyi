@@ -26,6 +26,7 @@ __all__ = [
     "AsyncBatch",
     "DownloadResult",
     "Downloader",
+    "PROXY_VARIABLES",
     "FileProgress",
     "Group",
     "GroupResult",
@@ -44,6 +45,8 @@ _HeadersLike = Union[Mapping[str, str], Iterable[Tuple[str, str]]]
 _Digests = Union[str, Sequence[str]]
 
 __version__: str
+PROXY_VARIABLES: Tuple[str, ...]
+"""The environment variables a downloader's proxy decision reads."""
 
 @final
 class Request:

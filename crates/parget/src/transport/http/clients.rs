@@ -23,18 +23,6 @@ pub(crate) enum ClientKind {
     TlsHttp1,
 }
 
-/// The environment variables a proxy decision reads (see
-/// [`crate::proxy`]); `HTTP_PROXY` is not one of them (httpoxy).
-const PROXY_VARIABLES: [&str; 7] = [
-    "http_proxy",
-    "https_proxy",
-    "HTTPS_PROXY",
-    "all_proxy",
-    "ALL_PROXY",
-    "no_proxy",
-    "NO_PROXY",
-];
-
 /// The proxy settings, decided per request as [`crate::proxy`] says:
 /// reqwest's own reading of the environment is turned off, so this is the
 /// only decision.
@@ -52,7 +40,7 @@ pub(crate) struct ProxyRoute {
 impl ProxyRoute {
     /// Reads the proxy variables of the process's environment.
     pub(crate) fn read_env() -> Vec<(String, String)> {
-        PROXY_VARIABLES
+        crate::proxy::ENVIRONMENT_VARIABLES
             .iter()
             .filter_map(|&name| Some((name.to_owned(), std::env::var(name).ok()?)))
             .collect()
