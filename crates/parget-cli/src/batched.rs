@@ -15,8 +15,10 @@ use tokio::sync::mpsc;
 pub struct BatchedSender<T> {
     tx: mpsc::Sender<T>,
     batch: usize,
-    /// Only drives the wait for free slots (no I/O, no timers).
-    waiter: tokio::runtime::Runtime,
+    /// Only drives the wait for free slots (no I/O, no timers). Made at
+    /// the first wait, so on the sending thread: a runtime must not be
+    /// dropped inside another's async context, where the sender is made.
+    waiter: std::cell::OnceCell<std::io::Result<tokio::runtime::Runtime>>,
 }
 
 impl<T> BatchedSender<T> {
@@ -24,10 +26,15 @@ impl<T> BatchedSender<T> {
     /// channel's capacity, at least one) whenever it is full. `tx` must be
     /// the channel's only sender: the slots waited for are then still
     /// free for the items that follow.
-    pub fn new(tx: mpsc::Sender<T>, batch: usize) -> std::io::Result<BatchedSender<T>> {
+    pub fn new(tx: mpsc::Sender<T>, batch: usize) -> BatchedSender<T> {
+        // More than the capacity would never be free: `reserve_many`
+        // refuses it at once.
         let batch = batch.clamp(1, tx.max_capacity());
-        let waiter = tokio::runtime::Builder::new_current_thread().build()?;
-        Ok(BatchedSender { tx, batch, waiter })
+        BatchedSender {
+            tx,
+            batch,
+            waiter: std::cell::OnceCell::new(),
+        }
     }
 
     /// Sends `item`, first waiting for a batch of free slots when the
@@ -37,12 +44,20 @@ impl<T> BatchedSender<T> {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Closed(item)) => Err(item),
             Err(mpsc::error::TrySendError::Full(item)) => {
-                let Ok(mut permits) = self.waiter.block_on(self.tx.reserve_many(self.batch)) else {
+                let waiter = self
+                    .waiter
+                    .get_or_init(|| tokio::runtime::Builder::new_current_thread().build());
+                let Ok(waiter) = waiter else {
+                    // No runtime to wait with: slot by slot, as before.
+                    return self.tx.blocking_send(item).map_err(|e| e.0);
+                };
+                let Ok(mut permits) = waiter.block_on(self.tx.reserve_many(self.batch)) else {
                     return Err(item);
                 };
+                // A reservation holds at least one permit; the rest go
+                // back as they drop, free for the next sends (this is the
+                // only sender).
                 match permits.next() {
-                    // The rest of the permits go back as they drop, free
-                    // for the next sends (this is the only sender).
                     Some(permit) => {
                         permit.send(item);
                         Ok(())
@@ -63,7 +78,7 @@ mod tests {
         use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;
         let (tx, mut rx) = mpsc::channel::<u32>(8);
-        let sender = BatchedSender::new(tx, 4).unwrap();
+        let sender = BatchedSender::new(tx, 4);
         for n in 0..8 {
             sender.send(n).unwrap();
         }
@@ -77,8 +92,10 @@ mod tests {
                 // back after the first), then nothing until told.
                 for _ in 0..4 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
-                    got.extend(rx.blocking_recv());
+                    // Counted first, so the count is 4 before the 4th
+                    // slot frees.
                     taken.fetch_add(1, Ordering::SeqCst);
+                    got.extend(rx.blocking_recv());
                 }
                 wait.recv().unwrap();
                 while let Some(n) = rx.blocking_recv() {
@@ -104,19 +121,32 @@ mod tests {
     #[test]
     fn a_closed_channel_gives_the_item_back() {
         let (tx, rx) = mpsc::channel::<u32>(2);
-        let sender = BatchedSender::new(tx, 2).unwrap();
+        let sender = BatchedSender::new(tx, 2);
         sender.send(1).unwrap();
         sender.send(2).unwrap();
         drop(rx);
-        // Full and then closed, and closed outright: both give it back.
         assert_eq!(sender.send(3), Err(3));
-        assert_eq!(sender.send(4), Err(4));
+    }
+
+    #[test]
+    fn a_channel_closed_during_the_wait_gives_the_item_back() {
+        let (tx, rx) = mpsc::channel::<u32>(2);
+        let sender = BatchedSender::new(tx, 2);
+        sender.send(1).unwrap();
+        sender.send(2).unwrap();
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(rx);
+        });
+        // Full: waits, until the receiver goes.
+        assert_eq!(sender.send(3), Err(3));
+        closer.join().unwrap();
     }
 
     #[test]
     fn a_batch_larger_than_the_channel_is_its_capacity() {
         let (tx, mut rx) = mpsc::channel::<u32>(2);
-        let sender = BatchedSender::new(tx, 100).unwrap();
+        let sender = BatchedSender::new(tx, 100);
         let consumer = std::thread::spawn(move || {
             let mut n = 0;
             while rx.blocking_recv().is_some() {

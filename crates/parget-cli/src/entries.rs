@@ -54,8 +54,7 @@ pub fn spawn(args: &Args) -> Feed {
         credentials: args
             .credentials()
             .map(|(user, password)| (user.to_owned(), password.map(str::to_owned))),
-        request_tx: BatchedSender::new(request_tx, REQUESTS_AHEAD / 2)
-            .expect("the input thread's waiter could not start"),
+        request_tx: BatchedSender::new(request_tx, REQUESTS_AHEAD / 2),
         invalid_tx,
     };
     std::thread::Builder::new()

@@ -440,10 +440,11 @@ impl FileWriter {
         };
         self.ready.store(true, Ordering::Release);
         if preallocated.is_err() && self.part.created() && self.written.is_empty() {
-            // A file the disk has no room for, and no byte of it written:
-            // its control file goes now and its part file with its last
-            // handle, as for a download that never started, instead of
-            // leaving two empty helpers beside the destination.
+            // A file that could not be given its size (most often: no
+            // room), in a part file this download made and never wrote
+            // to: its control file goes now and its part file with its
+            // last handle, as for a download that never started, instead
+            // of leaving two empty helpers beside the destination.
             self.log.remove(self.part.dir());
             self.part.mark_unused();
         }
