@@ -118,22 +118,25 @@ mod tests {
         assert_eq!(consumer.join().unwrap(), (0..11).collect::<Vec<_>>());
     }
 
-    #[test]
-    fn a_closed_channel_gives_the_item_back() {
+    /// A sender whose channel (of 2) is full.
+    fn full_sender() -> (BatchedSender<u32>, mpsc::Receiver<u32>) {
         let (tx, rx) = mpsc::channel::<u32>(2);
         let sender = BatchedSender::new(tx, 2);
         sender.send(1).unwrap();
         sender.send(2).unwrap();
+        (sender, rx)
+    }
+
+    #[test]
+    fn a_closed_channel_gives_the_item_back() {
+        let (sender, rx) = full_sender();
         drop(rx);
         assert_eq!(sender.send(3), Err(3));
     }
 
     #[test]
     fn a_channel_closed_during_the_wait_gives_the_item_back() {
-        let (tx, rx) = mpsc::channel::<u32>(2);
-        let sender = BatchedSender::new(tx, 2);
-        sender.send(1).unwrap();
-        sender.send(2).unwrap();
+        let (sender, rx) = full_sender();
         let closer = std::thread::spawn(move || {
             std::thread::sleep(std::time::Duration::from_millis(50));
             drop(rx);

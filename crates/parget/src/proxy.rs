@@ -33,6 +33,10 @@
 //! is 1080, or 443 for `https`, as curl documents. Credentials are
 //! percent-decoded.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::redact::redact_url_text;
+
 /// The environment variables a proxy decision reads, all of them: a
 /// downloader reads them once, when it is built, and a caller that
 /// caches downloaders keys them by these (the Python package does).
@@ -46,10 +50,6 @@ pub const ENVIRONMENT_VARIABLES: [&str; 7] = [
     "no_proxy",
     "NO_PROXY",
 ];
-
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-use crate::redact::redact_url_text;
 
 /// The kind of proxy, from its URL's scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
