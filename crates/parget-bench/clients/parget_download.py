@@ -2,8 +2,8 @@
 """parget from Python, called the way its README shows.
 
 A list goes to `parget.download_many` (one `parget.Request` per line, with
-the line's SHA-256 as `expected_digests` when it has one, so parget
-verifies every file as the CLI row does), a list of one file to
+the line's SHA-256 as `expected_digests` when it has one: the bench
+gives it where the CLI row verifies, the big file), a list of one file to
 `parget.download`; nothing is tuned but the number of downloads at once.
 
 Usage: parget_download.py LIST OUT_DIR [--concurrency N]

@@ -65,9 +65,10 @@ struct Args {
     #[arg(long = "scenario", value_name = "NAME")]
     scenarios: Vec<String>,
 
-    /// Tool to run (repeatable): parget, curl, aria2c, wget2, axel,
-    /// hf_transfer, thread-downloader, baseline, python-parget, aiohttp,
-    /// httpx, requests. Default: every installed one.
+    /// Tool to run (repeatable): parget, parget-verifying (the lists
+    /// again, every file's SHA-256 in the list), curl, aria2c, wget2,
+    /// axel, hf_transfer, thread-downloader, baseline, python-parget,
+    /// aiohttp, httpx, requests. Default: every installed one.
     #[arg(long = "tool", value_name = "NAME")]
     tools: Vec<String>,
 

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::summary::{best_peer, markdown_table, secs, ToolResult};
+use crate::tools::Tool;
 
 /// The machine the numbers come from.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -125,8 +126,19 @@ pub struct Report {
 }
 
 impl ScenarioReport {
+    /// The row the targets judge: parget doing the peers' work (the
+    /// verifying row of a list is shown beside it, never judged).
     fn parget(&self) -> Option<&ToolResult> {
-        self.results.iter().find(|r| r.is_parget)
+        self.results
+            .iter()
+            .find(|r| r.is_parget && r.tool != Tool::PargetVerifying.name())
+    }
+
+    /// The list's `parget-verifying` row, when it ran and is correct.
+    fn verifying(&self) -> Option<&ToolResult> {
+        self.results
+            .iter()
+            .find(|r| r.tool == Tool::PargetVerifying.name() && r.failure.is_none())
     }
 }
 
@@ -292,6 +304,18 @@ pub fn judge(scenarios: &[ScenarioReport]) -> Vec<Target> {
                         wall / tool_wall
                     ));
                 }
+            }
+        }
+        // What verifying costs, beside the judged row that does not.
+        if let (Some(v), Some(last)) = (s.verifying(), targets.last_mut()) {
+            let v_wall = v.wall.map(|w| w.median);
+            if let Some(v_wall) = v_wall.filter(|_| last.scenario == s.name) {
+                last.detail.push_str(&format!(
+                    "; handed every file's SHA-256 to verify (parget-verifying): {} s at {:.2} CPU s, {:.2}× the unverified row",
+                    secs(v_wall),
+                    v.cpu.unwrap_or(0.0),
+                    v_wall / wall
+                ));
             }
         }
     }
@@ -510,6 +534,8 @@ mod tests {
                 60,
                 Some(0.2),
                 vec![
+                    // Listed first, still never the judged row.
+                    ToolResult::measured("parget-verifying", true, vec![sample(0.5, 0.6)]),
                     ToolResult::measured("parget", true, vec![sample(0.4, 0.3)]),
                     ToolResult::measured("aria2c", false, vec![sample(0.55, 0.3)]),
                     // A failed peer never counts, however fast.
@@ -578,6 +604,13 @@ mod tests {
         assert_eq!(t[2].met, Some(true), "{}", t[2].detail);
         assert!(
             t[2].detail.contains("0.73× (target ≤ 0.8×)"),
+            "{}",
+            t[2].detail
+        );
+        assert!(
+            t[2].detail.ends_with(
+                "; handed every file's SHA-256 to verify (parget-verifying): 0.500 s at 0.60 CPU s, 1.25× the unverified row"
+            ),
             "{}",
             t[2].detail
         );

@@ -674,7 +674,9 @@ fn run_scenario(
         let mut result = match slot.failure {
             Some(why) => {
                 own_failed |= match slot.tool {
-                    Tool::Parget | Tool::PythonParget | Tool::Baseline => true,
+                    Tool::Parget | Tool::PargetVerifying | Tool::PythonParget | Tool::Baseline => {
+                        true
+                    }
                     // The seed's client is ours; the list clients are peers.
                     Tool::Aiohttp => matches!(scenario.work, Work::Paginated { .. }),
                     _ => false,

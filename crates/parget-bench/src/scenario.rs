@@ -102,9 +102,15 @@ pub struct Scenario {
     /// `concurrency` is the budget of connections, and no tool is told to
     /// split.
     pub split: usize,
-    /// parget is handed every file's SHA-256 and verifies it (in the list,
-    /// or with `--checksum` for one file); the peers verify nothing.
+    /// parget's row is handed every file's SHA-256 and verifies it (with
+    /// `--checksum` for one file): the single-file scenarios, whose target
+    /// is a verified download. The peers verify nothing.
     pub verify: bool,
+    /// A second parget row, `parget-verifying`, is handed every file's
+    /// SHA-256 in its list: the lists, where parget's own row does the
+    /// peers' work (size checks, `.part` and rename, no digest) and this
+    /// one shows what checking the digests in flight costs.
+    pub verifying_row: bool,
     /// Whether the table shows MB/s (true) or files/s (false).
     pub bytes_bound: bool,
 }
@@ -344,7 +350,8 @@ impl Params {
             link_bits: None,
             concurrency: 1,
             split: 0,
-            verify: true,
+            verify: false,
+            verifying_row: false,
             bytes_bound: true,
         };
         let how = |conns: u64| match conns {
@@ -359,6 +366,7 @@ impl Params {
                     origin: Origin::Testbed,
                     latency_ms: lat,
                     concurrency: conc,
+                    verifying_row: true,
                     bytes_bound: false,
                     ..base(
                         "latency",
@@ -374,6 +382,7 @@ impl Params {
                 let (n, size, conc) = (c("files"), p("size"), c("concurrency"));
                 Scenario {
                     concurrency: conc,
+                    verifying_row: true,
                     bytes_bound: false,
                     ..base(
                         "request-rate",
@@ -389,6 +398,7 @@ impl Params {
                 let (size, conns) = (p("size"), p("connections"));
                 Scenario {
                     split: usize::try_from(conns).unwrap_or(usize::MAX),
+                    verify: true,
                     ..base(
                         "big",
                         format!(
@@ -405,7 +415,6 @@ impl Params {
                 Scenario {
                     rate,
                     split: conns,
-                    verify: false,
                     ..base(
                         "throttled",
                         format!(
@@ -424,6 +433,7 @@ impl Params {
                 }
                 Scenario {
                     concurrency: conc,
+                    verifying_row: true,
                     ..base(
                         "mixed",
                         format!(
@@ -441,7 +451,6 @@ impl Params {
                     origin: Origin::Testbed,
                     concurrency: 0,
                     split: 1,
-                    verify: false,
                     bytes_bound: false,
                     ..base(
                         "paginated",
@@ -462,6 +471,7 @@ impl Params {
                 Scenario {
                     link_bits: Some(self.link_bits()),
                     split: usize::try_from(conns).unwrap_or(usize::MAX),
+                    verify: true,
                     ..base(
                         "netns-big",
                         format!(
@@ -479,6 +489,7 @@ impl Params {
                 Scenario {
                     link_bits: Some(self.link_bits()),
                     concurrency: conc,
+                    verifying_row: true,
                     bytes_bound: false,
                     ..base(
                         "netns-files",
@@ -502,7 +513,6 @@ impl Params {
                     // no million files on the server's side.
                     origin: Origin::Testbed,
                     concurrency: conc,
-                    verify: false,
                     bytes_bound: false,
                     ..base(
                         name,
@@ -684,13 +694,22 @@ mod tests {
         assert_eq!(big.bound(None), None);
 
         assert!(big.verify, "parget is handed the big file's digest");
+        assert!(!big.verifying_row, "its one row verifies");
+        // The lists: parget's row does the peers' work, a second row
+        // verifies.
+        for list in [&lat, &rr] {
+            assert!(!list.verify && list.verifying_row, "{}", list.name);
+        }
         assert_eq!(big.origin, Origin::Nginx);
 
         // 256 MiB / (20 MiB/s × 16) = 0.8 s.
         let thr = p.scenario("throttled").unwrap();
         let bound = thr.bound(Some(3e9)).unwrap();
         assert!((bound - 0.8).abs() < 1e-9, "{bound}");
-        assert_eq!((thr.rate, thr.split, thr.verify), (20 * MIB, 16, false));
+        assert_eq!(
+            (thr.rate, thr.split, thr.verify, thr.verifying_row),
+            (20 * MIB, 16, false, false)
+        );
         assert!(
             thr.title.contains("20 MiB/s per connection"),
             "{}",
@@ -699,6 +718,7 @@ mod tests {
 
         let mixed = p.scenario("mixed").unwrap();
         assert_eq!((mixed.file_count(), mixed.concurrency), (60, 32));
+        assert!(!mixed.verify && mixed.verifying_row);
         // No latency from nginx: the bytes over the loopback ceiling.
         let bound = mixed.bound(Some(1e9)).unwrap();
         assert!((bound - mixed.total_bytes() as f64 / 1e9).abs() < 1e-9);
@@ -710,7 +730,9 @@ mod tests {
         let bound = nbig.bound(Some(3e9)).unwrap();
         assert!((bound - nbig.total_bytes() as f64 * 8.0 / 4e8).abs() < 1e-9);
         assert!(nbig.in_netns() && !big.in_netns());
+        assert!(nbig.verify && !nbig.verifying_row);
         let nfiles = p.scenario("netns-files").unwrap();
+        assert!(!nfiles.verify && nfiles.verifying_row);
         assert_eq!((nfiles.file_count(), nfiles.concurrency), (2000, 32));
         let mut p2 = p.clone();
         p2.set("netns.mbit=100").unwrap();
@@ -727,6 +749,7 @@ mod tests {
         let pag = p.scenario("paginated").unwrap();
         assert_eq!(pag.file_count(), 500);
         assert_eq!(pag.origin, Origin::Testbed);
+        assert!(!pag.verify && !pag.verifying_row);
         assert_eq!(lat.origin, Origin::Testbed);
         assert_eq!(rr.origin, Origin::Nginx);
         assert!((pag.bound(None).unwrap() - 0.6).abs() < 1e-9);

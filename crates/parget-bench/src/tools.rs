@@ -13,6 +13,9 @@ use crate::scenario::{Scenario, Work, MIB};
 pub enum Tool {
     /// parget: the CLI for file scenarios, `examples/paginated` for the API.
     Parget,
+    /// The parget CLI again, handed every file's SHA-256 in its list (the
+    /// lists only: see [`Scenario::verifying_row`]).
+    PargetVerifying,
     /// curl `--parallel`.
     Curl,
     /// aria2c.
@@ -44,6 +47,7 @@ pub enum Tool {
 /// Every tool, in table order.
 pub const ALL: &[Tool] = &[
     Tool::Parget,
+    Tool::PargetVerifying,
     Tool::Curl,
     Tool::Aria2c,
     Tool::Wget2,
@@ -79,6 +83,7 @@ impl Tool {
     pub fn name(self) -> &'static str {
         match self {
             Tool::Parget => "parget",
+            Tool::PargetVerifying => "parget-verifying",
             Tool::Curl => "curl",
             Tool::Aria2c => "aria2c",
             Tool::Wget2 => "wget2",
@@ -127,7 +132,10 @@ impl Tool {
     /// True for the rows of parget itself (the CLI, its examples, the
     /// Python package): never "the best peer".
     pub fn is_parget(self) -> bool {
-        matches!(self, Tool::Parget | Tool::PythonParget)
+        matches!(
+            self,
+            Tool::Parget | Tool::PargetVerifying | Tool::PythonParget
+        )
     }
 
     /// The tool called `name`.
@@ -151,6 +159,8 @@ impl Tool {
         let paginated = matches!(scenario.work, Work::Paginated { .. });
         match self {
             Tool::Parget => Ok(()),
+            Tool::PargetVerifying if scenario.verifying_row => Ok(()),
+            Tool::PargetVerifying => Err(None),
             Tool::Aiohttp if paginated => Ok(()),
             Tool::PythonParget | Tool::Aiohttp | Tool::Httpx | Tool::Requests => {
                 if PYTHON_SCENARIOS.contains(&scenario.name) {
@@ -200,7 +210,7 @@ pub fn locate(tool: Tool, env: &Env, scenario: &Scenario) -> Result<PathBuf, Str
     };
     match tool {
         Tool::Parget if matches!(scenario.work, Work::Paginated { .. }) => built(&env.paginated),
-        Tool::Parget => built(&env.parget),
+        Tool::Parget | Tool::PargetVerifying => built(&env.parget),
         Tool::Baseline => Ok(env.bench.clone()),
         Tool::PythonParget | Tool::Aiohttp | Tool::Httpx | Tool::Requests | Tool::HfTransfer => {
             let Some(client) = tool.python_client(scenario) else {
@@ -342,9 +352,11 @@ pub struct RunDirs<'a> {
 
 /// The command for one run of `tool` in `scenario` against the server at
 /// `base`, writing into `out` (which exists and is empty), with its input
-/// files under `work`. parget is handed each file's SHA-256 (`expected`)
-/// and verifies it while downloading, as it would with an apt or aria2
-/// list; the peers are not, since they cannot check digests in flight.
+/// files under `work`. Where the scenario says so (the single files'
+/// row, the lists' `parget-verifying` row) parget is handed each file's
+/// SHA-256 (`expected`) and verifies it while downloading, as it would
+/// with an apt or aria2 list; the peers never are, since they cannot
+/// check digests in flight.
 pub fn invocation(
     tool: Tool,
     program: &Path,
@@ -373,7 +385,8 @@ pub fn invocation(
     let mut inputs = Vec::new();
     let mut result_dir = out.to_owned();
     match (tool, &scenario.work) {
-        (Tool::Parget, Work::Paginated { .. }) => {
+        // Never run for the verifying row (no digests to hand).
+        (Tool::Parget | Tool::PargetVerifying, Work::Paginated { .. }) => {
             argv.extend([base.to_owned(), out_s, "--concurrency".into(), "512".into()]);
         }
         (Tool::Aiohttp, Work::Paginated { .. }) => {
@@ -428,14 +441,15 @@ pub fn invocation(
             }
             argv.push(scenario.url(base, f));
         }
-        (Tool::Parget, Work::Files(_)) => {
+        (Tool::Parget | Tool::PargetVerifying, Work::Files(_)) => {
             // A list: `-j N`, and the digests in the list (as an apt or
-            // aria2 list has them) where parget verifies.
+            // aria2 list has them) for the verifying row.
+            let verify = scenario.verify || tool == Tool::PargetVerifying;
             let list = work.join("list.txt");
             let mut text = String::new();
             for f in files {
                 let _ = writeln!(text, "{}", scenario.url(base, f));
-                if !scenario.verify {
+                if !verify {
                     continue;
                 }
                 if let Some(e) = expected.iter().find(|e| e.name == f.name) {
@@ -680,12 +694,16 @@ mod tests {
 
     #[test]
     fn parget_gets_what_a_user_types_and_nothing_else() {
-        // A list: -j N, the digests in the list.
+        // A list: -j N; the verifying row has the digests in the list.
         let i = inv(Tool::Parget, "latency");
         assert_eq!(
             args(&i),
             ["-q", "-i", "/w/list.txt", "-d", "/o", "-j", "32"]
         );
+        let (path, list) = &i.inputs[0];
+        assert_eq!(path, Path::new("/w/list.txt"));
+        assert_eq!(list.lines().count(), 500, "a URL each");
+        let i = inv(Tool::PargetVerifying, "latency");
         let (path, list) = &i.inputs[0];
         assert_eq!(path, Path::new("/w/list.txt"));
         assert_eq!(list.lines().count(), 1000, "a URL and a checksum line each");
@@ -704,6 +722,44 @@ mod tests {
             .starts_with("http://127.0.0.1:9/rr/f00000.bin\n"));
         let mixed = inv(Tool::Parget, "mixed");
         assert_eq!(args(&mixed)[4..], ["/o", "-j", "32"]);
+        // The lists: parget does the peers' work; the verifying row gets
+        // every digest, and runs for the lists alone.
+        for scenario in ["request-rate", "mixed", "netns-files"] {
+            let plain = inv(Tool::Parget, scenario);
+            assert!(
+                !plain.inputs[0].1.contains("checksum="),
+                "{scenario}: {}",
+                plain.inputs[0].1
+            );
+            let verifying = inv(Tool::PargetVerifying, scenario);
+            assert_eq!(args(&verifying), args(&plain), "{scenario}");
+            let list = &verifying.inputs[0].1;
+            assert_eq!(
+                list.lines()
+                    .filter(|l| l.starts_with("  checksum=sha-256="))
+                    .count(),
+                list.lines().count() / 2,
+                "{scenario}: a checksum line under every URL"
+            );
+        }
+        let p = Params::new(false);
+        for (scenario, runs) in [
+            ("latency", true),
+            ("mixed", true),
+            ("big", false),
+            ("throttled", false),
+            ("paginated", false),
+            ("netns-big", false),
+            ("list-1e4", false),
+        ] {
+            let s = p.scenario(scenario).unwrap();
+            assert_eq!(
+                Tool::PargetVerifying.applies_to(&s).is_ok(),
+                runs,
+                "{scenario}"
+            );
+        }
+        assert!(Tool::PargetVerifying.is_parget(), "never the best peer");
 
         // One big file: --checksum, each tool's default connections.
         let big = inv(Tool::Parget, "big");
@@ -858,16 +914,22 @@ mod tests {
             let (path, list) = &i.inputs[0];
             assert_eq!(path, Path::new("/w/python-list.tsv"));
             assert_eq!(list.lines().count(), 2000);
-            // nginx serves plain paths; every tool gets the digest column,
-            // which only parget's client reads (the peers verify nothing).
-            let hex = "ab".repeat(32);
+            // nginx serves plain paths; a list is the peers' work, no
+            // digest column.
             assert_eq!(
                 list.lines().next(),
-                Some(format!("http://127.0.0.1:9/rr/f00000.bin\tf00000.bin\t{hex}").as_str())
+                Some("http://127.0.0.1:9/rr/f00000.bin\tf00000.bin")
             );
-            // The big file: one line, one download at a time.
+            // The big file: one line, one download at a time, and the
+            // digest column, which only parget's client reads (the peers
+            // verify nothing).
             let big = inv(tool, "big");
             assert_eq!(big.inputs[0].1.lines().count(), 1);
+            let hex = "ab".repeat(32);
+            assert_eq!(
+                big.inputs[0].1.lines().next(),
+                Some(format!("http://127.0.0.1:9/big/big.bin\tbig.bin\t{hex}").as_str())
+            );
             assert!(big.argv.ends_with(&["--concurrency".into(), "1".into()]));
             assert_eq!(flags_note(&big), "--concurrency 1");
         }
@@ -880,7 +942,7 @@ mod tests {
         // Testbed URLs keep their query.
         let lat = inv(Tool::Requests, "latency");
         assert!(lat.inputs[0].1.starts_with(
-            "http://127.0.0.1:9/lat/f00000.bin?size=16384&latency_ms=100\tf00000.bin\t"
+            "http://127.0.0.1:9/lat/f00000.bin?size=16384&latency_ms=100\tf00000.bin\n"
         ));
         assert!(Tool::PythonParget.is_parget() && Tool::Parget.is_parget());
         assert!(!Tool::Aiohttp.is_parget());
