@@ -480,3 +480,52 @@ fn kubernetes_expansion_is_modelled_faithfully() {
     assert_eq!(expand("cost $5", &env), "cost $5");
     assert_eq!(expand("$(A", &env), "$(A");
 }
+
+/// `cmd` run under `umask`, through the shell (the umask is the process's,
+/// so the test process's own cannot be changed for one child).
+fn under_umask(cmd: &Command, umask: &str) -> Command {
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        sh.current_dir(dir);
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => sh.env(key, value),
+            None => sh.env_remove(key),
+        };
+    }
+    sh
+}
+
+#[test]
+fn a_summary_gets_the_mode_of_a_downloaded_file_not_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let server = Server::start();
+    // Umasks that leave group and others some access, so 0666 less the
+    // umask cannot be mistaken for the owner-only mode of a temporary file.
+    for (umask, want) in [("022", 0o644), ("027", 0o640), ("002", 0o664)] {
+        let sb = Sandbox::new();
+        let url = server.url("/mode/a.bin?size=100");
+        let cmd = sb.command(&["-q", "--summary-json", "s.json", "-d", "out", &url]);
+        let mut cmd = under_umask(&cmd, umask);
+        cmd.stdin(std::process::Stdio::null());
+        let run = Spawned::spawn(cmd).wait(Instant::now());
+        run.success();
+        let mode_of = |rel: &str| {
+            std::fs::metadata(sb.join(rel))
+                .unwrap_or_else(|e| panic!("{rel}: {e}"))
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        let (summary, file) = (mode_of("s.json"), mode_of("out/a.bin"));
+        run.check(
+            summary == want && file == want,
+            &format!("umask {umask}: summary {summary:o}, file {file:o}, want {want:o}"),
+        );
+    }
+}
