@@ -140,12 +140,20 @@ impl ScenarioReport {
             .iter()
             .find(|r| r.tool == Tool::PargetVerifying.name() && r.failure.is_none())
     }
+
+    /// Why the list's `parget-verifying` row failed, when it ran and did.
+    fn verifying_failure(&self) -> Option<&str> {
+        self.results
+            .iter()
+            .find(|r| r.tool == Tool::PargetVerifying.name())
+            .and_then(|r| r.failure.as_deref())
+    }
 }
 
 /// Judges the targets on `scenarios`.
 pub fn judge(scenarios: &[ScenarioReport]) -> Vec<Target> {
     let mut targets = Vec::new();
-    for s in scenarios {
+    'scenarios: for s in scenarios {
         let Some(p) = s.parget() else { continue };
         let peer = best_peer(&s.results);
         let target = |goal: &str, met: Option<bool>, detail: String| Target {
@@ -154,6 +162,15 @@ pub fn judge(scenarios: &[ScenarioReport]) -> Vec<Target> {
             met,
             detail,
         };
+        // A verifying row that went wrong is a failure of parget's own,
+        // whatever the judged row did.
+        if let Some(why) = s.verifying_failure() {
+            targets.push(target(
+                "parget-verifying produces correct output",
+                Some(false),
+                why.to_owned(),
+            ));
+        }
         if let Some(why) = &p.failure {
             targets.push(target(
                 "parget produces correct output",
@@ -167,39 +184,40 @@ pub fn judge(scenarios: &[ScenarioReport]) -> Vec<Target> {
         };
         let cpu = p.cpu.unwrap_or(0.0);
         let peer_wall = peer.and_then(|p| p.wall).map(|w| w.median);
-        match s.name.as_str() {
-            "latency" => {
-                let goal = "many small files behind latency: ≤ 1.05× the bound";
-                let Some(bound) = s.bound_s else {
-                    targets.push(target(goal, None, "no bound".into()));
-                    continue;
-                };
-                let ratio = wall / bound;
-                let mut detail = format!(
-                    "parget {} s = {ratio:.3}× the {} s bound (target ≤ 1.05×); CPU {cpu:.2} s",
-                    secs(wall),
-                    secs(bound)
-                );
-                if let Some(peer) = peer {
-                    detail.push_str(&format!(
-                        "; the fastest peer, {}, {} s at {:.2} CPU s",
-                        peer.tool,
-                        secs(peer_wall.unwrap_or(f64::NAN)),
-                        peer.cpu.unwrap_or(f64::NAN)
-                    ));
+        'judged: {
+            match s.name.as_str() {
+                "latency" => {
+                    let goal = "many small files behind latency: ≤ 1.05× the bound";
+                    let Some(bound) = s.bound_s else {
+                        targets.push(target(goal, None, "no bound".into()));
+                        break 'judged;
+                    };
+                    let ratio = wall / bound;
+                    let mut detail = format!(
+                        "parget {} s = {ratio:.3}× the {} s bound (target ≤ 1.05×); CPU {cpu:.2} s",
+                        secs(wall),
+                        secs(bound)
+                    );
+                    if let Some(peer) = peer {
+                        detail.push_str(&format!(
+                            "; the fastest peer, {}, {} s at {:.2} CPU s",
+                            peer.tool,
+                            secs(peer_wall.unwrap_or(f64::NAN)),
+                            peer.cpu.unwrap_or(f64::NAN)
+                        ));
+                    }
+                    targets.push(target(goal, Some(ratio <= 1.05), detail));
                 }
-                targets.push(target(goal, Some(ratio <= 1.05), detail));
-            }
-            "request-rate" => {
-                let goal = "request rate: ≥ 1.2× the best peer's files/s";
-                let (Some(peer), Some(peer_wall)) = (peer, peer_wall) else {
-                    targets.push(target(goal, None, "no peer to compare".into()));
-                    continue;
-                };
-                let speedup = peer_wall / wall;
-                let per_file = |c: f64| c / s.files.max(1) as f64 * 1e6;
-                let peer_cpu = peer.cpu.unwrap_or(f64::INFINITY);
-                targets.push(target(
+                "request-rate" => {
+                    let goal = "request rate: ≥ 1.2× the best peer's files/s";
+                    let (Some(peer), Some(peer_wall)) = (peer, peer_wall) else {
+                        targets.push(target(goal, None, "no peer to compare".into()));
+                        break 'judged;
+                    };
+                    let speedup = peer_wall / wall;
+                    let per_file = |c: f64| c / s.files.max(1) as f64 * 1e6;
+                    let peer_cpu = peer.cpu.unwrap_or(f64::INFINITY);
+                    targets.push(target(
                     goal,
                     Some(speedup >= 1.2),
                     format!(
@@ -211,83 +229,84 @@ pub fn judge(scenarios: &[ScenarioReport]) -> Vec<Target> {
                         per_file(peer_cpu)
                     ),
                 ));
-            }
-            "big" => {
-                let goal = "one big file with SHA-256: ≤ 1.1× the verified-download limit";
-                let Some(limit) = &s.verified_limit else {
-                    targets.push(target(goal, None, "no limit measured".into()));
-                    continue;
-                };
-                let ratio = wall / limit.limit_s();
-                targets.push(target(
-                    goal,
-                    Some(ratio <= 1.1),
-                    format!(
-                        "parget {} s = {ratio:.2}× the {} s limit (target ≤ 1.1×); {}",
-                        secs(wall),
-                        secs(limit.limit_s()),
-                        limit_words(limit)
-                    ),
-                ));
-            }
-            "throttled" => {
-                let goal = "one file over throttled connections: ≤ 1.05× the bound";
-                let Some(bound) = s.bound_s else {
-                    targets.push(target(goal, None, "no bound".into()));
-                    continue;
-                };
-                let ratio = wall / bound;
-                let mut detail = format!(
-                    "parget {} s = {ratio:.2}× the {} s bound (target ≤ 1.05×)",
-                    secs(wall),
-                    secs(bound)
-                );
-                if let (Some(peer), Some(pw)) = (peer, peer_wall) {
-                    detail.push_str(&format!(
-                        "; the fastest peer, {}, {} s",
-                        peer.tool,
-                        secs(pw)
+                }
+                "big" => {
+                    let goal = "one big file with SHA-256: ≤ 1.1× the verified-download limit";
+                    let Some(limit) = &s.verified_limit else {
+                        targets.push(target(goal, None, "no limit measured".into()));
+                        break 'judged;
+                    };
+                    let ratio = wall / limit.limit_s();
+                    targets.push(target(
+                        goal,
+                        Some(ratio <= 1.1),
+                        format!(
+                            "parget {} s = {ratio:.2}× the {} s limit (target ≤ 1.1×); {}",
+                            secs(wall),
+                            secs(limit.limit_s()),
+                            limit_words(limit)
+                        ),
                     ));
                 }
-                targets.push(target(goal, Some(ratio <= 1.05), detail));
-            }
-            "mixed" => {
-                let goal = "mixed list: ≤ 0.8× the best peer's time";
-                let (Some(peer), Some(peer_wall)) = (peer, peer_wall) else {
-                    targets.push(target(goal, None, "no peer to compare".into()));
-                    continue;
-                };
-                let ratio = wall / peer_wall;
-                targets.push(target(
-                    goal,
-                    Some(ratio <= 0.8),
-                    format!(
+                "throttled" => {
+                    let goal = "one file over throttled connections: ≤ 1.05× the bound";
+                    let Some(bound) = s.bound_s else {
+                        targets.push(target(goal, None, "no bound".into()));
+                        break 'judged;
+                    };
+                    let ratio = wall / bound;
+                    let mut detail = format!(
+                        "parget {} s = {ratio:.2}× the {} s bound (target ≤ 1.05×)",
+                        secs(wall),
+                        secs(bound)
+                    );
+                    if let (Some(peer), Some(pw)) = (peer, peer_wall) {
+                        detail.push_str(&format!(
+                            "; the fastest peer, {}, {} s",
+                            peer.tool,
+                            secs(pw)
+                        ));
+                    }
+                    targets.push(target(goal, Some(ratio <= 1.05), detail));
+                }
+                "mixed" => {
+                    let goal = "mixed list: ≤ 0.8× the best peer's time";
+                    let (Some(peer), Some(peer_wall)) = (peer, peer_wall) else {
+                        targets.push(target(goal, None, "no peer to compare".into()));
+                        break 'judged;
+                    };
+                    let ratio = wall / peer_wall;
+                    targets.push(target(
+                        goal,
+                        Some(ratio <= 0.8),
+                        format!(
                         "parget {} s vs the fastest peer, {}, {} s = {ratio:.2}× (target ≤ 0.8×)",
                         secs(wall),
                         peer.tool,
                         secs(peer_wall)
                     ),
-                ));
-            }
-            "paginated" => {
-                let goal = "paginated API: ≤ 1.2× the bound";
-                let Some(bound) = s.bound_s else {
-                    targets.push(target(goal, None, "no bound".into()));
-                    continue;
-                };
-                let ratio = wall / bound;
-                let mut detail = format!(
-                    "parget {} s = {ratio:.2}× the {} s bound for {} endpoints (target ≤ 1.2×)",
-                    secs(wall),
-                    secs(bound),
-                    s.files
-                );
-                if let (Some(peer), Some(pw)) = (peer, peer_wall) {
-                    detail.push_str(&format!("; {} {} s", peer.tool, secs(pw)));
+                    ));
                 }
-                targets.push(target(goal, Some(ratio <= 1.2), detail));
+                "paginated" => {
+                    let goal = "paginated API: ≤ 1.2× the bound";
+                    let Some(bound) = s.bound_s else {
+                        targets.push(target(goal, None, "no bound".into()));
+                        break 'judged;
+                    };
+                    let ratio = wall / bound;
+                    let mut detail = format!(
+                        "parget {} s = {ratio:.2}× the {} s bound for {} endpoints (target ≤ 1.2×)",
+                        secs(wall),
+                        secs(bound),
+                        s.files
+                    );
+                    if let (Some(peer), Some(pw)) = (peer, peer_wall) {
+                        detail.push_str(&format!("; {} {} s", peer.tool, secs(pw)));
+                    }
+                    targets.push(target(goal, Some(ratio <= 1.2), detail));
+                }
+                _ => continue 'scenarios,
             }
-            _ => continue,
         }
         // The baseline is a peer, but it is not a tool people download
         // with: when it is the best peer, say how parget stands against the
@@ -657,6 +676,52 @@ mod tests {
             t[0].detail
         );
         assert!(t[0].detail.contains("the fastest download tool, curl, takes 0.100 s at 0.08 CPU s: parget 1.50× its time"), "{}", t[0].detail);
+    }
+
+    #[test]
+    fn the_verifying_row_is_reported_when_it_fails_and_when_nothing_is_compared() {
+        // Its failure is a target missed, even with the judged row correct.
+        let failed = vec![scenario(
+            "mixed",
+            60,
+            None,
+            vec![
+                ToolResult::measured("parget", true, vec![sample(0.3, 0.4)]),
+                ToolResult::failed("parget-verifying", true, "m007.bin: wrong bytes".into()),
+                ToolResult::measured("wget2", false, vec![sample(0.4, 0.5)]),
+            ],
+        )];
+        let t = judge(&failed);
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert_eq!(t[0].goal, "parget-verifying produces correct output");
+        assert_eq!(t[0].met, Some(false));
+        assert_eq!(t[0].detail, "m007.bin: wrong bytes");
+        assert_eq!(t[1].met, Some(true), "{}", t[1].detail);
+
+        // With no peer to compare, the line still says what verifying cost.
+        let alone = vec![scenario(
+            "request-rate",
+            2000,
+            None,
+            vec![
+                ToolResult::measured("parget", true, vec![sample(0.1, 0.1)]),
+                ToolResult::measured("parget-verifying", true, vec![sample(0.12, 0.13)]),
+            ],
+        )];
+        let t = judge(&alone);
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert_eq!(t[0].met, None);
+        assert!(
+            t[0].detail.starts_with("no peer to compare"),
+            "{}",
+            t[0].detail
+        );
+        assert!(
+            t[0].detail
+                .contains("(parget-verifying): 0.120 s at 0.13 CPU s, 1.20× the unverified row"),
+            "{}",
+            t[0].detail
+        );
     }
 
     #[test]
