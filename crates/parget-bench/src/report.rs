@@ -148,188 +148,62 @@ impl ScenarioReport {
             .find(|r| r.tool == Tool::PargetVerifying.name())
             .and_then(|r| r.failure.as_deref())
     }
+
+    /// A target of this scenario.
+    fn target(&self, goal: &str, met: Option<bool>, detail: String) -> Target {
+        Target {
+            scenario: self.name.clone(),
+            goal: goal.to_owned(),
+            met,
+            detail,
+        }
+    }
 }
 
 /// Judges the targets on `scenarios`.
 pub fn judge(scenarios: &[ScenarioReport]) -> Vec<Target> {
     let mut targets = Vec::new();
-    'scenarios: for s in scenarios {
+    for s in scenarios {
         let Some(p) = s.parget() else { continue };
-        let peer = best_peer(&s.results);
-        let target = |goal: &str, met: Option<bool>, detail: String| Target {
-            scenario: s.name.clone(),
-            goal: goal.to_owned(),
-            met,
-            detail,
-        };
         // A verifying row that went wrong is a failure of parget's own,
         // whatever the judged row did.
         if let Some(why) = s.verifying_failure() {
-            targets.push(target(
+            targets.push(s.target(
                 "parget-verifying produces correct output",
                 Some(false),
                 why.to_owned(),
             ));
         }
         if let Some(why) = &p.failure {
-            targets.push(target(
-                "parget produces correct output",
-                Some(false),
-                why.clone(),
-            ));
+            targets.push(s.target("parget produces correct output", Some(false), why.clone()));
             continue;
         }
         let Some(wall) = p.wall.map(|w| w.median) else {
             continue;
         };
-        let cpu = p.cpu.unwrap_or(0.0);
-        let peer_wall = peer.and_then(|p| p.wall).map(|w| w.median);
-        'judged: {
-            match s.name.as_str() {
-                "latency" => {
-                    let goal = "many small files behind latency: ≤ 1.05× the bound";
-                    let Some(bound) = s.bound_s else {
-                        targets.push(target(goal, None, "no bound".into()));
-                        break 'judged;
-                    };
-                    let ratio = wall / bound;
-                    let mut detail = format!(
-                        "parget {} s = {ratio:.3}× the {} s bound (target ≤ 1.05×); CPU {cpu:.2} s",
-                        secs(wall),
-                        secs(bound)
-                    );
-                    if let Some(peer) = peer {
-                        detail.push_str(&format!(
-                            "; the fastest peer, {}, {} s at {:.2} CPU s",
-                            peer.tool,
-                            secs(peer_wall.unwrap_or(f64::NAN)),
-                            peer.cpu.unwrap_or(f64::NAN)
-                        ));
-                    }
-                    targets.push(target(goal, Some(ratio <= 1.05), detail));
-                }
-                "request-rate" => {
-                    let goal = "request rate: ≥ 1.2× the best peer's files/s";
-                    let (Some(peer), Some(peer_wall)) = (peer, peer_wall) else {
-                        targets.push(target(goal, None, "no peer to compare".into()));
-                        break 'judged;
-                    };
-                    let speedup = peer_wall / wall;
-                    let per_file = |c: f64| c / s.files.max(1) as f64 * 1e6;
-                    let peer_cpu = peer.cpu.unwrap_or(f64::INFINITY);
-                    targets.push(target(
-                    goal,
-                    Some(speedup >= 1.2),
-                    format!(
-                        "parget {:.0} files/s vs {} {:.0} files/s = {speedup:.2}× (target ≥ 1.2×); CPU {:.0} µs/file vs {:.0} µs/file",
-                        s.files as f64 / wall,
-                        peer.tool,
-                        s.files as f64 / peer_wall,
-                        per_file(cpu),
-                        per_file(peer_cpu)
-                    ),
-                ));
-                }
-                "big" => {
-                    let goal = "one big file with SHA-256: ≤ 1.1× the verified-download limit";
-                    let Some(limit) = &s.verified_limit else {
-                        targets.push(target(goal, None, "no limit measured".into()));
-                        break 'judged;
-                    };
-                    let ratio = wall / limit.limit_s();
-                    targets.push(target(
-                        goal,
-                        Some(ratio <= 1.1),
-                        format!(
-                            "parget {} s = {ratio:.2}× the {} s limit (target ≤ 1.1×); {}",
-                            secs(wall),
-                            secs(limit.limit_s()),
-                            limit_words(limit)
-                        ),
-                    ));
-                }
-                "throttled" => {
-                    let goal = "one file over throttled connections: ≤ 1.05× the bound";
-                    let Some(bound) = s.bound_s else {
-                        targets.push(target(goal, None, "no bound".into()));
-                        break 'judged;
-                    };
-                    let ratio = wall / bound;
-                    let mut detail = format!(
-                        "parget {} s = {ratio:.2}× the {} s bound (target ≤ 1.05×)",
-                        secs(wall),
-                        secs(bound)
-                    );
-                    if let (Some(peer), Some(pw)) = (peer, peer_wall) {
-                        detail.push_str(&format!(
-                            "; the fastest peer, {}, {} s",
-                            peer.tool,
-                            secs(pw)
-                        ));
-                    }
-                    targets.push(target(goal, Some(ratio <= 1.05), detail));
-                }
-                "mixed" => {
-                    let goal = "mixed list: ≤ 0.8× the best peer's time";
-                    let (Some(peer), Some(peer_wall)) = (peer, peer_wall) else {
-                        targets.push(target(goal, None, "no peer to compare".into()));
-                        break 'judged;
-                    };
-                    let ratio = wall / peer_wall;
-                    targets.push(target(
-                        goal,
-                        Some(ratio <= 0.8),
-                        format!(
-                        "parget {} s vs the fastest peer, {}, {} s = {ratio:.2}× (target ≤ 0.8×)",
-                        secs(wall),
-                        peer.tool,
-                        secs(peer_wall)
-                    ),
-                    ));
-                }
-                "paginated" => {
-                    let goal = "paginated API: ≤ 1.2× the bound";
-                    let Some(bound) = s.bound_s else {
-                        targets.push(target(goal, None, "no bound".into()));
-                        break 'judged;
-                    };
-                    let ratio = wall / bound;
-                    let mut detail = format!(
-                        "parget {} s = {ratio:.2}× the {} s bound for {} endpoints (target ≤ 1.2×)",
-                        secs(wall),
-                        secs(bound),
-                        s.files
-                    );
-                    if let (Some(peer), Some(pw)) = (peer, peer_wall) {
-                        detail.push_str(&format!("; {} {} s", peer.tool, secs(pw)));
-                    }
-                    targets.push(target(goal, Some(ratio <= 1.2), detail));
-                }
-                _ => continue 'scenarios,
-            }
-        }
+        let peer = best_peer(&s.results);
+        let Some(mut judged) = scenario_target(s, wall, p.cpu.unwrap_or(0.0), peer) else {
+            continue;
+        };
         // The baseline is a peer, but it is not a tool people download
         // with: when it is the best peer, say how parget stands against the
         // fastest real tool too.
-        if let (Some(peer), Some(last)) = (peer, targets.last_mut()) {
-            if peer.tool == BASELINE && last.scenario == s.name {
-                if let Some(tool) = best_tool(&s.results) {
-                    let tool_wall = tool.wall.map_or(f64::INFINITY, |w| w.median);
-                    last.detail.push_str(&format!(
-                        " (the best peer is the blocking baseline; the fastest download tool, {}, takes {} s at {:.2} CPU s: parget {:.2}× its time)",
-                        tool.tool,
-                        secs(tool_wall),
-                        tool.cpu.unwrap_or(0.0),
-                        wall / tool_wall
-                    ));
-                }
+        if peer.is_some_and(|peer| peer.tool == BASELINE) {
+            if let Some(tool) = best_tool(&s.results) {
+                let tool_wall = tool.wall.map_or(f64::INFINITY, |w| w.median);
+                judged.detail.push_str(&format!(
+                    " (the best peer is the blocking baseline; the fastest download tool, {}, takes {} s at {:.2} CPU s: parget {:.2}× its time)",
+                    tool.tool,
+                    secs(tool_wall),
+                    tool.cpu.unwrap_or(0.0),
+                    wall / tool_wall
+                ));
             }
         }
         // What verifying costs, beside the judged row that does not.
-        if let (Some(v), Some(last)) = (s.verifying(), targets.last_mut()) {
-            let v_wall = v.wall.map(|w| w.median);
-            if let Some(v_wall) = v_wall.filter(|_| last.scenario == s.name) {
-                last.detail.push_str(&format!(
+        if let Some(v) = s.verifying() {
+            if let Some(v_wall) = v.wall.map(|w| w.median) {
+                judged.detail.push_str(&format!(
                     "; handed every file's SHA-256 to verify (parget-verifying): {} s at {:.2} CPU s, {:.2}× the unverified row",
                     secs(v_wall),
                     v.cpu.unwrap_or(0.0),
@@ -337,8 +211,136 @@ pub fn judge(scenarios: &[ScenarioReport]) -> Vec<Target> {
                 ));
             }
         }
+        targets.push(judged);
     }
     targets
+}
+
+/// The target `s` is judged by, from parget's median `wall` and `cpu`
+/// and the best peer's row; `None` for a scenario without a target.
+fn scenario_target(
+    s: &ScenarioReport,
+    wall: f64,
+    cpu: f64,
+    peer: Option<&ToolResult>,
+) -> Option<Target> {
+    let peer_wall = peer.and_then(|p| p.wall).map(|w| w.median);
+    match s.name.as_str() {
+        "latency" => {
+            let goal = "many small files behind latency: ≤ 1.05× the bound";
+            let Some(bound) = s.bound_s else {
+                return Some(s.target(goal, None, "no bound".into()));
+            };
+            let ratio = wall / bound;
+            let mut detail = format!(
+                "parget {} s = {ratio:.3}× the {} s bound (target ≤ 1.05×); CPU {cpu:.2} s",
+                secs(wall),
+                secs(bound)
+            );
+            if let Some(peer) = peer {
+                detail.push_str(&format!(
+                    "; the fastest peer, {}, {} s at {:.2} CPU s",
+                    peer.tool,
+                    secs(peer_wall.unwrap_or(f64::NAN)),
+                    peer.cpu.unwrap_or(f64::NAN)
+                ));
+            }
+            Some(s.target(goal, Some(ratio <= 1.05), detail))
+        }
+        "request-rate" => {
+            let goal = "request rate: ≥ 1.2× the best peer's files/s";
+            let (Some(peer), Some(peer_wall)) = (peer, peer_wall) else {
+                return Some(s.target(goal, None, "no peer to compare".into()));
+            };
+            let speedup = peer_wall / wall;
+            let per_file = |c: f64| c / s.files.max(1) as f64 * 1e6;
+            let peer_cpu = peer.cpu.unwrap_or(f64::INFINITY);
+            Some(s.target(
+            goal,
+            Some(speedup >= 1.2),
+            format!(
+                "parget {:.0} files/s vs {} {:.0} files/s = {speedup:.2}× (target ≥ 1.2×); CPU {:.0} µs/file vs {:.0} µs/file",
+                s.files as f64 / wall,
+                peer.tool,
+                s.files as f64 / peer_wall,
+                per_file(cpu),
+                per_file(peer_cpu)
+            ),
+        ))
+        }
+        "big" => {
+            let goal = "one big file with SHA-256: ≤ 1.1× the verified-download limit";
+            let Some(limit) = &s.verified_limit else {
+                return Some(s.target(goal, None, "no limit measured".into()));
+            };
+            let ratio = wall / limit.limit_s();
+            Some(s.target(
+                goal,
+                Some(ratio <= 1.1),
+                format!(
+                    "parget {} s = {ratio:.2}× the {} s limit (target ≤ 1.1×); {}",
+                    secs(wall),
+                    secs(limit.limit_s()),
+                    limit_words(limit)
+                ),
+            ))
+        }
+        "throttled" => {
+            let goal = "one file over throttled connections: ≤ 1.05× the bound";
+            let Some(bound) = s.bound_s else {
+                return Some(s.target(goal, None, "no bound".into()));
+            };
+            let ratio = wall / bound;
+            let mut detail = format!(
+                "parget {} s = {ratio:.2}× the {} s bound (target ≤ 1.05×)",
+                secs(wall),
+                secs(bound)
+            );
+            if let (Some(peer), Some(pw)) = (peer, peer_wall) {
+                detail.push_str(&format!(
+                    "; the fastest peer, {}, {} s",
+                    peer.tool,
+                    secs(pw)
+                ));
+            }
+            Some(s.target(goal, Some(ratio <= 1.05), detail))
+        }
+        "mixed" => {
+            let goal = "mixed list: ≤ 0.8× the best peer's time";
+            let (Some(peer), Some(peer_wall)) = (peer, peer_wall) else {
+                return Some(s.target(goal, None, "no peer to compare".into()));
+            };
+            let ratio = wall / peer_wall;
+            Some(s.target(
+                goal,
+                Some(ratio <= 0.8),
+                format!(
+                    "parget {} s vs the fastest peer, {}, {} s = {ratio:.2}× (target ≤ 0.8×)",
+                    secs(wall),
+                    peer.tool,
+                    secs(peer_wall)
+                ),
+            ))
+        }
+        "paginated" => {
+            let goal = "paginated API: ≤ 1.2× the bound";
+            let Some(bound) = s.bound_s else {
+                return Some(s.target(goal, None, "no bound".into()));
+            };
+            let ratio = wall / bound;
+            let mut detail = format!(
+                "parget {} s = {ratio:.2}× the {} s bound for {} endpoints (target ≤ 1.2×)",
+                secs(wall),
+                secs(bound),
+                s.files
+            );
+            if let (Some(peer), Some(pw)) = (peer, peer_wall) {
+                detail.push_str(&format!("; {} {} s", peer.tool, secs(pw)));
+            }
+            Some(s.target(goal, Some(ratio <= 1.2), detail))
+        }
+        _ => None,
+    }
 }
 
 /// The verified-download limit in words.
