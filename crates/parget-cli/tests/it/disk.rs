@@ -1,15 +1,19 @@
-//! Full disks and leftovers: a download that runs out of space (at the
-//! preallocation, or in the middle of a stream) fails with the OS error
-//! and the `.part` path and leaves what `-c` continues once there is room;
+//! Full disks and leftovers: a download whose announced size has no room
+//! fails before its first write, leaving nothing; one that runs out of
+//! space (at the preallocation, or in the middle of a stream) fails with
+//! the OS error and the `.part` path and leaves what `-c` continues once
+//! there is room;
 //! `-c` on an output that is already complete skips it. The full disk is a
 //! small tmpfs the test mounts (as root; skipped with a note otherwise).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use std::time::{Duration, Instant};
+
 use crate::util::{
-    assert_absent, assert_file, content, records_hold, sha256, until_connections_close, Sandbox,
-    Server,
+    assert_absent, assert_file, content, records_hold, sha256, until_connections_close, wait_until,
+    Sandbox, Server, Spawned,
 };
 
 const MIB: u64 = 1 << 20;
@@ -131,18 +135,40 @@ fn a_full_disk_in_a_stream_keeps_what_was_written_for_continue() {
     let path = "/full/stream.bin";
     let len = 12 * MIB;
     let expected = content(path, len);
-    let url = server.url(&format!("{path}?size={len}"));
+    // Paced, so the test can fill the disk while the stream runs.
+    let url = server.url(&format!("{path}?size={len}&rate={}", 4 * MIB));
+    let dest = sb.join("out/stream.bin");
+
+    // An announced size the disk has no room for fails before the first
+    // write, and leaves nothing behind.
     let run = sb.run(&["-s", "1", "-d", "out", &url]);
+    run.failure().stderr_has(&[
+        "out/stream.bin.part",
+        &format!("No space left on device for its {len} bytes"),
+    ]);
+    run.check(sb.files().is_empty(), &format!("left: {:?}", sb.files()));
+
+    // With room for it, another writer takes the rest of the disk while
+    // the stream runs: the write that finds it full fails, and what was
+    // written stays for `-c`.
+    disk.resize("32m");
+    let spawned = Spawned::spawn(sb.command(&["-s", "1", "-d", "out", &url]));
+    let part = sb.join("out/stream.bin.part");
+    let writing = wait_until(Duration::from_secs(60), || {
+        part.metadata().is_ok_and(|m| m.len() >= 2 * MIB)
+    });
+    assert!(writing, "the stream wrote its first bytes");
+    fill(&sb.join("out/filler"));
+    let run = spawned.wait(Instant::now());
     run.failure()
         .stderr_has(&["out/stream.bin.part", "No space left on device"]);
-    let dest = sb.join("out/stream.bin");
     let recorded = records_hold(&run, &dest, &expected);
     run.check(
-        recorded > 4 * MIB && recorded < 8 * MIB,
+        recorded >= 2 * MIB && recorded < len,
         &format!("{recorded} bytes recorded"),
     );
 
-    disk.resize("32m");
+    std::fs::remove_file(sb.join("out/filler")).unwrap();
     until_connections_close(&server);
     server.reset_stats();
     let checksum = format!("sha256={}", sha256(&expected));
@@ -155,6 +181,20 @@ fn a_full_disk_in_a_stream_keeps_what_was_written_for_continue() {
         served == len - recorded,
         &format!("{served} bytes fetched for the {} missing", len - recorded),
     );
+}
+
+/// Writes zeros to `path` until its filesystem is full.
+fn fill(path: &Path) {
+    use std::io::Write as _;
+    let mut file = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 << 10];
+    loop {
+        match file.write_all(&chunk) {
+            Ok(()) => continue,
+            Err(e) if e.raw_os_error() == Some(28) => break,
+            Err(e) => panic!("filling {}: {e}", path.display()),
+        }
+    }
 }
 
 #[test]

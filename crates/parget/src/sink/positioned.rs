@@ -173,6 +173,7 @@ impl Sink {
             control_tmp,
             header,
         } = target;
+        let announced = header.total;
         let mut done = RangeSet::from_ranges(kept.iter().map(Record::range));
         let (kept, cut_at) = match layout {
             Layout::Prefix => {
@@ -224,6 +225,7 @@ impl Sink {
         let ready = Arc::new(AtomicBool::new(layout == Layout::Prefix));
         let writer = FileWriter {
             layout,
+            announced,
             part,
             log,
             written: done,
@@ -298,6 +300,24 @@ impl Sink {
 /// mid-stream, which fails cleanly and leaves what `-c` resumes). Memory
 /// has no fragments to avoid.
 fn preallocate(part: &Arc<PartFile>, len: u64) -> std::io::Result<()> {
+    make_room(part, len, Sizing::Sized)
+}
+
+/// What [`make_room`] does with a part file once there is room.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sizing {
+    /// Given its length, reserved where the filesystem can (segments
+    /// write anywhere in it).
+    Sized,
+    /// Left to grow as it is written (one stream), the room only checked
+    /// and, in memory, counted against the files after it.
+    Checked,
+}
+
+/// Fails when the filesystem has no room for a part file of `len`
+/// bytes, counting what the other files being filled in memory still
+/// need, and sizes the file as `sizing` says.
+fn make_room(part: &Arc<PartFile>, len: u64, sizing: Sizing) -> std::io::Result<()> {
     let file = part.file();
     if len > 0 {
         if free_in_memory_filesystem(file).is_some() {
@@ -315,7 +335,9 @@ fn preallocate(part: &Arc<PartFile>, len: u64) -> std::io::Result<()> {
             if needed > free.saturating_sub(promised) {
                 return Err(no_room(len, free.saturating_sub(promised)));
             }
-            file.set_len(len)?;
+            if sizing == Sizing::Sized {
+                file.set_len(len)?;
+            }
             filling.push(Filling {
                 device: meta.dev(),
                 part: Arc::downgrade(part),
@@ -330,6 +352,9 @@ fn preallocate(part: &Arc<PartFile>, len: u64) -> std::io::Result<()> {
         let needed = len.saturating_sub(meta.blocks() * 512);
         if let Some(free) = free_space(file).filter(|free| needed > *free) {
             return Err(no_room(len, free));
+        }
+        if sizing == Sizing::Checked {
+            return Ok(());
         }
         match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
             Ok(()) => return Ok(()),
@@ -415,6 +440,8 @@ fn free_in_memory_filesystem(file: &std::fs::File) -> Option<u64> {
 
 struct FileWriter {
     layout: Layout,
+    /// The size the server announced for the whole file, when it did.
+    announced: Option<u64>,
     part: Arc<PartFile>,
     log: ControlLog,
     written: RangeSet,
@@ -434,9 +461,13 @@ impl FileWriter {
         // Preallocating can take milliseconds on a disk: done here, it
         // overlaps the segments' connection setup
         // instead of delaying it, and pieces wait in the channel meanwhile.
-        let preallocated = match self.layout {
-            Layout::Ranges { len } => preallocate(&self.part, len),
-            Layout::Prefix => Ok(()),
+        let preallocated = match (self.layout, self.announced) {
+            (Layout::Ranges { len }, _) => preallocate(&self.part, len),
+            // One stream grows its file as it writes, but an announced
+            // size with no room for it fails here too, before the disk
+            // fills: a server's word must not fill it either way.
+            (Layout::Prefix, Some(len)) => make_room(&self.part, len, Sizing::Checked),
+            (Layout::Prefix, None) => Ok(()),
         };
         self.ready.store(true, Ordering::Release);
         if preallocated.is_err() && self.part.created() && self.written.is_empty() {

@@ -286,6 +286,27 @@ async fn an_announced_size_larger_than_the_disk_fails_at_once_and_takes_no_space
     // A server announces 1 GiB (a lie or not) for a disk of 32 MiB: the
     // download fails before reserving anything, instead of filling the
     // disk and leaving it full.
+    announced_size_larger_than_the_disk(
+        fast()
+            .split(4)
+            .min_split_size(1 << 20)
+            .keep_single_stream_above(None),
+        "/huge.bin?size=1073741824",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn over_one_stream_too_an_announced_size_larger_than_the_disk_fails_at_once() {
+    // One stream grows its file as it writes; the room is checked all the
+    // same, with or without a server that takes ranges.
+    announced_size_larger_than_the_disk(fast().split(1), "/huge.bin?size=1073741824").await;
+    announced_size_larger_than_the_disk(fast(), "/huge.bin?size=1073741824&ranges=0").await;
+}
+
+/// Downloads `path` (1 GiB announced) onto a 32 MiB disk and checks it
+/// failed at once, naming the part file, with nothing left on the disk.
+async fn announced_size_larger_than_the_disk(builder: parget::DownloaderBuilder, path: &str) {
     let Some(disk) = SmallExt4::mount() else {
         eprintln!("skipped: loop-mounting ext4 needs root and mkfs.ext4");
         return;
@@ -293,16 +314,8 @@ async fn an_announced_size_larger_than_the_disk_fails_at_once_and_takes_no_space
     let free = disk.free();
     let bed = Bed::start().await;
     let destination = disk.dir.path().join("huge.bin");
-    let request =
-        parget::Request::new(&bed.server.url("/huge.bin?size=1073741824"), &destination).unwrap();
-    let report = fast()
-        .split(4)
-        .min_split_size(1 << 20)
-        .keep_single_stream_above(None)
-        .build()
-        .unwrap()
-        .download(request)
-        .await;
+    let request = parget::Request::new(&bed.server.url(path), &destination).unwrap();
+    let report = builder.build().unwrap().download(request).await;
     let error = assert_failed(&report);
     assert!(error.is_io() && !error.is_retryable(), "{error}");
     let text = format!("{error:#}");
