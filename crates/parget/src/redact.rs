@@ -31,9 +31,13 @@ pub const REDACTED: &str = "***";
 pub fn redact_url(url: &url::Url) -> String {
     let password = url.password().is_some();
     if !password && matches!(url.username(), "" | REDACTED) {
-        return match url.query() {
-            Some(query) if has_secret_parameter(query) => redact_query(url.as_str()).into_owned(),
-            _ => url.to_string(),
+        let secret = [url.query(), url.fragment()]
+            .into_iter()
+            .flatten()
+            .any(has_secret_parameter);
+        return match secret {
+            true => redact_query(url.as_str()).into_owned(),
+            false => url.to_string(),
         };
     }
     let mut redacted = url.clone();
@@ -90,11 +94,14 @@ fn is_secret_parameter(pair: &str) -> bool {
     let Some((name, value)) = pair.split_once('=') else {
         return false;
     };
-    !value.is_empty()
-        && value != REDACTED
-        && SECRET_PARAMETERS
-            .iter()
-            .any(|secret| name.eq_ignore_ascii_case(secret))
+    if value.is_empty() || value == REDACTED {
+        return false;
+    }
+    // A server reads `%74oken` as `token`: the name is compared decoded.
+    let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+    SECRET_PARAMETERS
+        .iter()
+        .any(|secret| name.eq_ignore_ascii_case(secret))
 }
 
 fn has_secret_parameter(query: &str) -> bool {
@@ -123,41 +130,52 @@ pub(crate) fn query_credentials_fingerprint(query: Option<&str>) -> Option<Strin
 }
 
 /// URL text with the value of every [`SECRET_PARAMETERS`] parameter in its
-/// query replaced by [`REDACTED`]. The query is what follows the first `?`
-/// after `scheme://`, up to a `#`.
+/// query, and in a fragment of `name=value` pairs (where OAuth's implicit
+/// flow puts `#access_token=`), replaced by [`REDACTED`]. The query is what
+/// follows the first `?` after `scheme://`, up to a `#`; the fragment is
+/// what follows that `#`.
 fn redact_query(text: &str) -> Cow<'_, str> {
     let Some(after_scheme) = text.find("://").map(|at| at + 3) else {
         return Cow::Borrowed(text);
     };
-    let Some(start) = text
-        .get(after_scheme..)
-        .and_then(|rest| rest.find('?'))
-        .map(|at| after_scheme + at + 1)
-    else {
-        return Cow::Borrowed(text);
+    let rest = text.get(after_scheme..).unwrap_or("");
+    let query_start = rest.find('?').map(|at| after_scheme + at + 1);
+    let hash = text
+        .get(query_start.unwrap_or(after_scheme)..)
+        .and_then(|rest| rest.find('#'))
+        .map(|at| query_start.unwrap_or(after_scheme) + at);
+    let query = query_start.map(|start| start..hash.unwrap_or(text.len()));
+    let fragment = hash.map(|at| at + 1..text.len());
+    let secret = |range: &Option<std::ops::Range<usize>>| {
+        range
+            .clone()
+            .and_then(|range| text.get(range))
+            .is_some_and(has_secret_parameter)
     };
-    let rest = text.get(start..).unwrap_or("");
-    let end = start + rest.find('#').unwrap_or(rest.len());
-    let query = text.get(start..end).unwrap_or("");
-    if !has_secret_parameter(query) {
+    if !secret(&query) && !secret(&fragment) {
         return Cow::Borrowed(text);
     }
     let mut redacted = String::with_capacity(text.len());
-    redacted.push_str(text.get(..start).unwrap_or(""));
-    for (i, pair) in query.split('&').enumerate() {
-        if i > 0 {
-            redacted.push('&');
-        }
-        match pair.split_once('=') {
-            Some((name, _)) if is_secret_parameter(pair) => {
-                redacted.push_str(name);
-                redacted.push('=');
-                redacted.push_str(REDACTED);
+    let mut copied = 0;
+    for range in [query, fragment].into_iter().flatten() {
+        redacted.push_str(text.get(copied..range.start).unwrap_or(""));
+        let pairs = text.get(range.clone()).unwrap_or("");
+        for (i, pair) in pairs.split('&').enumerate() {
+            if i > 0 {
+                redacted.push('&');
             }
-            _ => redacted.push_str(pair),
+            match pair.split_once('=') {
+                Some((name, _)) if is_secret_parameter(pair) => {
+                    redacted.push_str(name);
+                    redacted.push('=');
+                    redacted.push_str(REDACTED);
+                }
+                _ => redacted.push_str(pair),
+            }
         }
+        copied = range.end;
     }
-    redacted.push_str(text.get(end..).unwrap_or(""));
+    redacted.push_str(text.get(copied..).unwrap_or(""));
     Cow::Owned(redacted)
 }
 
@@ -362,7 +380,10 @@ mod tests {
             ("https://h/f?token=&token", "https://h/f?token=&token"),
             ("https://h/f?tokens=1&monkey=2", "https://h/f?tokens=1&monkey=2"),
             ("https://h/token=1?q=2", "https://h/token=1?q=2"),
-            ("https://h/f?a=1#token=2", "https://h/f?a=1#token=2"),
+            ("https://h/f?a=1#token=2", "https://h/f?a=1#token=***"),
+            ("https://h/f#access_token=t&token_type=x", "https://h/f#access_token=***&token_type=x"),
+            ("https://h/f?sig=s#top", "https://h/f?sig=***#top"),
+            ("https://h/f?%74oken=t&%53ig=s&a%3d=1", "https://h/f?%74oken=***&%53ig=***&a%3d=1"),
             ("https://h/f?token=***", "https://h/f?token=***"),
             (
                 "https://u:pw@h/f?access_token=x",
@@ -561,13 +582,37 @@ mod tests {
                         prop_assert_eq!(&*value, REDACTED, "{} -> {}", text, redacted);
                     }
                 }
-                // Every other parameter, and the fragment, are kept.
+                // Every other parameter, and a fragment without a
+                // credential, are kept.
                 for pair in before.iter().chain(&after) {
                     if !is_secret_parameter(pair) {
                         prop_assert!(redacted.contains(pair.as_str()), "{} -> {}", text, redacted);
                     }
                 }
-                prop_assert_eq!(again.fragment(), url.fragment());
+                if !url.fragment().is_some_and(has_secret_parameter) {
+                    prop_assert_eq!(again.fragment(), url.fragment());
+                }
+            }
+        }
+
+        #[test]
+        fn credentials_in_a_fragment_never_survive(
+            query in proptest::collection::vec("[a-z]{1,6}=[a-z0-9]{0,6}", 0..3),
+            name in proptest::sample::select(SECRET_PARAMETERS),
+            secret in "[A-Za-z0-9._~-]{4,16}",
+            others in proptest::collection::vec("[a-z]{1,6}=[a-z0-9]{0,6}", 0..3),
+        ) {
+            prop_assume!(secret != REDACTED);
+            // The other pairs neither are credentials nor hold the secret.
+            prop_assume!(!others.iter().chain(&query).any(|p| is_secret_parameter(p) || p.contains(&secret)));
+            let mut pairs = others.clone();
+            pairs.insert(others.len() / 2, format!("{name}={secret}"));
+            let text = format!("https://h/p?{}#{}", query.join("&"), pairs.join("&"));
+            let url = url::Url::parse(&text).unwrap();
+            for redacted in [redact_url(&url), redact_url_text(&text).into_owned()] {
+                prop_assert!(!redacted.contains(&format!("={secret}")), "{} -> {}", text, redacted);
+                let kept = format!("#{}", pairs.join("&").replace(&format!("{name}={secret}"), &format!("{name}={REDACTED}")));
+                prop_assert!(redacted.ends_with(&kept), "{} -> {}", text, redacted);
             }
         }
 
